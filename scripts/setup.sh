@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# scalebed set-up: installs what is missing, builds, and then either runs the
+# main job on a CPU-sized default or runs every test.
+#
+#   scripts/setup.sh run    # install + build + train the CPU quick-start run
+#   scripts/setup.sh test   # install + build + run all tests (what CI runs)
+#   scripts/setup.sh build  # install + build only
+#
+# Environment knobs:
+#   SCALEBED_VENV   virtual environment holding the pinned torch wheel
+#                   (default ~/.local/share/scalebed/venv-torch-$TORCH_VERSION;
+#                   outside the checkout so fresh clones and CI reuse it)
+#   BUILD_DIR       build directory (default build)
+#   JOBS            parallel build jobs (default: number of cores)
+set -euo pipefail
+
+TORCH_VERSION=2.11.0  # the GPU machine's PyTorch; PyPI's wheel is the CUDA 13 build
+mode=${1:-run}
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+venv=${SCALEBED_VENV:-$HOME/.local/share/scalebed/venv-torch-$TORCH_VERSION}
+build=${BUILD_DIR:-build}
+jobs=${JOBS:-$(nproc)}
+
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+
+# 1. Debian packages (only those missing).
+packages=(build-essential cmake ninja-build ccache pkg-config python3 python3-venv git
+          libyaml-cpp-dev libspdlog-dev libeigen3-dev nlohmann-json3-dev libgtest-dev
+          libsentencepiece-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  say "installing Debian packages: ${missing[*]}"
+  sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd=sudo
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# 2. The pinned torch wheel (its LibTorch headers, libraries and CMake config).
+if ! "$venv/bin/python" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
+  say "installing torch==$TORCH_VERSION into $venv (a large download, once)"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --upgrade pip
+  "$venv/bin/pip" install -q "torch==$TORCH_VERSION"
+fi
+torch_prefix=$("$venv/bin/python" -c "import torch.utils; print(torch.utils.cmake_prefix_path)" 2>/dev/null)
+
+# 3. Configure and build (ccache and a precompiled torch header keep rebuilds short).
+say "building in $build"
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$torch_prefix" >/dev/null
+cmake --build "$build" -j "$jobs"
+
+case "$mode" in
+  build) ;;
+  run)
+    say "training the CPU quick-start run (configs/tiny.yaml) into runs/tiny-ar"
+    "$build/bin/trainer" --config configs/tiny.yaml
+    say "done: see runs/tiny-ar/summary.json and metrics.jsonl"
+    ;;
+  test)
+    say "running all tests"
+    ctest --test-dir "$build" --output-on-failure -j "$jobs"
+    ;;
+  *) echo "usage: scripts/setup.sh [run|test|build]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,128 @@
+// `trainer`: the command-line entry point. Parses arguments and hands over to
+// train/ (training, --dry-run) or data/ (prepare); exit codes are train.h's.
+#include <torch/torch.h>
+
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "data/prepare.h"
+#include "train/train.h"
+#include "util/error.h"
+
+namespace {
+
+const char* kUsage = R"(trainer: train autoregressive and discrete-diffusion transformers for scaling studies
+
+usage:
+  trainer --config RUN.yaml [--set key.path=value ...] [--dry-run]
+  trainer prepare --input TEXT [--input TEXT ...] --out DIR
+                  [--tokenizer byte|MODEL.model] [--val-fraction 0.05] [--shard-tokens N]
+  trainer --help | --help-config
+
+options:
+  --config FILE     run config (YAML; `base:` inherits from other files, relative paths)
+  --set K=V         override one config key, e.g. --set model.d_model=128 (repeatable)
+  --dry-run         validate, print the resolved config, parameter counts, FLOPs per token
+                    under each convention, tokens, steps and a memory estimate; write nothing
+  --help-config     list every config key with its type, default and meaning
+
+The run directory (out_dir/name) receives config.yaml, metrics.jsonl, summary.json,
+checkpoints/, log.txt and finally DONE. Rerunning the same command resumes from the newest
+complete checkpoint, or does nothing when DONE exists.
+
+exit codes: 0 done | 1 error (message names file:line/key) | 2 bad command line |
+            3 non-finite loss or gradient (last good checkpoint kept) |
+            75 stopped by SIGTERM/SIGUSR1/SIGINT after checkpointing (requeue to resume)
+)";
+
+int usage_error(const std::string& message) {
+  std::cerr << "trainer: " << message << "\n(run trainer --help for usage)\n";
+  return scalebed::kExitUsage;
+}
+
+int run_prepare(const std::vector<std::string>& args) {
+  scalebed::PrepareOptions o;
+  for (size_t i = 0; i < args.size(); ++i) {
+    auto value = [&]() -> std::string {
+      if (i + 1 >= args.size()) throw scalebed::Error(args[i] + ": needs a value");
+      return args[++i];
+    };
+    if (args[i] == "--input") {
+      o.inputs.push_back(value());
+    } else if (args[i] == "--out") {
+      o.out_dir = value();
+    } else if (args[i] == "--tokenizer") {
+      o.tokenizer = value();
+    } else if (args[i] == "--val-fraction") {
+      o.val_fraction = std::stod(value());
+    } else if (args[i] == "--shard-tokens") {
+      o.shard_tokens = std::stoll(value());
+    } else {
+      return usage_error("prepare: unknown argument '" + args[i] + "'");
+    }
+  }
+  auto r = scalebed::prepare_shards(o);
+  std::cout << "wrote " << r.files.size() << " shards to " << o.out_dir << ": " << r.train_tokens
+            << " train + " << r.val_tokens << " val tokens, vocab " << r.vocab << "\n"
+            << "train with: data.source: tokens, data.path: " << o.out_dir
+            << "/train_*.bin, data.val_path: " << o.out_dir << "/val_*.bin, model.vocab: "
+            << r.vocab << "\n";
+  return scalebed::kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  try {
+    if (!args.empty() && args[0] == "prepare") {
+      return run_prepare(std::vector<std::string>(args.begin() + 1, args.end()));
+    }
+    std::string config_path;
+    std::vector<std::string> overrides;
+    bool dry_run = false;
+    for (size_t i = 0; i < args.size(); ++i) {
+      const std::string& a = args[i];
+      if (a == "--help" || a == "-h") {
+        std::cout << kUsage;
+        return scalebed::kExitOk;
+      } else if (a == "--help-config") {
+        std::cout << "config keys:\n" << scalebed::describe_config_schema();
+        return scalebed::kExitOk;
+      } else if (a == "--config" || a == "--set") {
+        if (i + 1 >= args.size()) return usage_error(a + " needs a value");
+        (a == "--config" ? config_path = args[++i] : (overrides.push_back(args[++i]), config_path));
+      } else if (a.rfind("--config=", 0) == 0) {
+        config_path = a.substr(9);
+      } else if (a.rfind("--set=", 0) == 0) {
+        overrides.push_back(a.substr(6));
+      } else if (a == "--dry-run") {
+        dry_run = true;
+      } else {
+        return usage_error("unknown argument '" + a + "'");
+      }
+    }
+    if (config_path.empty()) return usage_error("--config FILE is required");
+
+    const auto cfg = scalebed::load_run_config(config_path, overrides);
+    auto training = scalebed::build_training(cfg);
+    if (dry_run) {
+      scalebed::print_dry_run(*training, std::cout);
+      return scalebed::kExitOk;
+    }
+    scalebed::install_stop_signal_handlers();
+    return scalebed::run_training(*training);
+  } catch (const scalebed::Error& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return scalebed::kExitError;
+  } catch (const c10::Error& e) {
+    std::cerr << "error (LibTorch): " << e.what_without_backtrace() << "\n";
+    return scalebed::kExitError;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return scalebed::kExitError;
+  }
+}

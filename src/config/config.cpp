@@ -1,0 +1,372 @@
+// The config schema and its validation into a typed RunConfig.
+#include "config/config.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <set>
+#include <sstream>
+
+#include "util/error.h"
+
+namespace scalebed {
+namespace {
+
+// clang-format off
+const std::vector<SchemaEntry> kSchema = {
+  {"name", "string", "", "run name; the run directory is out_dir/name (default: the config file's stem)", {}},
+  {"out_dir", "string", "runs", "parent directory of run directories", {}},
+  {"seed", "int", "0", "seed of initialisation, data windows and noise", {}},
+  {"device", "enum", "cpu", "where to train", {"cpu", "cuda", "auto"}},
+  {"threads", "int", "1", "CPU intra-op threads (0 = LibTorch's default); 1 is fastest for tiny models on 2 cores", {}},
+
+  {"model.layers", "int", "2", "transformer blocks L", {}},
+  {"model.d_model", "int", "64", "width d", {}},
+  {"model.heads", "int", "4", "attention heads (d_model must divide by it)", {}},
+  {"model.context", "int", "64", "context length T in tokens", {}},
+  {"model.vocab", "int", "0", "vocabulary size; 0 = take it from the data", {}},
+  {"model.mlp_ratio", "int", "4", "MLP hidden width = mlp_ratio * d_model", {}},
+  {"model.qk_norm", "bool", "true", "RMSNorm over the full q and k before splitting heads", {}},
+  {"model.attention_sink", "bool", "true", "a learned key/value slot per head that every query may attend to", {}},
+  {"model.soft_cap", "float", "0", "attention-logit soft-cap c (c*tanh(s/c)); 0 = off (the paper uses 30)", {}},
+  {"model.rope_theta", "float", "10000", "RoPE base", {}},
+  {"model.norm_eps", "float", "1e-6", "RMSNorm epsilon", {}},
+  {"model.attention", "enum", "auto", "attention kernel: sdpa (fused), explicit (reference), auto = sdpa unless soft-cap is on", {"auto", "sdpa", "explicit"}},
+
+  {"parameterization.kind", "enum", "standard", "init / per-group LR rules", {"standard"}},
+  {"parameterization.init_std", "float", "0.02", "standard: std of every weight matrix at init", {}},
+
+  {"objective.kind", "enum", "ar", "training objective", {"ar"}},
+
+  {"data.source", "enum", "synthetic", "token source", {"synthetic", "tokens", "text"}},
+  {"data.path", "string", "", "tokens: file or glob of shards; text: a UTF-8 text file", {}},
+  {"data.val_path", "string", "", "held-out data (same kind as data.path); empty = the last val_fraction of data.path", {}},
+  {"data.format", "enum", "auto", "token file format", {"auto", "llmc", "raw_u16", "raw_u32"}},
+  {"data.tokenizer", "string", "byte", "text: 'byte' or the path of a SentencePiece .model", {}},
+  {"data.val_fraction", "float", "0.05", "share of the tokens held out when data.val_path is empty", {}},
+  {"data.synthetic.states", "int", "16", "hidden states of the synthetic HMM", {}},
+  {"data.synthetic.vocab", "int", "32", "tokens emitted by the synthetic HMM", {}},
+  {"data.synthetic.concentration", "float", "0.02", "Dirichlet concentration of HMM rows (smaller = more predictable)", {}},
+  {"data.synthetic.train_tokens", "int", "2000000", "length of the training stream", {}},
+  {"data.synthetic.val_tokens", "int", "65536", "length of the held-out stream", {}},
+  {"data.synthetic.seed", "int", "1234", "seed of the HMM itself (not of the run)", {}},
+
+  {"optim.name", "enum", "adamw", "optimizer", {"adamw"}},
+  {"optim.lr", "float", "1e-3", "base learning rate", {}},
+  {"optim.beta1", "float", "0.9", "", {}},
+  {"optim.beta2", "float", "0.99", "", {}},
+  {"optim.eps", "float", "1e-8", "", {}},
+  {"optim.weight_decay", "float", "0", "decoupled weight decay on hidden matrices", {}},
+  {"optim.grad_clip", "float", "1.0", "clip the global gradient norm to this; 0 = off", {}},
+
+  {"schedule.kind", "enum", "constant", "LR after warmup: constant, cosine decay, or warmup-stable-decay (1-sqrt cooldown)", {"constant", "cosine", "wsd"}},
+  {"schedule.warmup_steps", "int", "0", "linear warmup steps", {}},
+  {"schedule.cooldown_fraction", "float", "0.2", "wsd: share of the steps spent in cooldown", {}},
+  {"schedule.min_lr_ratio", "float", "0.1", "cosine: final LR as a share of the base LR", {}},
+
+  {"train.batch_size", "int", "0", "global batch in sequences (give this or train.batch_tokens)", {}},
+  {"train.batch_tokens", "int", "0", "global batch in tokens; must be a multiple of model.context", {}},
+  {"train.micro_batch", "int", "0", "sequences per forward/backward; 0 = the whole batch (no accumulation)", {}},
+  {"train.steps", "int", "0", "optimizer steps (give this or train.tokens)", {}},
+  {"train.tokens", "int", "0", "training tokens; steps = tokens / batch tokens (rounded down)", {}},
+  {"train.eval_every", "int", "100", "evaluate every K steps (and at the end); 0 = only at the end", {}},
+  {"train.eval_batches", "int", "4", "held-out batches (of micro_batch sequences) per evaluation", {}},
+  {"train.log_every", "int", "10", "write a metrics line every K steps", {}},
+  {"train.checkpoint_every", "int", "200", "checkpoint every K steps (and at the end, and on SIGTERM/SIGUSR1); 0 = only those", {}},
+  {"train.keep_checkpoints", "int", "2", "complete checkpoints kept (newest first)", {}},
+};
+// clang-format on
+
+class Reader {
+ public:
+  explicit Reader(const FlatConfig& flat) : flat_(flat) {}
+
+  const ConfigValue& value(const std::string& key) const { return flat_.at(key); }
+  std::string where(const std::string& key) const { return value(key).location + ": " + key; }
+
+  std::string str(const std::string& key) const { return value(key).text; }
+
+  int64_t integer(const std::string& key) const {
+    const std::string& t = value(key).text;
+    size_t used = 0;
+    long long v = 0;
+    try {
+      v = std::stoll(t, &used);
+    } catch (...) {
+      used = 0;
+    }
+    if (used != t.size() || t.empty()) fail_at(where(key), ": expected an integer, got '", t, "'");
+    return v;
+  }
+
+  double real(const std::string& key) const {
+    const std::string& t = value(key).text;
+    size_t used = 0;
+    double v = 0;
+    try {
+      v = std::stod(t, &used);
+    } catch (...) {
+      used = 0;
+    }
+    if (used != t.size() || t.empty() || !std::isfinite(v)) {
+      fail_at(where(key), ": expected a number, got '", t, "'");
+    }
+    return v;
+  }
+
+  bool boolean(const std::string& key) const {
+    const std::string& t = value(key).text;
+    if (t == "true" || t == "True" || t == "yes" || t == "on") return true;
+    if (t == "false" || t == "False" || t == "no" || t == "off") return false;
+    fail_at(where(key), ": expected true or false, got '", t, "'");
+  }
+
+  // Constraint helpers: the message names the key and where it was set.
+  void require(bool ok, const std::string& key, const std::string& why) const {
+    if (!ok) fail_at(where(key), ": ", why, " (value '", value(key).text, "')");
+  }
+
+ private:
+  const FlatConfig& flat_;
+};
+
+std::string closest_key(const std::string& key) {
+  // Suggest the schema key with the smallest edit distance.
+  auto distance = [](const std::string& a, const std::string& b) {
+    std::vector<size_t> row(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+      size_t prev = row[0];
+      row[0] = i;
+      for (size_t j = 1; j <= b.size(); ++j) {
+        size_t cur = row[j];
+        row[j] = std::min({row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] != b[j - 1])});
+        prev = cur;
+      }
+    }
+    return row[b.size()];
+  };
+  std::string best;
+  size_t best_d = 4;  // suggest only close matches
+  for (const auto& e : kSchema) {
+    size_t d = distance(key, e.key);
+    if (d < best_d) {
+      best_d = d;
+      best = e.key;
+    }
+  }
+  return best;
+}
+
+void check_types(const FlatConfig& flat) {
+  Reader r(flat);
+  for (const auto& e : kSchema) {
+    if (e.type == "int") r.integer(e.key);
+    if (e.type == "float") r.real(e.key);
+    if (e.type == "bool") r.boolean(e.key);
+    if (e.type == "enum") {
+      const std::string v = r.str(e.key);
+      bool ok = false;
+      std::string list;
+      for (const auto& c : e.choices) {
+        ok = ok || c == v;
+        list += (list.empty() ? "" : ", ") + c;
+      }
+      if (!ok) fail_at(r.where(e.key), ": expected one of {", list, "}, got '", v, "'");
+    }
+  }
+}
+
+}  // namespace
+
+const std::vector<SchemaEntry>& config_schema() { return kSchema; }
+
+std::string RunConfig::resolved_yaml() const {
+  std::vector<std::string> order;
+  for (const auto& e : kSchema) order.push_back(e.key);
+  return to_yaml(resolved, order);
+}
+
+RunConfig build_run_config(FlatConfig flat, const std::string& source_path) {
+  std::set<std::string> known;
+  for (const auto& e : kSchema) known.insert(e.key);
+  for (const auto& [key, value] : flat) {
+    if (!known.count(key)) {
+      std::string hint = closest_key(key);
+      fail_at(value.location, "unknown key '", key, "'",
+              hint.empty() ? "" : " (did you mean '" + hint + "'?)");
+    }
+  }
+  for (const auto& e : kSchema) {
+    if (!flat.count(e.key)) flat[e.key] = ConfigValue{e.default_text, "default"};
+  }
+  if (flat["name"].text.empty() && !source_path.empty()) {
+    flat["name"] = ConfigValue{std::filesystem::path(source_path).stem().string(), "default"};
+  }
+  check_types(flat);
+  Reader r(flat);
+
+  RunConfig c;
+  c.source_path = source_path;
+  c.name = r.str("name");
+  c.out_dir = r.str("out_dir");
+  c.seed = r.integer("seed");
+  c.device = r.str("device");
+  c.threads = r.integer("threads");
+  r.require(!c.name.empty(), "name", "must not be empty");
+  r.require(c.name.find('/') == std::string::npos, "name", "must not contain '/'");
+  r.require(c.threads >= 0, "threads", "must be >= 0");
+
+  ModelConfig& m = c.model;
+  m.layers = r.integer("model.layers");
+  m.d_model = r.integer("model.d_model");
+  m.heads = r.integer("model.heads");
+  m.context = r.integer("model.context");
+  m.vocab = r.integer("model.vocab");
+  m.mlp_ratio = r.integer("model.mlp_ratio");
+  m.qk_norm = r.boolean("model.qk_norm");
+  m.attention_sink = r.boolean("model.attention_sink");
+  m.soft_cap = r.real("model.soft_cap");
+  m.rope_theta = r.real("model.rope_theta");
+  m.norm_eps = r.real("model.norm_eps");
+  m.attention = r.str("model.attention");
+  r.require(m.layers >= 1, "model.layers", "must be >= 1");
+  r.require(m.d_model >= 1, "model.d_model", "must be >= 1");
+  r.require(m.heads >= 1, "model.heads", "must be >= 1");
+  r.require(m.d_model % m.heads == 0, "model.d_model",
+            "must be divisible by model.heads = " + std::to_string(m.heads));
+  r.require(m.head_dim() % 2 == 0, "model.heads",
+            "gives an odd head dimension d_model/heads; RoPE needs an even one");
+  r.require(m.context >= 2, "model.context", "must be >= 2");
+  r.require(m.vocab >= 0, "model.vocab", "must be >= 0 (0 = from the data)");
+  r.require(m.mlp_ratio >= 1, "model.mlp_ratio", "must be >= 1");
+  r.require(m.soft_cap >= 0, "model.soft_cap", "must be >= 0");
+  r.require(m.rope_theta > 0, "model.rope_theta", "must be > 0");
+  r.require(m.norm_eps > 0, "model.norm_eps", "must be > 0");
+  r.require(!(m.attention == "sdpa" && m.soft_cap > 0), "model.attention",
+            "sdpa cannot apply a soft-cap; use 'explicit' or 'auto', or set model.soft_cap: 0");
+
+  c.parameterization.kind = r.str("parameterization.kind");
+  c.parameterization.init_std = r.real("parameterization.init_std");
+  r.require(c.parameterization.init_std > 0, "parameterization.init_std", "must be > 0");
+
+  c.objective.kind = r.str("objective.kind");
+
+  DataConfig& d = c.data;
+  d.source = r.str("data.source");
+  d.path = r.str("data.path");
+  d.val_path = r.str("data.val_path");
+  d.format = r.str("data.format");
+  d.tokenizer = r.str("data.tokenizer");
+  d.val_fraction = r.real("data.val_fraction");
+  d.synthetic.states = r.integer("data.synthetic.states");
+  d.synthetic.vocab = r.integer("data.synthetic.vocab");
+  d.synthetic.concentration = r.real("data.synthetic.concentration");
+  d.synthetic.train_tokens = r.integer("data.synthetic.train_tokens");
+  d.synthetic.val_tokens = r.integer("data.synthetic.val_tokens");
+  d.synthetic.seed = r.integer("data.synthetic.seed");
+  if (d.source != "synthetic") {
+    r.require(!d.path.empty(), "data.path", "must be set when data.source is " + d.source);
+  }
+  r.require(d.val_fraction > 0 && d.val_fraction < 1, "data.val_fraction", "must be in (0, 1)");
+  r.require(d.synthetic.states >= 1, "data.synthetic.states", "must be >= 1");
+  r.require(d.synthetic.vocab >= 2, "data.synthetic.vocab", "must be >= 2");
+  r.require(d.synthetic.concentration > 0, "data.synthetic.concentration", "must be > 0");
+  r.require(d.synthetic.train_tokens > m.context, "data.synthetic.train_tokens",
+            "must exceed model.context");
+  r.require(d.synthetic.val_tokens > m.context, "data.synthetic.val_tokens",
+            "must exceed model.context");
+
+  OptimConfig& o = c.optim;
+  o.name = r.str("optim.name");
+  o.lr = r.real("optim.lr");
+  o.beta1 = r.real("optim.beta1");
+  o.beta2 = r.real("optim.beta2");
+  o.eps = r.real("optim.eps");
+  o.weight_decay = r.real("optim.weight_decay");
+  o.grad_clip = r.real("optim.grad_clip");
+  r.require(o.lr > 0, "optim.lr", "must be > 0");
+  r.require(o.beta1 >= 0 && o.beta1 < 1, "optim.beta1", "must be in [0, 1)");
+  r.require(o.beta2 >= 0 && o.beta2 < 1, "optim.beta2", "must be in [0, 1)");
+  r.require(o.eps > 0, "optim.eps", "must be > 0");
+  r.require(o.weight_decay >= 0, "optim.weight_decay", "must be >= 0");
+  r.require(o.grad_clip >= 0, "optim.grad_clip", "must be >= 0");
+
+  ScheduleConfig& s = c.schedule;
+  s.kind = r.str("schedule.kind");
+  s.warmup_steps = r.integer("schedule.warmup_steps");
+  s.cooldown_fraction = r.real("schedule.cooldown_fraction");
+  s.min_lr_ratio = r.real("schedule.min_lr_ratio");
+  r.require(s.warmup_steps >= 0, "schedule.warmup_steps", "must be >= 0");
+  r.require(s.cooldown_fraction >= 0 && s.cooldown_fraction <= 1, "schedule.cooldown_fraction",
+            "must be in [0, 1]");
+  r.require(s.min_lr_ratio >= 0 && s.min_lr_ratio <= 1, "schedule.min_lr_ratio",
+            "must be in [0, 1]");
+
+  TrainConfig& t = c.train;
+  int64_t batch_size = r.integer("train.batch_size");
+  int64_t batch_tokens = r.integer("train.batch_tokens");
+  r.require(batch_size >= 0, "train.batch_size", "must be >= 0");
+  r.require(batch_tokens >= 0, "train.batch_tokens", "must be >= 0");
+  r.require((batch_size > 0) != (batch_tokens > 0), "train.batch_size",
+            "give exactly one of train.batch_size and train.batch_tokens");
+  if (batch_tokens > 0) {
+    r.require(batch_tokens % m.context == 0, "train.batch_tokens",
+              "must be a multiple of model.context = " + std::to_string(m.context));
+    batch_size = batch_tokens / m.context;
+  }
+  t.batch_size = batch_size;
+  t.micro_batch = r.integer("train.micro_batch");
+  r.require(t.micro_batch >= 0, "train.micro_batch", "must be >= 0");
+  if (t.micro_batch == 0) t.micro_batch = t.batch_size;
+  r.require(t.batch_size % t.micro_batch == 0, "train.micro_batch",
+            "must divide the batch of " + std::to_string(t.batch_size) + " sequences");
+
+  int64_t steps = r.integer("train.steps");
+  int64_t tokens = r.integer("train.tokens");
+  r.require(steps >= 0, "train.steps", "must be >= 0");
+  r.require(tokens >= 0, "train.tokens", "must be >= 0");
+  r.require((steps > 0) != (tokens > 0), "train.steps",
+            "give exactly one of train.steps and train.tokens");
+  if (tokens > 0) {
+    steps = tokens / (t.batch_size * m.context);
+    r.require(steps >= 1, "train.tokens", "is less than one batch");
+  }
+  t.steps = steps;
+  t.eval_every = r.integer("train.eval_every");
+  t.eval_batches = r.integer("train.eval_batches");
+  t.log_every = r.integer("train.log_every");
+  t.checkpoint_every = r.integer("train.checkpoint_every");
+  t.keep_checkpoints = r.integer("train.keep_checkpoints");
+  r.require(t.eval_every >= 0, "train.eval_every", "must be >= 0");
+  r.require(t.eval_batches >= 1, "train.eval_batches", "must be >= 1");
+  r.require(t.log_every >= 1, "train.log_every", "must be >= 1");
+  r.require(t.checkpoint_every >= 0, "train.checkpoint_every", "must be >= 0");
+  r.require(t.keep_checkpoints >= 1, "train.keep_checkpoints", "must be >= 1");
+
+  c.resolved = flat;
+  return c;
+}
+
+RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides) {
+  FlatConfig flat = load_yaml_layers(path);
+  apply_overrides(flat, overrides);
+  return build_run_config(std::move(flat), path);
+}
+
+std::string describe_config_schema() {
+  std::ostringstream out;
+  for (const auto& e : kSchema) {
+    out << "  " << e.key << " (" << e.type;
+    if (!e.choices.empty()) {
+      out << ":";
+      for (size_t i = 0; i < e.choices.size(); ++i) out << (i ? "|" : " ") << e.choices[i];
+    }
+    out << ", default " << (e.default_text.empty() ? "\"\"" : e.default_text) << ")";
+    if (!e.help.empty()) out << "\n      " << e.help;
+    out << "\n";
+  }
+  return out.str();
+}
+
+}  // namespace scalebed

@@ -1,0 +1,101 @@
+// The typed run config: what one training run needs, loaded from YAML with
+// inheritance and overrides, validated against a schema (unknown keys, wrong
+// types and impossible values are errors naming the key and file:line).
+//
+// Public header of config/: load_run_config() is the one entry point; the
+// schema (every key, its type, default and meaning) is what `trainer --help`
+// prints.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "config/flat_config.h"
+
+namespace scalebed {
+
+struct ModelConfig {
+  int64_t layers, d_model, heads, context, vocab, mlp_ratio;
+  bool qk_norm, attention_sink;
+  double soft_cap;    // attention-logit soft-cap; 0 = off
+  double rope_theta, norm_eps;
+  std::string attention;  // auto | sdpa | explicit
+  int64_t head_dim() const { return d_model / heads; }
+};
+
+struct ParameterizationConfig {
+  std::string kind;  // standard
+  double init_std;   // standard: N(0, init_std²) for every matrix
+};
+
+struct ObjectiveConfig {
+  std::string kind;  // ar
+};
+
+struct SyntheticConfig {
+  int64_t states, vocab, train_tokens, val_tokens, seed;
+  double concentration;  // Dirichlet concentration of transition rows
+};
+
+struct DataConfig {
+  std::string source;     // synthetic | tokens | text
+  std::string path;       // glob of token files, or a text file
+  std::string val_path;   // optional held-out file(s); else a tail split
+  std::string format;     // auto | llmc | raw_u16 | raw_u32
+  std::string tokenizer;  // byte | path to a SentencePiece .model
+  double val_fraction;
+  SyntheticConfig synthetic;
+};
+
+struct OptimConfig {
+  std::string name;  // adamw
+  double lr, beta1, beta2, eps, weight_decay, grad_clip;
+};
+
+struct ScheduleConfig {
+  std::string kind;  // constant | cosine | wsd
+  int64_t warmup_steps;
+  double cooldown_fraction, min_lr_ratio;
+};
+
+struct TrainConfig {
+  int64_t batch_size;  // global batch in sequences (resolved from batch_tokens)
+  int64_t micro_batch;
+  int64_t steps;       // resolved from train.tokens when that is given
+  int64_t eval_every, eval_batches, log_every, checkpoint_every, keep_checkpoints;
+};
+
+struct RunConfig {
+  std::string name, out_dir, device, source_path;
+  int64_t seed, threads;
+  ModelConfig model;
+  ParameterizationConfig parameterization;
+  ObjectiveConfig objective;
+  DataConfig data;
+  OptimConfig optim;
+  ScheduleConfig schedule;
+  TrainConfig train;
+  FlatConfig resolved;  // every key with its value (defaults filled in)
+
+  std::string run_dir() const { return out_dir + "/" + name; }
+  int64_t tokens_per_step() const { return train.batch_size * model.context; }
+  std::string resolved_yaml() const;
+};
+
+struct SchemaEntry {
+  std::string key, type, default_text, help;
+  std::vector<std::string> choices;  // for type "enum"
+};
+const std::vector<SchemaEntry>& config_schema();
+
+// Loads, inherits, overrides and validates. Throws Error on the first problem.
+RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides);
+
+// Validates an already flat config (used by the sweep scheduler and tests).
+RunConfig build_run_config(FlatConfig flat, const std::string& source_path);
+
+// `trainer --help` text for the config keys.
+std::string describe_config_schema();
+
+}  // namespace scalebed

@@ -1,0 +1,148 @@
+// YAML loading with `base:` inheritance and dotted overrides, kept flat.
+#include "config/flat_config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <set>
+
+#include "util/error.h"
+
+namespace scalebed {
+namespace fs = std::filesystem;
+namespace {
+
+std::string where(const std::string& origin, const YAML::Mark& mark) {
+  return origin + ":" + std::to_string(mark.line + 1);
+}
+
+void flatten(const YAML::Node& node, const std::string& prefix, const std::string& origin,
+             FlatConfig& out) {
+  for (const auto& item : node) {
+    const std::string key = item.first.as<std::string>();
+    const std::string path = prefix.empty() ? key : prefix + "." + key;
+    const YAML::Node& value = item.second;
+    if (value.IsMap()) {
+      flatten(value, path, origin, out);
+    } else if (value.IsScalar()) {
+      out[path] = ConfigValue{value.Scalar(), where(origin, value.Mark())};
+    } else if (value.IsNull()) {
+      fail_at(where(origin, item.first.Mark()), path, ": has no value");
+    } else {
+      fail_at(where(origin, value.Mark()), path, ": expected a single value, got a list");
+    }
+  }
+}
+
+YAML::Node parse_document(const std::string& text, const std::string& origin) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    fail_at(where(origin, e.mark), "YAML syntax error: ", e.msg);
+  }
+  if (root.IsNull()) return YAML::Node(YAML::NodeType::Map);
+  if (!root.IsMap()) fail_at(where(origin, root.Mark()), "expected a mapping of config keys");
+  return root;
+}
+
+FlatConfig load_layer(const fs::path& path, std::vector<std::string>& chain) {
+  const std::string canonical = fs::weakly_canonical(path).string();
+  if (std::find(chain.begin(), chain.end(), canonical) != chain.end()) {
+    std::string cycle;
+    for (const auto& c : chain) cycle += c + " -> ";
+    fail_at(path.string(), "base: inheritance cycle: ", cycle, canonical);
+  }
+  if (!fs::exists(path)) fail_at(path.string(), "config file not found");
+  std::string text;
+  {
+    std::ifstream in(path);
+    if (!in) fail_at(path.string(), "cannot read config file");
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const std::string origin = path.string();
+  YAML::Node root = parse_document(text, origin);
+
+  chain.push_back(canonical);
+  FlatConfig merged;
+  if (root["base"]) {
+    const YAML::Node base = root["base"];
+    std::vector<std::pair<std::string, YAML::Mark>> bases;
+    if (base.IsScalar()) {
+      bases.emplace_back(base.Scalar(), base.Mark());
+    } else if (base.IsSequence()) {
+      for (const auto& b : base) bases.emplace_back(b.as<std::string>(), b.Mark());
+    } else {
+      fail_at(where(origin, base.Mark()), "base: expected a path or a list of paths");
+    }
+    for (const auto& [rel, mark] : bases) {
+      fs::path base_path = path.parent_path() / rel;
+      if (!fs::exists(base_path)) {
+        fail_at(where(origin, mark), "base: file not found: ", base_path.string());
+      }
+      for (auto& [k, v] : load_layer(base_path, chain)) merged[k] = v;
+    }
+    root.remove("base");
+  }
+  chain.pop_back();
+
+  FlatConfig own;
+  flatten(root, "", origin, own);
+  for (auto& [k, v] : own) merged[k] = v;
+  return merged;
+}
+
+}  // namespace
+
+FlatConfig load_yaml_layers(const std::string& path) {
+  std::vector<std::string> chain;
+  return load_layer(fs::path(path), chain);
+}
+
+FlatConfig parse_yaml_text(const std::string& text, const std::string& origin) {
+  FlatConfig out;
+  YAML::Node root = parse_document(text, origin);
+  if (root["base"]) fail_at(origin, "base: only config files may inherit");
+  flatten(root, "", origin, out);
+  return out;
+}
+
+void apply_overrides(FlatConfig& config, const std::vector<std::string>& overrides) {
+  for (const std::string& item : overrides) {
+    const auto eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      fail_at("--set " + item, "expected key.path=value");
+    }
+    config[item.substr(0, eq)] = ConfigValue{item.substr(eq + 1), "--set " + item};
+  }
+}
+
+std::string to_yaml(const FlatConfig& config, const std::vector<std::string>& order) {
+  std::vector<std::string> keys;
+  std::set<std::string> seen;
+  for (const auto& k : order) {
+    if (config.count(k) && seen.insert(k).second) keys.push_back(k);
+  }
+  for (const auto& [k, v] : config) {
+    if (seen.insert(k).second) keys.push_back(k);
+  }
+  // yaml-cpp maps keep insertion order, so sections appear in `order`.
+  YAML::Node root(YAML::NodeType::Map);
+  for (const auto& key : keys) {
+    std::vector<YAML::Node> path{root};
+    size_t start = 0, dot;
+    while ((dot = key.find('.', start)) != std::string::npos) {
+      path.push_back(path.back()[key.substr(start, dot - start)]);
+      start = dot + 1;
+    }
+    path.back()[key.substr(start)] = config.at(key).text;
+  }
+  YAML::Emitter out;
+  out << root;
+  return std::string(out.c_str()) + "\n";
+}
+
+}  // namespace scalebed

@@ -1,0 +1,189 @@
+// Dataset opening (shards, raw files, text, synthetic) and deterministic batches.
+#include "data/data.h"
+
+#include <algorithm>
+
+#include "util/error.h"
+#include "util/fs.h"
+
+namespace scalebed {
+namespace {
+
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+// Splits each segment into a head (train) and a tail (validation) part.
+void tail_split(const std::vector<TokenSegment>& all, double val_fraction,
+                std::vector<TokenSegment>& train, std::vector<TokenSegment>& val) {
+  for (const auto& s : all) {
+    const int64_t n_val = static_cast<int64_t>(s.length * val_fraction);
+    train.push_back(s.slice(0, s.length - n_val));
+    val.push_back(s.slice(s.length - n_val, s.length));
+  }
+}
+
+std::vector<TokenSegment> open_files(const std::string& pattern, const std::string& format) {
+  std::vector<TokenSegment> out;
+  for (const auto& path : expand_glob(pattern)) out.push_back(open_token_file(path, format));
+  return out;
+}
+
+std::vector<TokenSegment> tokenize_text_file(const std::string& path, const Tokenizer& tok) {
+  const std::string text = read_file(path);
+  if (text.empty()) fail_at(path, "text file is empty");
+  return {make_owned_segment(tok.encode(text), path)};
+}
+
+}  // namespace
+
+uint64_t mix_seed(uint64_t seed, uint64_t a, uint64_t b) {
+  return splitmix64(splitmix64(splitmix64(seed) ^ a) ^ (b * 0xD1B54A32D192ED03ull));
+}
+
+int64_t Dataset::train_tokens() const {
+  int64_t n = 0;
+  for (const auto& s : train) n += s.length;
+  return n;
+}
+int64_t Dataset::val_tokens() const {
+  int64_t n = 0;
+  for (const auto& s : val) n += s.length;
+  return n;
+}
+
+Dataset open_dataset(const DataConfig& cfg, int64_t model_vocab, int64_t context) {
+  Dataset d;
+  if (cfg.source == "synthetic") {
+    const auto& sc = cfg.synthetic;
+    auto hmm = std::make_shared<SyntheticHmm>(sc.states, sc.vocab, sc.concentration, sc.seed);
+    d.train.push_back(make_owned_segment(hmm->sample(sc.train_tokens, mix_seed(sc.seed, 1, 0)),
+                                         "synthetic-train"));
+    d.val.push_back(make_owned_segment(hmm->sample(sc.val_tokens, mix_seed(sc.seed, 2, 0)),
+                                       "synthetic-val"));
+    d.vocab = sc.vocab;
+    d.hmm = hmm;
+    d.description = "synthetic HMM (" + std::to_string(sc.states) + " states, vocab " +
+                    std::to_string(sc.vocab) + ")";
+  } else if (cfg.source == "text") {
+    auto tok = std::shared_ptr<const Tokenizer>(make_tokenizer(cfg.tokenizer));
+    auto all = tokenize_text_file(cfg.path, *tok);
+    if (cfg.val_path.empty()) {
+      tail_split(all, cfg.val_fraction, d.train, d.val);
+    } else {
+      d.train = all;
+      d.val = tokenize_text_file(cfg.val_path, *tok);
+    }
+    d.vocab = tok->vocab_size();
+    d.tokenizer = tok;
+    d.description = "text " + cfg.path + " (" + tok->describe() + ")";
+  } else {
+    auto all = open_files(cfg.path, cfg.format);
+    if (cfg.val_path.empty()) {
+      tail_split(all, cfg.val_fraction, d.train, d.val);
+    } else {
+      d.train = all;
+      d.val = open_files(cfg.val_path, cfg.format);
+    }
+    std::vector<TokenSegment> every = d.train;
+    every.insert(every.end(), d.val.begin(), d.val.end());
+    d.vocab = max_token(every) + 1;
+    d.description = "tokens " + cfg.path;
+  }
+  if (model_vocab > 0) {
+    std::vector<TokenSegment> every = d.train;
+    every.insert(every.end(), d.val.begin(), d.val.end());
+    check_vocab(every, model_vocab);
+    d.vocab = model_vocab;
+  }
+  const std::string where = cfg.source == "synthetic" ? "data.synthetic" : cfg.path;
+  if (d.train_tokens() <= context) {
+    fail_at(where, "only ", d.train_tokens(), " training tokens; need more than model.context = ",
+            context);
+  }
+  if (d.val_tokens() <= context) {
+    fail_at(cfg.val_path.empty() ? where : cfg.val_path, "only ", d.val_tokens(),
+            " held-out tokens; need more than model.context = ", context,
+            " (raise data.val_fraction or give data.val_path)");
+  }
+  return d;
+}
+
+WindowIndex::WindowIndex(std::vector<TokenSegment> segments, int64_t window,
+                         const std::string& what)
+    : segments_(std::move(segments)), window_(window) {
+  for (const auto& s : segments_) {
+    starts_.push_back(total_);
+    total_ += std::max<int64_t>(0, s.length - window + 1);
+  }
+  if (total_ == 0) {
+    fail_at(what, "no segment holds a full window of ", window, " tokens");
+  }
+}
+
+void WindowIndex::copy(int64_t index, int64_t* out) const {
+  SB_CHECK(index >= 0 && index < total_);
+  const size_t seg = std::upper_bound(starts_.begin(), starts_.end(), index) - starts_.begin() - 1;
+  const TokenSegment& s = segments_[seg];
+  const int64_t offset = index - starts_[seg];
+  for (int64_t i = 0; i < window_; ++i) out[i] = s.at(offset + i);
+}
+
+std::vector<uint32_t> WindowIndex::tokens(int64_t index) const {
+  std::vector<int64_t> w(window_);
+  copy(index, w.data());
+  return std::vector<uint32_t>(w.begin(), w.end());
+}
+
+BatchSource::BatchSource(const Dataset& data, int64_t context, uint64_t seed)
+    : train_(data.train, context + 1, "training data"),
+      val_(data.val, context + 1, "validation data"),
+      hmm_(data.hmm),
+      seed_(seed) {}
+
+std::vector<int64_t> BatchSource::train_rows(int64_t step, int64_t row_begin,
+                                             int64_t rows) const {
+  const int64_t w = train_.window();
+  std::vector<int64_t> out(rows * w);
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint64_t h = mix_seed(seed_, static_cast<uint64_t>(step),
+                                static_cast<uint64_t>(row_begin + r));
+    // Unbiased enough for any realistic count: (h * n) >> 64.
+    const auto index = static_cast<int64_t>(
+        (static_cast<unsigned __int128>(h) * static_cast<uint64_t>(train_.count())) >> 64);
+    train_.copy(index, out.data() + r * w);
+  }
+  return out;
+}
+
+int64_t BatchSource::val_index(int64_t row, int64_t total_rows) const {
+  // Evenly spaced windows; with few held-out tokens they may overlap.
+  return static_cast<int64_t>((static_cast<unsigned __int128>(row) * val_.count()) / total_rows);
+}
+
+std::vector<int64_t> BatchSource::val_rows(int64_t row_begin, int64_t rows,
+                                           int64_t total_rows) const {
+  const int64_t w = val_.window();
+  std::vector<int64_t> out(rows * w);
+  for (int64_t r = 0; r < rows; ++r) {
+    val_.copy(val_index(row_begin + r, total_rows), out.data() + r * w);
+  }
+  return out;
+}
+
+std::optional<double> BatchSource::optimal_val_loss(int64_t total_rows, int64_t skip) const {
+  if (!hmm_) return std::nullopt;
+  double nll = 0;
+  int64_t predicted = 0;
+  for (int64_t r = 0; r < total_rows; ++r) {
+    auto w = val_.tokens(val_index(r, total_rows));
+    nll += hmm_->window_nll(w.data(), static_cast<int64_t>(w.size()), skip);
+    predicted += static_cast<int64_t>(w.size()) - skip;
+  }
+  return nll / predicted;
+}
+
+}  // namespace scalebed

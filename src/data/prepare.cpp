@@ -1,0 +1,51 @@
+// Text -> token shards.
+#include "data/prepare.h"
+
+#include <filesystem>
+
+#include "data/token_files.h"
+#include "data/tokenizer.h"
+#include "util/error.h"
+#include "util/fs.h"
+
+namespace scalebed {
+
+PrepareResult prepare_shards(const PrepareOptions& o) {
+  if (o.inputs.empty()) throw Error("prepare: give at least one --input text file");
+  if (o.out_dir.empty()) throw Error("prepare: give --out DIR");
+  if (!(o.val_fraction > 0 && o.val_fraction < 1)) {
+    throw Error("prepare: --val-fraction must be in (0, 1)");
+  }
+  if (o.shard_tokens < 1) throw Error("prepare: --shard-tokens must be >= 1");
+  auto tok = make_tokenizer(o.tokenizer);
+  std::vector<uint32_t> tokens;
+  for (const auto& path : o.inputs) {
+    auto ids = tok->encode(read_file(path));
+    tokens.insert(tokens.end(), ids.begin(), ids.end());
+  }
+  if (tokens.empty()) throw Error("prepare: the inputs hold no text");
+  std::filesystem::create_directories(o.out_dir);
+  const auto n_val = static_cast<int64_t>(tokens.size() * o.val_fraction);
+  const int64_t n_train = static_cast<int64_t>(tokens.size()) - n_val;
+
+  PrepareResult r;
+  r.vocab = tok->vocab_size();
+  r.train_tokens = n_train;
+  r.val_tokens = n_val;
+  auto write = [&](const std::string& prefix, int64_t begin, int64_t end) {
+    int index = 0;
+    for (int64_t s = begin; s < end; s += o.shard_tokens, ++index) {
+      char name[64];
+      std::snprintf(name, sizeof name, "%s_%06d.bin", prefix.c_str(), index);
+      const std::string path = o.out_dir + "/" + name;
+      write_llmc_shard(path, std::vector<uint32_t>(tokens.begin() + s,
+                                                   tokens.begin() + std::min(end, s + o.shard_tokens)));
+      r.files.push_back(path);
+    }
+  };
+  write("train", 0, n_train);
+  write("val", n_train, static_cast<int64_t>(tokens.size()));
+  return r;
+}
+
+}  // namespace scalebed

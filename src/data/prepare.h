@@ -1,0 +1,26 @@
+// `trainer prepare`: tokenises text files into llm.c shards (train_XXXXXX.bin
+// and val_XXXXXX.bin) that `data.source: tokens` reads back memory-mapped.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace scalebed {
+
+struct PrepareOptions {
+  std::vector<std::string> inputs;  // text files
+  std::string out_dir;
+  std::string tokenizer = "byte";   // "byte" or a SentencePiece .model
+  double val_fraction = 0.05;       // tail of the token stream held out
+  int64_t shard_tokens = 100'000'000;
+};
+
+struct PrepareResult {
+  int64_t train_tokens = 0, val_tokens = 0, vocab = 0;
+  std::vector<std::string> files;
+};
+
+PrepareResult prepare_shards(const PrepareOptions& options);
+
+}  // namespace scalebed

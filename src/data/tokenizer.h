@@ -1,0 +1,24 @@
+// Text tokenizers: a built-in byte-level one (vocab 256, lossless for any
+// UTF-8) and SentencePiece models (BPE or unigram) through libsentencepiece.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace scalebed {
+
+class Tokenizer {
+ public:
+  virtual ~Tokenizer() = default;
+  virtual std::vector<uint32_t> encode(const std::string& text) const = 0;
+  virtual std::string decode(const std::vector<int64_t>& ids) const = 0;
+  virtual int64_t vocab_size() const = 0;
+  virtual std::string describe() const = 0;
+};
+
+// spec: "byte", or the path of a SentencePiece .model file.
+std::unique_ptr<Tokenizer> make_tokenizer(const std::string& spec);
+
+}  // namespace scalebed

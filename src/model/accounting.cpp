@@ -1,0 +1,97 @@
+// Closed-form parameter counts, FLOPs per token and memory estimates.
+#include "model/accounting.h"
+
+#include <cstdio>
+
+namespace scalebed {
+
+ParamCounts count_params(const TransformerOptions& o) {
+  const int64_t d = o.d_model, r = o.mlp_ratio;
+  ParamCounts c;
+  // q,k,v,o (4d²) + MLP (2r·d² + r·d + d biases) + 2 block norms
+  // (+ QK-norm gains 2d) (+ sink key/value 2d). For r = 4 with both: 12d² + 11d.
+  c.per_layer = 4 * d * d + 2 * r * d * d + r * d + d + 2 * d + (o.qk_norm ? 2 * d : 0) +
+                (o.attention_sink ? 2 * d : 0);
+  c.non_embedding = o.layers * c.per_layer + d;  // + final norm
+  c.embedding = o.vocab_in * d + o.vocab_out * d;
+  c.total = c.non_embedding + c.embedding;
+  return c;
+}
+
+ParamCounts count_params(TransformerImpl& model) {
+  ParamCounts c;
+  for (const auto& item : model.named_parameters()) {
+    const int64_t n = item.value().numel();
+    const ParamGroup g = group_of(item.key());
+    if (g == ParamGroup::kEmbedding || g == ParamGroup::kHead) {
+      c.embedding += n;
+    } else {
+      c.non_embedding += n;
+    }
+  }
+  c.total = c.embedding + c.non_embedding;
+  c.per_layer = count_params(model.options()).per_layer;
+  return c;
+}
+
+FlopsPerToken flops_per_token(const TransformerOptions& o) {
+  const double L = o.layers, d = o.d_model, T = o.context, r = o.mlp_ratio;
+  const ParamCounts c = count_params(o);
+  FlopsPerToken f;
+  f.c6nd = 6.0 * c.non_embedding;
+  f.palm = 6.0 * (c.non_embedding + o.vocab_out * d) + 12.0 * L * d * T;
+  f.md = 6.0 * (4 + 2 * r) * L * d * d + 12.0 * L * d * T;
+  return f;
+}
+
+MemoryEstimate estimate_memory(const TransformerOptions& o, int64_t micro_batch) {
+  const double B = micro_batch, T = o.context, d = o.d_model, r = o.mlp_ratio, H = o.heads;
+  const double P = count_params(o).total;
+  MemoryEstimate m;
+  m.params_bytes = 4 * P;
+  m.grads_bytes = 4 * P;
+  m.optimizer_bytes = 8 * P;  // two moments
+  // Per layer: norm inputs/outputs, q/k/v before and after norm+rope, attention
+  // output, o-proj output (≈ 14d) and the MLP's up, relu and relu² (3r·d).
+  double per_layer = B * T * (14 * d + 3 * r * d);
+  if (o.kernel == AttentionKernel::kExplicit) {
+    per_layer += 2 * B * H * T * (T + (o.attention_sink ? 1 : 0));  // scores + probs
+  }
+  const double logits = 3 * B * T * o.vocab_out;  // logits, softmax, gradient
+  m.activation_bytes = 4 * (o.layers * per_layer + logits + 2 * B * T * d);
+  return m;
+}
+
+std::string human_count(double n) {
+  char buf[32];
+  if (n >= 1e9) {
+    std::snprintf(buf, sizeof buf, "%.2fB", n / 1e9);
+  } else if (n >= 1e6) {
+    std::snprintf(buf, sizeof buf, "%.1fM", n / 1e6);
+  } else if (n >= 1e3) {
+    std::snprintf(buf, sizeof buf, "%.1fk", n / 1e3);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.0f", n);
+  }
+  return buf;
+}
+
+std::string human_bytes(double n) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (n >= 1024 && u < 4) {
+    n /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f %s", n, units[u]);
+  return buf;
+}
+
+std::string MemoryEstimate::describe() const {
+  return "params " + human_bytes(params_bytes) + ", grads " + human_bytes(grads_bytes) +
+         ", optimizer " + human_bytes(optimizer_bytes) + ", activations " +
+         human_bytes(activation_bytes) + " (total ~" + human_bytes(total()) + ")";
+}
+
+}  // namespace scalebed

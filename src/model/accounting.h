@@ -1,0 +1,48 @@
+// Parameter, FLOP and memory accounting in closed form (model.md), so that
+// --dry-run, metrics and the analysis stage agree on one set of numbers.
+//
+// FLOP conventions per training token (forward + backward):
+//   6nd   6·N with N = non-embedding parameters (Kaplan/Chinchilla C = 6ND)
+//   palm  6·N_matmul + 12·L·d·T, N_matmul = non-embedding + head (the input
+//         embedding is a lookup); attention counted in full (also for causal)
+//   md    M = 6·(4 + 2r)·L·d² + 12·L·d·T (= 72·L·d² + 12·L·d·T for r = 4),
+//         the diffusion paper's non-embedding FLOPs per token
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "model/transformer.h"
+
+namespace scalebed {
+
+struct ParamCounts {
+  int64_t embedding = 0;      // input embedding + LM head
+  int64_t non_embedding = 0;  // blocks + final norm
+  int64_t total = 0;
+  int64_t per_layer = 0;
+};
+
+ParamCounts count_params(const TransformerOptions& o);
+// The same numbers read off a built model (for tests and sanity checks).
+ParamCounts count_params(TransformerImpl& model);
+
+struct FlopsPerToken {
+  double c6nd = 0, palm = 0, md = 0;
+};
+FlopsPerToken flops_per_token(const TransformerOptions& o);
+
+struct MemoryEstimate {
+  double params_bytes = 0, grads_bytes = 0, optimizer_bytes = 0, activation_bytes = 0;
+  double total() const { return params_bytes + grads_bytes + optimizer_bytes + activation_bytes; }
+  std::string describe() const;
+};
+// Rough training memory at a micro-batch of `micro_batch` sequences in fp32
+// (activations: what autograd keeps per layer, the attention matrix when the
+// explicit kernel materialises it, and the logits with their gradient).
+MemoryEstimate estimate_memory(const TransformerOptions& o, int64_t micro_batch);
+
+std::string human_count(double n);  // 25.2M, 1.3B
+std::string human_bytes(double n);  // 1.2 GiB
+
+}  // namespace scalebed

@@ -1,0 +1,197 @@
+// The transformer backbone: norms, RoPE, attention kernels, MLP, blocks.
+#include "model/transformer.h"
+
+#include <cmath>
+
+#include "util/error.h"
+
+namespace scalebed {
+
+TransformerOptions make_transformer_options(const ModelConfig& m, const Parameterization& p,
+                                            bool causal, int64_t vocab_in, int64_t vocab_out) {
+  TransformerOptions o;
+  o.layers = m.layers;
+  o.d_model = m.d_model;
+  o.heads = m.heads;
+  o.context = m.context;
+  o.mlp_ratio = m.mlp_ratio;
+  o.vocab_in = vocab_in;
+  o.vocab_out = vocab_out;
+  o.causal = causal;
+  o.qk_norm = m.qk_norm;
+  o.attention_sink = m.attention_sink;
+  o.soft_cap = m.soft_cap;
+  o.rope_theta = m.rope_theta;
+  o.norm_eps = m.norm_eps;
+  // The fused kernel cannot soft-cap; "auto" picks it whenever it applies.
+  o.kernel = (m.attention == "explicit" || (m.attention == "auto" && m.soft_cap > 0))
+                 ? AttentionKernel::kExplicit
+                 : AttentionKernel::kSdpa;
+  o.residual_scale = p.residual_scale();
+  o.head_scale = p.head_scale();
+  return o;
+}
+
+RMSNormImpl::RMSNormImpl(int64_t dim, double eps) : eps_(eps) {
+  weight = register_parameter("weight", torch::zeros({dim}));
+}
+
+torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
+  auto x32 = x.to(torch::kFloat32);
+  auto normed = x32 * torch::rsqrt(x32.pow(2).mean(-1, /*keepdim=*/true) + eps_);
+  return (normed * (1.0 + weight.to(torch::kFloat32))).to(x.scalar_type());
+}
+
+torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos,
+                         const torch::Tensor& sin) {
+  const int64_t half = x.size(-1) / 2;
+  auto x1 = x.narrow(-1, 0, half);
+  auto x2 = x.narrow(-1, half, half);
+  auto c = cos.to(x.scalar_type());
+  auto s = sin.to(x.scalar_type());
+  return torch::cat({x1 * c - x2 * s, x2 * c + x1 * s}, -1);
+}
+
+torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                     const torch::Tensor& sink_key, const torch::Tensor& sink_value,
+                     const TransformerOptions& o, AttentionKernel kernel) {
+  const int64_t B = q.size(0), H = q.size(1), T = q.size(2), Dh = q.size(3);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(Dh));
+  torch::Tensor keys = k, values = v;  // (B, H, T(+1), Dh)
+  const bool sink = sink_key.defined();
+  if (sink) {
+    // The sink is one more key/value slot in front of the sequence, never rotated.
+    keys = torch::cat({sink_key.view({1, H, 1, Dh}).expand({B, H, 1, Dh}).to(k.scalar_type()), k}, 2);
+    values =
+        torch::cat({sink_value.view({1, H, 1, Dh}).expand({B, H, 1, Dh}).to(v.scalar_type()), v}, 2);
+  }
+  const int64_t S = sink ? 1 : 0;
+  // allowed (T, T+S): causal over the sequence part; the sink is always visible.
+  torch::Tensor allowed;
+  if (o.causal) {
+    auto opts = torch::TensorOptions().dtype(torch::kBool).device(q.device());
+    auto tri = torch::ones({T, T}, opts).tril();
+    allowed = sink ? torch::cat({torch::ones({T, 1}, opts), tri}, 1) : tri;
+  }
+
+  if (kernel == AttentionKernel::kSdpa) {
+    SB_CHECK(o.soft_cap == 0.0, "the sdpa kernel cannot apply a soft-cap");
+    if (o.causal && !sink) {
+      return at::scaled_dot_product_attention(q, keys, values, {}, 0.0, /*is_causal=*/true, scale);
+    }
+    std::optional<torch::Tensor> mask;
+    if (allowed.defined()) mask = allowed;
+    return at::scaled_dot_product_attention(q, keys, values, mask, 0.0, false, scale);
+  }
+
+  auto scores = torch::matmul(q, keys.transpose(-2, -1)).to(torch::kFloat32) * scale;  // (B,H,T,T+S)
+  if (o.soft_cap > 0) scores = o.soft_cap * torch::tanh(scores / o.soft_cap);
+  if (allowed.defined()) {
+    scores = scores.masked_fill(allowed.logical_not(), -std::numeric_limits<float>::infinity());
+  }
+  (void)S;
+  auto probs = torch::softmax(scores, -1).to(values.scalar_type());
+  return torch::matmul(probs, values);  // (B, H, T, Dh)
+}
+
+AttentionImpl::AttentionImpl(const TransformerOptions& opts) : options(opts) {
+  const int64_t d = opts.d_model;
+  q = register_module("q", torch::nn::Linear(torch::nn::LinearOptions(d, d).bias(false)));
+  k = register_module("k", torch::nn::Linear(torch::nn::LinearOptions(d, d).bias(false)));
+  v = register_module("v", torch::nn::Linear(torch::nn::LinearOptions(d, d).bias(false)));
+  o = register_module("o", torch::nn::Linear(torch::nn::LinearOptions(d, d).bias(false)));
+  if (options.qk_norm) {
+    q_norm = register_module("q_norm", RMSNorm(d, options.norm_eps));
+    k_norm = register_module("k_norm", RMSNorm(d, options.norm_eps));
+  }
+  if (options.attention_sink) {
+    sink_key = register_parameter("sink_key", torch::zeros({options.heads, options.head_dim()}));
+    sink_value =
+        register_parameter("sink_value", torch::zeros({options.heads, options.head_dim()}));
+  }
+}
+
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
+                                     const torch::Tensor& sin) {
+  const int64_t B = x.size(0), T = x.size(1), H = options.heads, Dh = options.head_dim();
+  auto qx = q->forward(x), kx = k->forward(x), vx = v->forward(x);  // (B, T, d)
+  if (options.qk_norm) {
+    qx = q_norm->forward(qx);
+    kx = k_norm->forward(kx);
+  }
+  auto split = [&](const torch::Tensor& t) { return t.view({B, T, H, Dh}).transpose(1, 2); };
+  auto qh = apply_rope(split(qx), cos, sin);  // (B, H, T, Dh)
+  auto kh = apply_rope(split(kx), cos, sin);
+  auto vh = split(vx);
+  auto out = attend(qh, kh, vh, sink_key, sink_value, options, options.kernel);
+  return o->forward(out.transpose(1, 2).reshape({B, T, H * Dh}));
+}
+
+MlpImpl::MlpImpl(const TransformerOptions& o) {
+  const int64_t d = o.d_model, hidden = o.mlp_ratio * o.d_model;
+  up = register_module("up", torch::nn::Linear(torch::nn::LinearOptions(d, hidden).bias(true)));
+  down = register_module("down", torch::nn::Linear(torch::nn::LinearOptions(hidden, d).bias(true)));
+}
+
+torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
+  return down->forward(torch::relu(up->forward(x)).square());
+}
+
+BlockImpl::BlockImpl(const TransformerOptions& o) : residual_scale(o.residual_scale) {
+  attn_norm = register_module("attn_norm", RMSNorm(o.d_model, o.norm_eps));
+  attn = register_module("attn", Attention(o));
+  mlp_norm = register_module("mlp_norm", RMSNorm(o.d_model, o.norm_eps));
+  mlp = register_module("mlp", Mlp(o));
+}
+
+torch::Tensor BlockImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
+                                 const torch::Tensor& sin) {
+  auto h = x + residual_scale * attn->forward(attn_norm->forward(x), cos, sin);
+  return h + residual_scale * mlp->forward(mlp_norm->forward(h));
+}
+
+TransformerImpl::TransformerImpl(const TransformerOptions& o) : options_(o) {
+  SB_CHECK(o.d_model % o.heads == 0 && o.head_dim() % 2 == 0);
+  embed = register_module("embed", torch::nn::Embedding(o.vocab_in, o.d_model));
+  blocks = register_module("blocks", torch::nn::ModuleList());
+  for (int64_t i = 0; i < o.layers; ++i) blocks->push_back(Block(o));
+  final_norm = register_module("final_norm", RMSNorm(o.d_model, o.norm_eps));
+  head = register_module("head",
+                         torch::nn::Linear(torch::nn::LinearOptions(o.d_model, o.vocab_out).bias(false)));
+  // RoPE tables: angle(t, i) = t · θ^(−2i/Dh), i < Dh/2.
+  const int64_t half = o.head_dim() / 2;
+  auto inv_freq = torch::pow(o.rope_theta, -torch::arange(0, half, torch::kFloat64) * 2.0 /
+                                               static_cast<double>(o.head_dim()));
+  auto angles = torch::outer(torch::arange(o.context, torch::kFloat64), inv_freq);
+  rope_cos_ = register_buffer("rope_cos", angles.cos().to(torch::kFloat32));
+  rope_sin_ = register_buffer("rope_sin", angles.sin().to(torch::kFloat32));
+}
+
+torch::Tensor TransformerImpl::hidden(const torch::Tensor& tokens) {
+  const int64_t T = tokens.size(1);
+  SB_CHECK(T <= options_.context, "sequence of ", T, " tokens exceeds the context ",
+           options_.context);
+  auto cos = rope_cos_.narrow(0, 0, T), sin = rope_sin_.narrow(0, 0, T);
+  auto x = embed->forward(tokens);  // (B, T, d)
+  for (const auto& block : *blocks) x = block->as<Block>()->forward(x, cos, sin);
+  return final_norm->forward(x);
+}
+
+torch::Tensor TransformerImpl::logits(const torch::Tensor& hidden) {
+  auto out = head->forward(hidden).to(torch::kFloat32);
+  return options_.head_scale == 1.0 ? out : out * options_.head_scale;
+}
+
+void TransformerImpl::initialize(const Parameterization& p) {
+  torch::NoGradGuard no_grad;
+  for (auto& item : named_parameters()) {
+    const GroupRule rule = p.rule(group_of(item.key()));
+    if (rule.init_std > 0) {
+      item.value().normal_(0.0, rule.init_std);
+    } else {
+      item.value().zero_();
+    }
+  }
+}
+
+}  // namespace scalebed

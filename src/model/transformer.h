@@ -1,0 +1,111 @@
+// The backbone shared by both objectives (model.md): a pre-norm transformer
+//   x += r·Attn(RMSNorm(x));  x += r·MLP(RMSNorm(x));  logits = h·Head(RMSNorm(x))
+// with (1+w) RMSNorm gains, QK-norm over the full width, NeoX RoPE, ReLU² MLP
+// with biases, an optional attention-logit soft-cap and attention-sink slot,
+// and an untied head. Causal for autoregressive training, bidirectional for
+// diffusion. Public header of model/.
+#pragma once
+
+#include <torch/torch.h>
+
+#include "config/config.h"
+#include "model/parameterization.h"
+
+namespace scalebed {
+
+enum class AttentionKernel { kSdpa, kExplicit };
+
+struct TransformerOptions {
+  int64_t layers = 2, d_model = 64, heads = 4, context = 64, mlp_ratio = 4;
+  int64_t vocab_in = 256;   // embedding rows (data vocab, + mask for diffusion)
+  int64_t vocab_out = 256;  // head outputs
+  bool causal = true, qk_norm = true, attention_sink = true;
+  double soft_cap = 0.0, rope_theta = 10000.0, norm_eps = 1e-6;
+  AttentionKernel kernel = AttentionKernel::kSdpa;
+  double residual_scale = 1.0, head_scale = 1.0;
+  int64_t head_dim() const { return d_model / heads; }
+};
+
+// Options from the config; `causal` comes from the objective, vocabularies
+// from the data and objective.
+TransformerOptions make_transformer_options(const ModelConfig& m, const Parameterization& p,
+                                            bool causal, int64_t vocab_in, int64_t vocab_out);
+
+// RMSNorm with gain (1 + w), w initialised to 0; computed in fp32.
+class RMSNormImpl : public torch::nn::Module {
+ public:
+  RMSNormImpl(int64_t dim, double eps);
+  torch::Tensor forward(const torch::Tensor& x);  // (..., dim)
+  torch::Tensor weight;
+
+ private:
+  double eps_;
+};
+TORCH_MODULE(RMSNorm);
+
+// Rotary position embedding, NeoX layout (the two halves of the head dim rotate together).
+torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos,
+                         const torch::Tensor& sin);  // x (B, H, T, Dh); cos/sin (T, Dh/2)
+
+class AttentionImpl : public torch::nn::Module {
+ public:
+  explicit AttentionImpl(const TransformerOptions& o);
+  // x (B, T, d) -> (B, T, d); rope cos/sin (T, Dh/2)
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
+  torch::nn::Linear q{nullptr}, k{nullptr}, v{nullptr}, o{nullptr};
+  RMSNorm q_norm{nullptr}, k_norm{nullptr};
+  torch::Tensor sink_key, sink_value;  // (H, Dh) each, when the sink is on
+  TransformerOptions options;
+};
+TORCH_MODULE(Attention);
+
+// softmax(q·kᵀ/√Dh [soft-capped] [+ sink slot] [causal]) · v on (B, H, T, Dh)
+// tensors, by the chosen kernel. Exposed for the kernel-agreement tests.
+torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                     const torch::Tensor& sink_key, const torch::Tensor& sink_value,
+                     const TransformerOptions& o, AttentionKernel kernel);
+
+class MlpImpl : public torch::nn::Module {
+ public:
+  explicit MlpImpl(const TransformerOptions& o);
+  torch::Tensor forward(const torch::Tensor& x);  // (B, T, d) -> (B, T, d)
+  torch::nn::Linear up{nullptr}, down{nullptr};
+};
+TORCH_MODULE(Mlp);
+
+class BlockImpl : public torch::nn::Module {
+ public:
+  explicit BlockImpl(const TransformerOptions& o);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
+  RMSNorm attn_norm{nullptr}, mlp_norm{nullptr};
+  Attention attn{nullptr};
+  Mlp mlp{nullptr};
+  double residual_scale;
+};
+TORCH_MODULE(Block);
+
+class TransformerImpl : public torch::nn::Module {
+ public:
+  explicit TransformerImpl(const TransformerOptions& o);
+  // tokens (B, T) int64 -> final hidden states (B, T, d), after the final norm
+  torch::Tensor hidden(const torch::Tensor& tokens);
+  // final hidden (…, d) -> logits (…, vocab_out) in fp32
+  torch::Tensor logits(const torch::Tensor& hidden);
+  torch::Tensor forward(const torch::Tensor& tokens) { return logits(hidden(tokens)); }
+
+  // Initialises every parameter by its group's rule (seeded by the caller).
+  void initialize(const Parameterization& p);
+
+  const TransformerOptions& options() const { return options_; }
+  torch::nn::Embedding embed{nullptr};
+  torch::nn::ModuleList blocks{nullptr};
+  RMSNorm final_norm{nullptr};
+  torch::nn::Linear head{nullptr};
+
+ private:
+  TransformerOptions options_;
+  torch::Tensor rope_cos_, rope_sin_;  // (context, Dh/2) buffers
+};
+TORCH_MODULE(Transformer);
+
+}  // namespace scalebed

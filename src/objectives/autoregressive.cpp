@@ -1,0 +1,49 @@
+// Autoregressive objective: next-token cross-entropy on a causal backbone.
+#include "objectives/objective.h"
+
+#include "util/error.h"
+
+namespace scalebed {
+namespace {
+
+class Autoregressive : public Objective {
+ public:
+  std::string kind() const override { return "ar"; }
+  std::string loss_kind() const override { return "nll"; }
+  bool causal() const override { return true; }
+  int64_t conditioned_prefix() const override { return 1; }
+
+  ObjectiveOutput train_loss(TransformerImpl& model, const torch::Tensor& windows,
+                             uint64_t) override {
+    return next_token_nll(model, windows);
+  }
+  ObjectiveOutput eval_loss(TransformerImpl& model, const torch::Tensor& windows,
+                            int64_t) override {
+    return next_token_nll(model, windows);
+  }
+
+ private:
+  static ObjectiveOutput next_token_nll(TransformerImpl& model, const torch::Tensor& windows) {
+    const int64_t T = windows.size(1) - 1;
+    auto inputs = windows.narrow(1, 0, T);   // (B, T)
+    auto targets = windows.narrow(1, 1, T);  // (B, T)
+    auto logits = model.forward(inputs);     // (B, T, V) fp32
+    auto nll_sum = torch::nn::functional::cross_entropy(
+        logits.reshape({-1, logits.size(-1)}), targets.reshape({-1}),
+        torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
+    ObjectiveOutput out;
+    out.metric_count = targets.numel();
+    out.metric_sum = nll_sum.detach();
+    out.loss = nll_sum / static_cast<double>(out.metric_count);
+    return out;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Objective> make_objective(const ObjectiveConfig& cfg) {
+  if (cfg.kind == "ar") return std::make_unique<Autoregressive>();
+  throw Error("objective.kind: unknown objective '" + cfg.kind + "'");
+}
+
+}  // namespace scalebed

@@ -1,0 +1,46 @@
+// Public header of objectives/: the seam between the model and the training
+// loop. An Objective turns (model, a batch of token windows) into the loss to
+// optimise plus the comparable quantity to log (nats/token); the trainer never
+// branches on which objective it runs.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+
+#include "config/config.h"
+#include "model/transformer.h"
+
+namespace scalebed {
+
+struct ObjectiveOutput {
+  torch::Tensor loss;        // scalar to optimise (mean over this micro-batch)
+  torch::Tensor metric_sum;  // scalar: summed comparable nats (AR NLL, diffusion ELBO)
+  int64_t metric_count = 0;  // tokens behind metric_sum
+};
+
+class Objective {
+ public:
+  virtual ~Objective() = default;
+  virtual std::string kind() const = 0;       // "ar"
+  virtual std::string loss_kind() const = 0;  // "nll" | "elbo"
+  virtual bool causal() const = 0;
+  virtual int64_t input_vocab(int64_t data_vocab) const { return data_vocab; }
+  virtual int64_t output_vocab(int64_t data_vocab) const { return data_vocab; }
+  // Leading tokens of each window that are context, not predicted (for the
+  // synthetic source's exact floor on the same windows).
+  virtual int64_t conditioned_prefix() const = 0;
+
+  // windows (B, T+1) int64 on the model's device. `noise_seed` makes any
+  // randomness of the objective a function of the step (exact resume).
+  virtual ObjectiveOutput train_loss(TransformerImpl& model, const torch::Tensor& windows,
+                                     uint64_t noise_seed) = 0;
+  // Held-out loss; deterministic for a given validation row.
+  virtual ObjectiveOutput eval_loss(TransformerImpl& model, const torch::Tensor& windows,
+                                    int64_t first_row) = 0;
+};
+
+std::unique_ptr<Objective> make_objective(const ObjectiveConfig& cfg);
+
+}  // namespace scalebed

@@ -1,0 +1,63 @@
+// Public header of optim/: the optimizer over parameterization groups and the
+// learning-rate schedule.
+//
+// AdamW (decoupled weight decay, bias-corrected moments) with a per-group LR
+// multiplier, weight decay and epsilon taken from the Parameterization. Its
+// state is plain tensors so that checkpoints restore it bit for bit.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "model/parameterization.h"
+
+namespace scalebed {
+
+struct OptimParam {
+  std::string name;
+  torch::Tensor param;
+  ParamGroup group;
+  GroupRule rule;
+  torch::Tensor exp_avg, exp_avg_sq;
+};
+
+class AdamW {
+ public:
+  AdamW(const std::vector<std::pair<std::string, torch::Tensor>>& named_params,
+        const Parameterization& p, const OptimConfig& cfg);
+
+  // One update at base learning rate `lr` (each group scales it).
+  void step(double lr);
+  void zero_grad();
+
+  int64_t steps_done() const { return steps_done_; }
+  std::vector<OptimParam>& params() { return params_; }
+
+  // Tensors to checkpoint, by stable name; and restoring from them.
+  std::vector<std::pair<std::string, torch::Tensor>> state() const;
+  void load_state(const std::vector<std::pair<std::string, torch::Tensor>>& state,
+                  int64_t steps_done);
+
+ private:
+  std::vector<OptimParam> params_;
+  double beta1_, beta2_;
+  int64_t steps_done_ = 0;
+};
+
+// Global L2 norm of all gradients (a 0-dim tensor on the parameters' device).
+torch::Tensor global_grad_norm(const std::vector<OptimParam>& params);
+// Scales gradients so that their global norm is at most max_norm.
+void clip_gradients(std::vector<OptimParam>& params, const torch::Tensor& norm, double max_norm);
+// Name of the first parameter whose gradient holds a NaN or Inf ("" if none).
+std::string first_nonfinite_gradient(const std::vector<OptimParam>& params);
+
+// LR multiplier at optimizer step `step` (0-based) of `total_steps`:
+// linear warmup over warmup_steps, then constant, cosine down to
+// min_lr_ratio, or warmup-stable-decay with a 1 − √ cooldown over the last
+// cooldown_fraction of the steps.
+double lr_multiplier(const ScheduleConfig& s, int64_t step, int64_t total_steps);
+
+}  // namespace scalebed

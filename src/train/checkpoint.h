@@ -1,0 +1,36 @@
+// Checkpoints: model parameters and buffers, optimizer moments, and the
+// training position (step, tokens, metrics offset, best loss), written under
+// a temporary name and renamed into checkpoints/step_XXXXXXXX when complete.
+// Data batches and objective noise are functions of (seed, step), so the step
+// is the whole data position and RNG state.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+#include "model/transformer.h"
+#include "optim/optim.h"
+#include "train/run_dir.h"
+
+namespace scalebed {
+
+struct TrainState {
+  int64_t step = 0;           // optimizer steps done
+  int64_t tokens = 0;         // training tokens seen
+  double elapsed_s = 0;       // wall-clock of earlier segments of the run
+  int64_t metrics_bytes = 0;  // size of metrics.jsonl at this step
+  double best_val_loss = -1, last_val_loss = -1;  // -1: not evaluated yet
+  nlohmann::json to_json() const;
+  static TrainState from_json(const nlohmann::json& j);
+};
+
+// Writes checkpoints/step_<step>; keeps the newest `keep` and deletes older.
+void save_checkpoint(const RunDirectory& run, TransformerImpl& model, const AdamW& optimizer,
+                     const TrainState& state, int64_t keep);
+
+// Restores from one checkpoint directory. Throws Error naming the file when
+// it is incomplete or does not match the model.
+TrainState load_checkpoint(const std::string& dir, TransformerImpl& model, AdamW& optimizer);
+
+}  // namespace scalebed

@@ -1,0 +1,55 @@
+// Device selection and memory statistics; the CUDA parts compile wherever
+// LibTorch was built with CUDA, and only run where a GPU exists.
+#include "train/device.h"
+
+#ifdef SCALEBED_WITH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <cuda_runtime_api.h>
+#endif
+
+#include "util/error.h"
+
+namespace scalebed {
+
+torch::Device select_device(const std::string& name) {
+  if (name == "cpu") return torch::kCPU;
+  const bool available = torch::cuda::is_available();
+  if (name == "auto") return available ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  if (name == "cuda") {
+    if (!available) throw Error("device: cuda was asked for, but no CUDA device is available");
+    return torch::Device(torch::kCUDA, 0);
+  }
+  throw Error("device: unknown device '" + name + "'");
+}
+
+std::string describe_device(const torch::Device& device) {
+#ifdef SCALEBED_WITH_CUDA
+  if (device.is_cuda()) {
+    cudaDeviceProp prop{};
+    if (cudaGetDeviceProperties(&prop, device.index()) == cudaSuccess) return prop.name;
+    return "cuda";
+  }
+#endif
+  return "cpu (" + std::to_string(torch::get_num_threads()) + " threads)";
+}
+
+int64_t peak_device_memory(const torch::Device& device) {
+#ifdef SCALEBED_WITH_CUDA
+  if (device.is_cuda()) {
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
+    return stats.allocated_bytes[static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE)]
+        .peak;
+  }
+#endif
+  (void)device;
+  return 0;
+}
+
+void reset_peak_device_memory(const torch::Device& device) {
+#ifdef SCALEBED_WITH_CUDA
+  if (device.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(device.index());
+#endif
+  (void)device;
+}
+
+}  // namespace scalebed

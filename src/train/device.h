@@ -1,0 +1,22 @@
+// Device and precision context: chosen once from the config, applied by the
+// trainer; nothing else branches on the device.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+
+namespace scalebed {
+
+// "cpu", "cuda" or "auto" (cuda when available). Throws Error when cuda is
+// asked for and none is available.
+torch::Device select_device(const std::string& name);
+
+// Human-readable device name ("cpu (2 threads)", "NVIDIA H100 80GB HBM3").
+std::string describe_device(const torch::Device& device);
+
+// Peak bytes allocated on the device since the last reset (0 on CPU).
+int64_t peak_device_memory(const torch::Device& device);
+void reset_peak_device_memory(const torch::Device& device);
+
+}  // namespace scalebed

@@ -1,0 +1,56 @@
+// Public header of train/: building a run from its config and running it.
+//
+// build_training() validates everything a run needs (config, data, model,
+// objective, optimizer) and writes nothing; run_training() then owns the run
+// directory: it resumes from the newest complete checkpoint, trains, evaluates,
+// checkpoints, and finishes with summary.json and DONE.
+#pragma once
+
+#include <iosfwd>
+#include <memory>
+
+#include "config/config.h"
+#include "data/data.h"
+#include "model/accounting.h"
+#include "model/transformer.h"
+#include "objectives/objective.h"
+#include "optim/optim.h"
+
+namespace scalebed {
+
+// Process exit codes of `trainer`.
+enum ExitCode : int {
+  kExitOk = 0,           // finished (or was already done)
+  kExitError = 1,        // bad input or an internal error; the message names the cause
+  kExitUsage = 2,        // bad command line
+  kExitNonFinite = 3,    // loss or gradients became NaN/Inf; last good checkpoint kept
+  kExitInterrupted = 75  // SIGTERM/SIGUSR1/SIGINT: checkpointed, requeue to resume
+};
+
+struct Training {
+  RunConfig cfg;
+  Dataset data;
+  std::unique_ptr<Objective> objective;
+  std::unique_ptr<Parameterization> parameterization;
+  TransformerOptions model_options;
+  Transformer model{nullptr};
+  std::unique_ptr<AdamW> optimizer;
+  ParamCounts params;
+  FlopsPerToken flops;
+  torch::Device device{torch::kCPU};
+};
+
+// Validates and builds; throws Error on bad input. Writes nothing.
+std::unique_ptr<Training> build_training(const RunConfig& cfg);
+
+// What --dry-run prints: resolved config, counts, FLOPs, tokens, memory.
+void print_dry_run(const Training& t, std::ostream& out);
+
+// Runs (or resumes) the run in cfg.run_dir(); returns an ExitCode.
+int run_training(Training& t);
+
+// Installs SIGTERM/SIGUSR1/SIGINT handlers that ask the loop to checkpoint
+// and stop at the next step boundary.
+void install_stop_signal_handlers();
+
+}  // namespace scalebed

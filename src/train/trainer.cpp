@@ -1,0 +1,384 @@
+// The training loop: resume, accumulate, clip, step, log, evaluate,
+// checkpoint, and stop cleanly on signals or non-finite values.
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <filesystem>
+#include <ostream>
+
+#include "train/build_info.h"
+#include "train/checkpoint.h"
+#include "train/device.h"
+#include "train/run_dir.h"
+#include "train/train.h"
+#include "util/error.h"
+#include "util/fs.h"
+#include "util/log.h"
+
+namespace scalebed {
+namespace {
+
+std::atomic<int> g_stop_signal{0};
+
+extern "C" void on_stop_signal(int sig) {
+  if (sig == SIGINT && g_stop_signal.load() == SIGINT) std::_Exit(130);  // second Ctrl-C
+  g_stop_signal.store(sig);
+}
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+std::string format_duration(double s) {
+  if (!std::isfinite(s) || s < 0) return "?";
+  const auto total = static_cast<int64_t>(s);
+  char buf[32];
+  if (total >= 3600) {
+    std::snprintf(buf, sizeof buf, "%lldh%02lldm", static_cast<long long>(total / 3600),
+                  static_cast<long long>(total % 3600 / 60));
+  } else if (total >= 60) {
+    std::snprintf(buf, sizeof buf, "%lldm%02llds", static_cast<long long>(total / 60),
+                  static_cast<long long>(total % 60));
+  } else {
+    std::snprintf(buf, sizeof buf, "%.1fs", s);
+  }
+  return buf;
+}
+
+// Keys that may differ between a run directory's config and a resumed run:
+// they change where and how often things happen, not what is computed.
+bool may_change_on_resume(const std::string& key) {
+  return key == "threads" || key == "device" || key == "train.log_every" ||
+         key == "train.eval_every" || key == "train.checkpoint_every" ||
+         key == "train.keep_checkpoints";
+}
+
+void check_same_config(const RunDirectory& run, const RunConfig& cfg) {
+  const std::string path = run.file("config.yaml");
+  if (!std::filesystem::exists(path)) return;
+  FlatConfig old = parse_yaml_text(read_file(path), path);
+  std::string diffs;
+  for (const auto& [key, value] : cfg.resolved) {
+    auto it = old.find(key);
+    const std::string before = it == old.end() ? "(absent)" : it->second.text;
+    if (before != value.text && !may_change_on_resume(key)) {
+      diffs += "\n  " + key + ": " + before + " -> " + value.text;
+    }
+  }
+  if (!diffs.empty()) {
+    fail_at(path, "the run directory holds a run with a different config; use another name or "
+            "out_dir, or delete the directory to start over:", diffs);
+  }
+}
+
+torch::Tensor to_device(std::vector<int64_t> rows, int64_t width, const torch::Device& device) {
+  const int64_t n = static_cast<int64_t>(rows.size()) / width;
+  return torch::from_blob(rows.data(), {n, width}, torch::kLong).to(device, /*non_blocking=*/false,
+                                                                  /*copy=*/true);
+}
+
+}  // namespace
+
+void install_stop_signal_handlers() {
+  for (int sig : {SIGTERM, SIGUSR1, SIGINT}) std::signal(sig, on_stop_signal);
+}
+
+std::unique_ptr<Training> build_training(const RunConfig& cfg) {
+  auto t = std::make_unique<Training>();
+  t->cfg = cfg;
+  if (cfg.threads > 0) torch::set_num_threads(static_cast<int>(cfg.threads));
+  t->device = select_device(cfg.device);
+  t->objective = make_objective(cfg.objective);
+  t->data = open_dataset(cfg.data, cfg.model.vocab, cfg.model.context);
+  if (cfg.model.vocab == 0) {
+    t->cfg.model.vocab = t->data.vocab;
+    t->cfg.resolved["model.vocab"] = ConfigValue{std::to_string(t->data.vocab), "data"};
+  }
+  t->parameterization =
+      std::make_unique<Parameterization>(cfg.parameterization, t->cfg.model, cfg.optim);
+  t->model_options = make_transformer_options(
+      t->cfg.model, *t->parameterization, t->objective->causal(),
+      t->objective->input_vocab(t->data.vocab), t->objective->output_vocab(t->data.vocab));
+  torch::manual_seed(static_cast<uint64_t>(cfg.seed));
+  t->model = Transformer(t->model_options);
+  t->model->initialize(*t->parameterization);
+  t->model->to(t->device);
+  std::vector<std::pair<std::string, torch::Tensor>> named;
+  for (const auto& item : t->model->named_parameters()) named.emplace_back(item.key(), item.value());
+  t->optimizer = std::make_unique<AdamW>(named, *t->parameterization, cfg.optim);
+  t->params = count_params(t->model_options);
+  t->flops = flops_per_token(t->model_options);
+  return t;
+}
+
+void print_dry_run(const Training& t, std::ostream& out) {
+  const RunConfig& c = t.cfg;
+  const int64_t tokens = c.train.steps * c.tokens_per_step();
+  char buf[512];
+  out << "# resolved config (" << c.source_path << ")\n" << c.resolved_yaml() << "\n";
+  out << "run directory: " << c.run_dir() << "\n";
+  out << "data: " << t.data.description << ": " << human_count(t.data.train_tokens())
+      << " train / " << human_count(t.data.val_tokens()) << " held-out tokens, vocab "
+      << t.data.vocab << "\n";
+  out << "objective: " << t.objective->kind() << " (" << t.objective->loss_kind() << ")\n";
+  std::snprintf(buf, sizeof buf,
+                "params: embedding %s (%lld), non-embedding %s (%lld), total %s (%lld); "
+                "per layer %lld\n",
+                human_count(t.params.embedding).c_str(), static_cast<long long>(t.params.embedding),
+                human_count(t.params.non_embedding).c_str(),
+                static_cast<long long>(t.params.non_embedding), human_count(t.params.total).c_str(),
+                static_cast<long long>(t.params.total), static_cast<long long>(t.params.per_layer));
+  out << buf;
+  std::snprintf(buf, sizeof buf,
+                "FLOPs per token: 6N %.4g | PaLM 6N+12LdT %.4g | M=72Ld^2+12LdT %.4g\n",
+                t.flops.c6nd, t.flops.palm, t.flops.md);
+  out << buf;
+  std::snprintf(buf, sizeof buf,
+                "training: %lld steps x %lld sequences x %lld tokens = %s tokens "
+                "(%.1f tokens/param); micro-batch %lld (%lld accumulation steps)\n",
+                static_cast<long long>(c.train.steps), static_cast<long long>(c.train.batch_size),
+                static_cast<long long>(c.model.context), human_count(tokens).c_str(),
+                static_cast<double>(tokens) / t.params.non_embedding,
+                static_cast<long long>(c.train.micro_batch),
+                static_cast<long long>(c.train.batch_size / c.train.micro_batch));
+  out << buf;
+  std::snprintf(buf, sizeof buf, "total FLOPs: 6ND %.4g | PaLM %.4g | M*D %.4g\n",
+                t.flops.c6nd * tokens, t.flops.palm * tokens, t.flops.md * tokens);
+  out << buf;
+  out << t.parameterization->describe();
+  out << "memory estimate (fp32, micro-batch " << c.train.micro_batch
+      << "): " << estimate_memory(t.model_options, c.train.micro_batch).describe() << "\n";
+  out << "device: " << describe_device(t.device) << "\n";
+}
+
+namespace {
+
+struct Evaluation {
+  double loss = 0;
+  int64_t tokens = 0;
+};
+
+Evaluation evaluate(Training& t, const BatchSource& batches) {
+  torch::NoGradGuard no_grad;
+  t.model->eval();
+  const int64_t rows = t.cfg.train.micro_batch, total = t.cfg.train.eval_batches * rows;
+  double sum = 0;
+  int64_t count = 0;
+  for (int64_t b = 0; b < t.cfg.train.eval_batches; ++b) {
+    auto windows = to_device(batches.val_rows(b * rows, rows, total), batches.window(), t.device);
+    auto out = t.objective->eval_loss(*t.model, windows, b * rows);
+    sum += out.metric_sum.item<double>();
+    count += out.metric_count;
+  }
+  t.model->train();
+  return {sum / count, count};
+}
+
+nlohmann::json make_summary(const Training& t, const TrainState& s, const std::string& status,
+                            double wall_s, const std::optional<double>& floor,
+                            const std::string& reason) {
+  const RunConfig& c = t.cfg;
+  nlohmann::json j = {
+      {"format", kRunFormat},
+      {"name", c.name},
+      {"status", status},
+      {"objective", t.objective->kind()},
+      {"loss_kind", t.objective->loss_kind()},
+      {"model",
+       {{"layers", c.model.layers},
+        {"d_model", c.model.d_model},
+        {"heads", c.model.heads},
+        {"context", c.model.context},
+        {"vocab", c.model.vocab}}},
+      {"params",
+       {{"embedding", t.params.embedding},
+        {"non_embedding", t.params.non_embedding},
+        {"total", t.params.total}}},
+      {"batch_tokens", c.tokens_per_step()},
+      {"batch_size", c.train.batch_size},
+      {"base_lr", c.optim.lr},
+      {"steps", s.step},
+      {"planned_steps", c.train.steps},
+      {"tokens", s.tokens},
+      {"flops",
+       {{"6nd", t.flops.c6nd * s.tokens},
+        {"palm", t.flops.palm * s.tokens},
+        {"md", t.flops.md * s.tokens}}},
+      {"flops_per_token", {{"6nd", t.flops.c6nd}, {"palm", t.flops.palm}, {"md", t.flops.md}}},
+      {"final_val_loss", s.last_val_loss >= 0 ? nlohmann::json(s.last_val_loss) : nlohmann::json()},
+      {"best_val_loss", s.best_val_loss >= 0 ? nlohmann::json(s.best_val_loss) : nlohmann::json()},
+      {"wall_s", wall_s},
+      {"device", describe_device(t.device)},
+      {"commit", build_commit()},
+      {"data", t.data.description},
+      {"seed", c.seed},
+  };
+  if (floor) j["optimal_val_loss"] = *floor;
+  if (!reason.empty()) j["reason"] = reason;
+  return j;
+}
+
+}  // namespace
+
+int run_training(Training& t) {
+  const RunConfig& c = t.cfg;
+  RunDirectory run(c.run_dir());
+  if (run.is_done()) {
+    Logger().info(run.path() + ": already done (DONE exists); nothing to do");
+    return kExitOk;
+  }
+  check_same_config(run, c);
+  run.create();
+  if (!std::filesystem::exists(run.file("config.yaml"))) {
+    write_file_atomic(run.file("config.yaml"), c.resolved_yaml());
+  }
+  const Logger log(run.file("log.txt"));
+
+  TrainState state;
+  const auto checkpoints = run.checkpoints();
+  if (!checkpoints.empty()) {
+    try {
+      state = load_checkpoint(checkpoints.front(), *t.model, *t.optimizer);
+    } catch (const Error& e) {
+      log.error(std::string(e.what()) +
+                " (delete that checkpoint directory to resume from an older one)");
+      throw;
+    }
+    log.info(strprintf("resumed from %s (step %lld)", checkpoints.front().c_str(),
+                       static_cast<long long>(state.step)));
+  }
+  run.truncate_metrics(state.metrics_bytes);  // drop lines logged after the checkpoint
+
+  BatchSource batches(t.data, c.model.context, static_cast<uint64_t>(c.seed));
+  const int64_t eval_rows = c.train.eval_batches * c.train.micro_batch;
+  const auto floor = batches.optimal_val_loss(eval_rows, t.objective->conditioned_prefix());
+  const int64_t total = c.train.steps, accum = c.train.batch_size / c.train.micro_batch;
+  const int64_t step_tokens = c.tokens_per_step();
+
+  log.info(strprintf("run %s | %s | %s params (%s non-embedding) | %lld steps x %lld tokens | %s",
+                     c.name.c_str(), t.data.description.c_str(), human_count(t.params.total).c_str(),
+                     human_count(t.params.non_embedding).c_str(), static_cast<long long>(total),
+                     static_cast<long long>(step_tokens), describe_device(t.device).c_str()));
+  if (floor) {
+    log.info(strprintf("optimal held-out loss of the synthetic source: %.4f nats/token", *floor));
+  }
+
+  const auto segment_start = Clock::now();
+  const double earlier_segments_s = state.elapsed_s;
+  auto wall = [&] { return earlier_segments_s + seconds_since(segment_start); };
+  auto last_log_time = Clock::now();
+  int64_t last_log_tokens = state.tokens;
+  auto checkpoint = [&] {
+    state.elapsed_s = wall();
+    state.metrics_bytes = run.metrics_bytes();
+    save_checkpoint(run, *t.model, *t.optimizer, state, c.train.keep_checkpoints);
+    run.write_summary(make_summary(t, state, "running", state.elapsed_s, floor, ""));
+  };
+  auto fail = [&](const std::string& reason) {
+    log.error(reason);
+    run.write_summary(make_summary(t, state, "failed", wall(), floor, reason));
+    return kExitNonFinite;
+  };
+
+  t.model->train();
+  while (state.step < total) {
+    if (int sig = g_stop_signal.load()) {
+      checkpoint();
+      log.warn(strprintf("signal %d received: checkpointed at step %lld; exiting with code %d to "
+                         "be requeued",
+                         sig, static_cast<long long>(state.step), static_cast<int>(kExitInterrupted)));
+      return kExitInterrupted;
+    }
+    const double lr = c.optim.lr * lr_multiplier(c.schedule, state.step, total);
+    t.optimizer->zero_grad();
+    auto loss_sum = torch::zeros({}, torch::TensorOptions().device(t.device));
+    auto metric_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(t.device));
+    int64_t metric_count = 0;
+    for (int64_t a = 0; a < accum; ++a) {
+      auto windows = to_device(batches.train_rows(state.step, a * c.train.micro_batch,
+                                                  c.train.micro_batch),
+                               batches.window(), t.device);
+      auto out = t.objective->train_loss(*t.model, windows,
+                                         mix_seed(static_cast<uint64_t>(c.seed), state.step, a));
+      (out.loss / static_cast<double>(accum)).backward();
+      loss_sum += out.loss.detach();
+      metric_sum += out.metric_sum.to(torch::kFloat64);
+      metric_count += out.metric_count;
+    }
+    auto grad_norm = global_grad_norm(t.optimizer->params());
+    // One host sync per step for the finiteness check and the log values.
+    auto host = torch::stack({loss_sum / static_cast<double>(accum), grad_norm.to(loss_sum.dtype())})
+                    .to(torch::kCPU, torch::kFloat64);
+    const double loss = host[0].item<double>(), gnorm = host[1].item<double>();
+    if (!std::isfinite(loss)) {
+      return fail("non-finite training loss (" + std::to_string(loss) + ") at step " +
+                  std::to_string(state.step + 1) + "; the last good checkpoint is kept");
+    }
+    if (!std::isfinite(gnorm)) {
+      return fail("non-finite gradient in '" + first_nonfinite_gradient(t.optimizer->params()) +
+                  "' at step " + std::to_string(state.step + 1) +
+                  " (loss " + std::to_string(loss) + "); the last good checkpoint is kept");
+    }
+    clip_gradients(t.optimizer->params(), grad_norm, c.optim.grad_clip);
+    t.optimizer->step(lr);
+    state.step += 1;
+    state.tokens += step_tokens;
+
+    const bool last = state.step == total;
+    const bool eval_now = last || (c.train.eval_every > 0 && state.step % c.train.eval_every == 0);
+    const bool log_now = eval_now || state.step % c.train.log_every == 0;
+    if (log_now) {
+      const double interval = seconds_since(last_log_time);
+      const double tokens_per_s = (state.tokens - last_log_tokens) / std::max(interval, 1e-9);
+      nlohmann::json line = {
+          {"step", state.step},
+          {"tokens", state.tokens},
+          {"flops_6nd", t.flops.c6nd * state.tokens},
+          {"flops_palm", t.flops.palm * state.tokens},
+          {"flops_md", t.flops.md * state.tokens},
+          {"train_loss", loss},
+          {"train_metric", metric_sum.item<double>() / metric_count},
+          {"lr", lr},
+          {"grad_norm", gnorm},
+          {"tokens_per_s", tokens_per_s},
+          {"elapsed_s", wall()},
+      };
+      std::string val_text;
+      if (eval_now) {
+        const Evaluation e = evaluate(t, batches);
+        line["val_loss"] = e.loss;
+        state.last_val_loss = e.loss;
+        if (state.best_val_loss < 0 || e.loss < state.best_val_loss) state.best_val_loss = e.loss;
+        char buf[64];
+        std::snprintf(buf, sizeof buf, " | val %.4f", e.loss);
+        val_text = buf;
+      }
+      run.append_metrics(line);
+      const double eta = (total - state.step) * step_tokens / std::max(tokens_per_s, 1e-9);
+      log.info(strprintf("step %lld/%lld (%.1f%%) | loss %.4f%s | lr %.2e | gnorm %.3f | "
+                         "%.1fk tok/s | elapsed %s | ETA %s",
+                         static_cast<long long>(state.step), static_cast<long long>(total),
+                         100.0 * state.step / total, loss, val_text.c_str(), lr, gnorm,
+                         tokens_per_s / 1e3, format_duration(wall()).c_str(),
+                         format_duration(eta).c_str()));
+      last_log_time = Clock::now();
+      last_log_tokens = state.tokens;
+    }
+    if (!last && c.train.checkpoint_every > 0 && state.step % c.train.checkpoint_every == 0) {
+      checkpoint();
+    }
+  }
+
+  checkpoint();
+  run.write_summary(make_summary(t, state, "done", state.elapsed_s, floor, ""));
+  run.mark_done();
+  log.info(strprintf("done: %lld steps, %s tokens, final val %.4f (best %.4f) in %s",
+                     static_cast<long long>(state.step), human_count(state.tokens).c_str(),
+                     state.last_val_loss, state.best_val_loss,
+                     format_duration(state.elapsed_s).c_str()));
+  return kExitOk;
+}
+
+}  // namespace scalebed
