@@ -32,3 +32,10 @@ else()
   set(SCALEBED_HAS_CUDA OFF)
 endif()
 message(STATUS "scalebed: LibTorch ${Torch_VERSION} (CUDA: ${SCALEBED_HAS_CUDA})")
+
+# libtorch.so exports its own statically linked copy of std::filesystem (and
+# more of libstdc++). Whichever library comes first in an executable's
+# DT_NEEDED list wins symbol lookup, and libtorch's remove_all crashes when
+# called from our code. Listing the system libstdc++ first makes every
+# std:: symbol resolve to it.
+add_link_options("LINKER:--push-state,--no-as-needed" "-lstdc++" "LINKER:--pop-state")

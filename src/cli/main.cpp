@@ -14,7 +14,8 @@
 
 namespace {
 
-const char* kUsage = R"(trainer: train autoregressive and discrete-diffusion transformers for scaling studies
+const char* kUsage =
+    R"(trainer: train autoregressive and discrete-diffusion transformers for scaling studies
 
 usage:
   trainer --config RUN.yaml [--set key.path=value ...] [--dry-run]
@@ -68,8 +69,8 @@ int run_prepare(const std::vector<std::string>& args) {
   std::cout << "wrote " << r.files.size() << " shards to " << o.out_dir << ": " << r.train_tokens
             << " train + " << r.val_tokens << " val tokens, vocab " << r.vocab << "\n"
             << "train with: data.source: tokens, data.path: " << o.out_dir
-            << "/train_*.bin, data.val_path: " << o.out_dir << "/val_*.bin, model.vocab: "
-            << r.vocab << "\n";
+            << "/train_*.bin, data.val_path: " << o.out_dir
+            << "/val_*.bin, model.vocab: " << r.vocab << "\n";
   return scalebed::kExitOk;
 }
 

@@ -95,7 +95,7 @@ class Reader {
     } catch (...) {
       used = 0;
     }
-    if (used != t.size() || t.empty()) fail_at(where(key), ": expected an integer, got '", t, "'");
+    if (used != t.size() || t.empty()) fail_at(where(key), "expected an integer, got '", t, "'");
     return v;
   }
 
@@ -109,7 +109,7 @@ class Reader {
       used = 0;
     }
     if (used != t.size() || t.empty() || !std::isfinite(v)) {
-      fail_at(where(key), ": expected a number, got '", t, "'");
+      fail_at(where(key), "expected a number, got '", t, "'");
     }
     return v;
   }
@@ -118,12 +118,12 @@ class Reader {
     const std::string& t = value(key).text;
     if (t == "true" || t == "True" || t == "yes" || t == "on") return true;
     if (t == "false" || t == "False" || t == "no" || t == "off") return false;
-    fail_at(where(key), ": expected true or false, got '", t, "'");
+    fail_at(where(key), "expected true or false, got '", t, "'");
   }
 
   // Constraint helpers: the message names the key and where it was set.
   void require(bool ok, const std::string& key, const std::string& why) const {
-    if (!ok) fail_at(where(key), ": ", why, " (value '", value(key).text, "')");
+    if (!ok) fail_at(where(key), "", why, " (value '", value(key).text, "')");
   }
 
  private:
@@ -172,14 +172,16 @@ void check_types(const FlatConfig& flat) {
         ok = ok || c == v;
         list += (list.empty() ? "" : ", ") + c;
       }
-      if (!ok) fail_at(r.where(e.key), ": expected one of {", list, "}, got '", v, "'");
+      if (!ok) fail_at(r.where(e.key), "expected one of {", list, "}, got '", v, "'");
     }
   }
 }
 
 }  // namespace
 
-const std::vector<SchemaEntry>& config_schema() { return kSchema; }
+const std::vector<SchemaEntry>& config_schema() {
+  return kSchema;
+}
 
 std::string RunConfig::resolved_yaml() const {
   std::vector<std::string> order;

@@ -18,7 +18,7 @@ namespace scalebed {
 struct ModelConfig {
   int64_t layers, d_model, heads, context, vocab, mlp_ratio;
   bool qk_norm, attention_sink;
-  double soft_cap;    // attention-logit soft-cap; 0 = off
+  double soft_cap;  // attention-logit soft-cap; 0 = off
   double rope_theta, norm_eps;
   std::string attention;  // auto | sdpa | explicit
   int64_t head_dim() const { return d_model / heads; }
@@ -62,7 +62,7 @@ struct ScheduleConfig {
 struct TrainConfig {
   int64_t batch_size;  // global batch in sequences (resolved from batch_tokens)
   int64_t micro_batch;
-  int64_t steps;       // resolved from train.tokens when that is given
+  int64_t steps;  // resolved from train.tokens when that is given
   int64_t eval_every, eval_batches, log_every, checkpoint_every, keep_checkpoints;
 };
 

@@ -62,8 +62,8 @@ Dataset open_dataset(const DataConfig& cfg, int64_t model_vocab, int64_t context
     auto hmm = std::make_shared<SyntheticHmm>(sc.states, sc.vocab, sc.concentration, sc.seed);
     d.train.push_back(make_owned_segment(hmm->sample(sc.train_tokens, mix_seed(sc.seed, 1, 0)),
                                          "synthetic-train"));
-    d.val.push_back(make_owned_segment(hmm->sample(sc.val_tokens, mix_seed(sc.seed, 2, 0)),
-                                       "synthetic-val"));
+    d.val.push_back(
+        make_owned_segment(hmm->sample(sc.val_tokens, mix_seed(sc.seed, 2, 0)), "synthetic-val"));
     d.vocab = sc.vocab;
     d.hmm = hmm;
     d.description = "synthetic HMM (" + std::to_string(sc.states) + " states, vocab " +
@@ -101,8 +101,8 @@ Dataset open_dataset(const DataConfig& cfg, int64_t model_vocab, int64_t context
   }
   const std::string where = cfg.source == "synthetic" ? "data.synthetic" : cfg.path;
   if (d.train_tokens() <= context) {
-    fail_at(where, "only ", d.train_tokens(), " training tokens; need more than model.context = ",
-            context);
+    fail_at(where, "only ", d.train_tokens(),
+            " training tokens; need more than model.context = ", context);
   }
   if (d.val_tokens() <= context) {
     fail_at(cfg.val_path.empty() ? where : cfg.val_path, "only ", d.val_tokens(),
@@ -144,13 +144,12 @@ BatchSource::BatchSource(const Dataset& data, int64_t context, uint64_t seed)
       hmm_(data.hmm),
       seed_(seed) {}
 
-std::vector<int64_t> BatchSource::train_rows(int64_t step, int64_t row_begin,
-                                             int64_t rows) const {
+std::vector<int64_t> BatchSource::train_rows(int64_t step, int64_t row_begin, int64_t rows) const {
   const int64_t w = train_.window();
   std::vector<int64_t> out(rows * w);
   for (int64_t r = 0; r < rows; ++r) {
-    const uint64_t h = mix_seed(seed_, static_cast<uint64_t>(step),
-                                static_cast<uint64_t>(row_begin + r));
+    const uint64_t h =
+        mix_seed(seed_, static_cast<uint64_t>(step), static_cast<uint64_t>(row_begin + r));
     // Unbiased enough for any realistic count: (h * n) >> 64.
     const auto index = static_cast<int64_t>(
         (static_cast<unsigned __int128>(h) * static_cast<uint64_t>(train_.count())) >> 64);

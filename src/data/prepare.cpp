@@ -38,8 +38,9 @@ PrepareResult prepare_shards(const PrepareOptions& o) {
       char name[64];
       std::snprintf(name, sizeof name, "%s_%06d.bin", prefix.c_str(), index);
       const std::string path = o.out_dir + "/" + name;
-      write_llmc_shard(path, std::vector<uint32_t>(tokens.begin() + s,
-                                                   tokens.begin() + std::min(end, s + o.shard_tokens)));
+      write_llmc_shard(path,
+                       std::vector<uint32_t>(tokens.begin() + s,
+                                             tokens.begin() + std::min(end, s + o.shard_tokens)));
       r.files.push_back(path);
     }
   };

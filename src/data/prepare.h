@@ -11,8 +11,8 @@ namespace scalebed {
 struct PrepareOptions {
   std::vector<std::string> inputs;  // text files
   std::string out_dir;
-  std::string tokenizer = "byte";   // "byte" or a SentencePiece .model
-  double val_fraction = 0.05;       // tail of the token stream held out
+  std::string tokenizer = "byte";  // "byte" or a SentencePiece .model
+  double val_fraction = 0.05;      // tail of the token stream held out
   int64_t shard_tokens = 100'000'000;
 };
 

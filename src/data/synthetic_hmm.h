@@ -25,6 +25,8 @@ class SyntheticHmm {
   int64_t states() const { return states_; }
   int64_t vocab() const { return vocab_; }
   const std::vector<double>& stationary() const { return stationary_; }
+  const std::vector<double>& transition() const { return transition_; }  // (S, S)
+  const std::vector<double>& emission() const { return emission_; }      // (S, V)
 
  private:
   int64_t states_, vocab_;

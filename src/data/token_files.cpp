@@ -79,14 +79,14 @@ TokenSegment open_token_file(const std::string& path, const std::string& format)
     }
     if (header[0] == kLlmcMagicU16) {
       if (header[1] != kLlmcVersionU16) {
-        fail_at(path, "llm.c shard with magic ", header[0], " has unsupported version ",
-                header[1], " (expected ", kLlmcVersionU16, ")");
+        fail_at(path, "llm.c shard with magic ", header[0], " has unsupported version ", header[1],
+                " (expected ", kLlmcVersionU16, ")");
       }
       seg.width = 2;
     } else if (header[0] == kLlmcMagicU32) {
       if (header[1] != kLlmcVersionU32) {
-        fail_at(path, "llm.c shard with magic ", header[0], " has unsupported version ",
-                header[1], " (expected ", kLlmcVersionU32, ")");
+        fail_at(path, "llm.c shard with magic ", header[0], " has unsupported version ", header[1],
+                " (expected ", kLlmcVersionU32, ")");
       }
       seg.width = 4;
     } else {
@@ -108,8 +108,8 @@ TokenSegment open_token_file(const std::string& path, const std::string& format)
               "-byte tokens");
     }
     if (has_magic) {
-      fail_at(path, "looks like an llm.c shard (magic ", header[0],
-              ") but data.format is ", kind, "; use llmc or auto");
+      fail_at(path, "looks like an llm.c shard (magic ", header[0], ") but data.format is ", kind,
+              "; use llmc or auto");
     }
     seg.data = bytes;
     seg.length = static_cast<int64_t>(m->bytes / seg.width);

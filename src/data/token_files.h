@@ -25,10 +25,10 @@ constexpr size_t kLlmcHeaderBytes = 1024;
 // One contiguous run of tokens (a file, or a part of one). Keeps its storage
 // (a memory map or an owned buffer) alive through a shared owner.
 struct TokenSegment {
-  std::string name;          // file path or a description, for messages
+  std::string name;  // file path or a description, for messages
   const void* data = nullptr;
-  int64_t length = 0;        // tokens
-  int width = 2;             // bytes per token: 2 or 4
+  int64_t length = 0;  // tokens
+  int width = 2;       // bytes per token: 2 or 4
   std::shared_ptr<const void> owner;
 
   int64_t at(int64_t i) const {

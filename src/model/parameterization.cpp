@@ -9,10 +9,14 @@ namespace scalebed {
 
 const char* group_name(ParamGroup g) {
   switch (g) {
-    case ParamGroup::kHidden: return "hidden";
-    case ParamGroup::kEmbedding: return "embedding";
-    case ParamGroup::kHead: return "head";
-    case ParamGroup::kVector: return "vector";
+    case ParamGroup::kHidden:
+      return "hidden";
+    case ParamGroup::kEmbedding:
+      return "embedding";
+    case ParamGroup::kHead:
+      return "head";
+    case ParamGroup::kVector:
+      return "vector";
   }
   return "?";
 }
@@ -40,10 +44,14 @@ Parameterization::Parameterization(const ParameterizationConfig& p, const ModelC
 
 GroupRule Parameterization::rule(ParamGroup g) const {
   switch (g) {
-    case ParamGroup::kHidden: return {init_std_, 1.0, weight_decay_, eps_};
-    case ParamGroup::kEmbedding: return {init_std_, 1.0, 0.0, eps_};
-    case ParamGroup::kHead: return {init_std_, 1.0, 0.0, eps_};
-    case ParamGroup::kVector: return {0.0, 1.0, 0.0, eps_};
+    case ParamGroup::kHidden:
+      return {init_std_, 1.0, weight_decay_, eps_};
+    case ParamGroup::kEmbedding:
+      return {init_std_, 1.0, 0.0, eps_};
+    case ParamGroup::kHead:
+      return {init_std_, 1.0, 0.0, eps_};
+    case ParamGroup::kVector:
+      return {0.0, 1.0, 0.0, eps_};
   }
   return {};
 }
@@ -52,8 +60,8 @@ std::string Parameterization::describe() const {
   std::ostringstream out;
   out << "parameterization " << kind_ << ": residual x" << residual_scale_ << ", head x"
       << head_scale_ << "\n";
-  for (ParamGroup g : {ParamGroup::kHidden, ParamGroup::kEmbedding, ParamGroup::kHead,
-                       ParamGroup::kVector}) {
+  for (ParamGroup g :
+       {ParamGroup::kHidden, ParamGroup::kEmbedding, ParamGroup::kHead, ParamGroup::kVector}) {
     const GroupRule r = rule(g);
     out << "  " << group_name(g) << ": init std " << r.init_std << ", lr x" << r.lr_multiplier
         << ", weight decay " << r.weight_decay << ", eps " << r.eps << "\n";

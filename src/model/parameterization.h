@@ -21,10 +21,10 @@ const char* group_name(ParamGroup g);
 ParamGroup group_of(const std::string& parameter_name);
 
 struct GroupRule {
-  double init_std;          // N(0, init_std²); 0 = zero init
-  double lr_multiplier;     // × base LR
-  double weight_decay;      // absolute decoupled weight decay
-  double eps;               // optimizer epsilon
+  double init_std;       // N(0, init_std²); 0 = zero init
+  double lr_multiplier;  // × base LR
+  double weight_decay;   // absolute decoupled weight decay
+  double eps;            // optimizer epsilon
 };
 
 class Parameterization {

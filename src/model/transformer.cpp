@@ -61,9 +61,10 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
   const bool sink = sink_key.defined();
   if (sink) {
     // The sink is one more key/value slot in front of the sequence, never rotated.
-    keys = torch::cat({sink_key.view({1, H, 1, Dh}).expand({B, H, 1, Dh}).to(k.scalar_type()), k}, 2);
-    values =
-        torch::cat({sink_value.view({1, H, 1, Dh}).expand({B, H, 1, Dh}).to(v.scalar_type()), v}, 2);
+    keys =
+        torch::cat({sink_key.view({1, H, 1, Dh}).expand({B, H, 1, Dh}).to(k.scalar_type()), k}, 2);
+    values = torch::cat(
+        {sink_value.view({1, H, 1, Dh}).expand({B, H, 1, Dh}).to(v.scalar_type()), v}, 2);
   }
   const int64_t S = sink ? 1 : 0;
   // allowed (T, T+S): causal over the sequence part; the sink is always visible.
@@ -84,7 +85,8 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
     return at::scaled_dot_product_attention(q, keys, values, mask, 0.0, false, scale);
   }
 
-  auto scores = torch::matmul(q, keys.transpose(-2, -1)).to(torch::kFloat32) * scale;  // (B,H,T,T+S)
+  auto scores =
+      torch::matmul(q, keys.transpose(-2, -1)).to(torch::kFloat32) * scale;  // (B,H,T,T+S)
   if (o.soft_cap > 0) scores = o.soft_cap * torch::tanh(scores / o.soft_cap);
   if (allowed.defined()) {
     scores = scores.masked_fill(allowed.logical_not(), -std::numeric_limits<float>::infinity());
@@ -156,8 +158,8 @@ TransformerImpl::TransformerImpl(const TransformerOptions& o) : options_(o) {
   blocks = register_module("blocks", torch::nn::ModuleList());
   for (int64_t i = 0; i < o.layers; ++i) blocks->push_back(Block(o));
   final_norm = register_module("final_norm", RMSNorm(o.d_model, o.norm_eps));
-  head = register_module("head",
-                         torch::nn::Linear(torch::nn::LinearOptions(o.d_model, o.vocab_out).bias(false)));
+  head = register_module(
+      "head", torch::nn::Linear(torch::nn::LinearOptions(o.d_model, o.vocab_out).bias(false)));
   // RoPE tables: angle(t, i) = t · θ^(−2i/Dh), i < Dh/2.
   const int64_t half = o.head_dim() / 2;
   auto inv_freq = torch::pow(o.rope_theta, -torch::arange(0, half, torch::kFloat64) * 2.0 /

@@ -76,7 +76,8 @@ void AdamW::load_state(const std::vector<std::pair<std::string, torch::Tensor>>&
 torch::Tensor global_grad_norm(const std::vector<OptimParam>& params) {
   std::vector<torch::Tensor> squares;
   for (const auto& p : params) {
-    if (p.param.grad().defined()) squares.push_back(p.param.grad().to(torch::kFloat32).square().sum());
+    if (p.param.grad().defined())
+      squares.push_back(p.param.grad().to(torch::kFloat32).square().sum());
   }
   if (squares.empty()) return torch::zeros({});
   return torch::stack(squares).sum().sqrt();

@@ -40,8 +40,10 @@ void save_checkpoint(const RunDirectory& run, TransformerImpl& model, const Adam
   fs::create_directories(tmp_dir);
 
   torch::serialize::OutputArchive archive;
-  for (const auto& item : model.named_parameters()) archive.write("model." + item.key(), item.value());
-  for (const auto& item : model.named_buffers()) archive.write("buffer." + item.key(), item.value());
+  for (const auto& item : model.named_parameters())
+    archive.write("model." + item.key(), item.value());
+  for (const auto& item : model.named_buffers())
+    archive.write("buffer." + item.key(), item.value());
   for (const auto& [key, tensor] : optimizer.state()) archive.write("optim." + key, tensor);
   archive.save_to((tmp_dir / "tensors.pt").string());
   nlohmann::json meta = state.to_json();

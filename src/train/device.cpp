@@ -14,7 +14,8 @@ namespace scalebed {
 torch::Device select_device(const std::string& name) {
   if (name == "cpu") return torch::kCPU;
   const bool available = torch::cuda::is_available();
-  if (name == "auto") return available ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  if (name == "auto")
+    return available ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
   if (name == "cuda") {
     if (!available) throw Error("device: cuda was asked for, but no CUDA device is available");
     return torch::Device(torch::kCUDA, 0);

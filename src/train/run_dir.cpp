@@ -13,8 +13,12 @@
 namespace scalebed {
 namespace fs = std::filesystem;
 
-bool RunDirectory::exists() const { return fs::exists(path_); }
-bool RunDirectory::is_done() const { return fs::exists(file("DONE")); }
+bool RunDirectory::exists() const {
+  return fs::exists(path_);
+}
+bool RunDirectory::is_done() const {
+  return fs::exists(file("DONE"));
+}
 
 void RunDirectory::create() const {
   std::error_code ec;
@@ -42,7 +46,9 @@ void RunDirectory::write_summary(const nlohmann::json& summary) const {
   write_file_atomic(file("summary.json"), summary.dump(2) + "\n");
 }
 
-void RunDirectory::mark_done() const { write_file_atomic(file("DONE"), "done\n"); }
+void RunDirectory::mark_done() const {
+  write_file_atomic(file("DONE"), "done\n");
+}
 
 std::vector<std::string> RunDirectory::checkpoints() const {
   std::vector<std::string> out;

@@ -68,15 +68,18 @@ void check_same_config(const RunDirectory& run, const RunConfig& cfg) {
     }
   }
   if (!diffs.empty()) {
-    fail_at(path, "the run directory holds a run with a different config; use another name or "
-            "out_dir, or delete the directory to start over:", diffs);
+    fail_at(path,
+            "the run directory holds a run with a different config; use another name or "
+            "out_dir, or delete the directory to start over:",
+            diffs);
   }
 }
 
 torch::Tensor to_device(std::vector<int64_t> rows, int64_t width, const torch::Device& device) {
   const int64_t n = static_cast<int64_t>(rows.size()) / width;
-  return torch::from_blob(rows.data(), {n, width}, torch::kLong).to(device, /*non_blocking=*/false,
-                                                                  /*copy=*/true);
+  return torch::from_blob(rows.data(), {n, width}, torch::kLong)
+      .to(device, /*non_blocking=*/false,
+          /*copy=*/true);
 }
 
 }  // namespace
@@ -106,7 +109,8 @@ std::unique_ptr<Training> build_training(const RunConfig& cfg) {
   t->model->initialize(*t->parameterization);
   t->model->to(t->device);
   std::vector<std::pair<std::string, torch::Tensor>> named;
-  for (const auto& item : t->model->named_parameters()) named.emplace_back(item.key(), item.value());
+  for (const auto& item : t->model->named_parameters())
+    named.emplace_back(item.key(), item.value());
   t->optimizer = std::make_unique<AdamW>(named, *t->parameterization, cfg.optim);
   t->params = count_params(t->model_options);
   t->flops = flops_per_token(t->model_options);
@@ -119,9 +123,8 @@ void print_dry_run(const Training& t, std::ostream& out) {
   char buf[512];
   out << "# resolved config (" << c.source_path << ")\n" << c.resolved_yaml() << "\n";
   out << "run directory: " << c.run_dir() << "\n";
-  out << "data: " << t.data.description << ": " << human_count(t.data.train_tokens())
-      << " train / " << human_count(t.data.val_tokens()) << " held-out tokens, vocab "
-      << t.data.vocab << "\n";
+  out << "data: " << t.data.description << ": " << human_count(t.data.train_tokens()) << " train / "
+      << human_count(t.data.val_tokens()) << " held-out tokens, vocab " << t.data.vocab << "\n";
   out << "objective: " << t.objective->kind() << " (" << t.objective->loss_kind() << ")\n";
   std::snprintf(buf, sizeof buf,
                 "params: embedding %s (%lld), non-embedding %s (%lld), total %s (%lld); "
@@ -258,7 +261,8 @@ int run_training(Training& t) {
   const int64_t step_tokens = c.tokens_per_step();
 
   log.info(strprintf("run %s | %s | %s params (%s non-embedding) | %lld steps x %lld tokens | %s",
-                     c.name.c_str(), t.data.description.c_str(), human_count(t.params.total).c_str(),
+                     c.name.c_str(), t.data.description.c_str(),
+                     human_count(t.params.total).c_str(),
                      human_count(t.params.non_embedding).c_str(), static_cast<long long>(total),
                      static_cast<long long>(step_tokens), describe_device(t.device).c_str()));
   if (floor) {
@@ -286,20 +290,22 @@ int run_training(Training& t) {
   while (state.step < total) {
     if (int sig = g_stop_signal.load()) {
       checkpoint();
-      log.warn(strprintf("signal %d received: checkpointed at step %lld; exiting with code %d to "
-                         "be requeued",
-                         sig, static_cast<long long>(state.step), static_cast<int>(kExitInterrupted)));
+      log.warn(
+          strprintf("signal %d received: checkpointed at step %lld; exiting with code %d to "
+                    "be requeued",
+                    sig, static_cast<long long>(state.step), static_cast<int>(kExitInterrupted)));
       return kExitInterrupted;
     }
     const double lr = c.optim.lr * lr_multiplier(c.schedule, state.step, total);
     t.optimizer->zero_grad();
     auto loss_sum = torch::zeros({}, torch::TensorOptions().device(t.device));
-    auto metric_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(t.device));
+    auto metric_sum =
+        torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(t.device));
     int64_t metric_count = 0;
     for (int64_t a = 0; a < accum; ++a) {
-      auto windows = to_device(batches.train_rows(state.step, a * c.train.micro_batch,
-                                                  c.train.micro_batch),
-                               batches.window(), t.device);
+      auto windows =
+          to_device(batches.train_rows(state.step, a * c.train.micro_batch, c.train.micro_batch),
+                    batches.window(), t.device);
       auto out = t.objective->train_loss(*t.model, windows,
                                          mix_seed(static_cast<uint64_t>(c.seed), state.step, a));
       (out.loss / static_cast<double>(accum)).backward();
@@ -309,8 +315,9 @@ int run_training(Training& t) {
     }
     auto grad_norm = global_grad_norm(t.optimizer->params());
     // One host sync per step for the finiteness check and the log values.
-    auto host = torch::stack({loss_sum / static_cast<double>(accum), grad_norm.to(loss_sum.dtype())})
-                    .to(torch::kCPU, torch::kFloat64);
+    auto host =
+        torch::stack({loss_sum / static_cast<double>(accum), grad_norm.to(loss_sum.dtype())})
+            .to(torch::kCPU, torch::kFloat64);
     const double loss = host[0].item<double>(), gnorm = host[1].item<double>();
     if (!std::isfinite(loss)) {
       return fail("non-finite training loss (" + std::to_string(loss) + ") at step " +
@@ -318,8 +325,8 @@ int run_training(Training& t) {
     }
     if (!std::isfinite(gnorm)) {
       return fail("non-finite gradient in '" + first_nonfinite_gradient(t.optimizer->params()) +
-                  "' at step " + std::to_string(state.step + 1) +
-                  " (loss " + std::to_string(loss) + "); the last good checkpoint is kept");
+                  "' at step " + std::to_string(state.step + 1) + " (loss " + std::to_string(loss) +
+                  "); the last good checkpoint is kept");
     }
     clip_gradients(t.optimizer->params(), grad_norm, c.optim.grad_clip);
     t.optimizer->step(lr);
@@ -357,12 +364,12 @@ int run_training(Training& t) {
       }
       run.append_metrics(line);
       const double eta = (total - state.step) * step_tokens / std::max(tokens_per_s, 1e-9);
-      log.info(strprintf("step %lld/%lld (%.1f%%) | loss %.4f%s | lr %.2e | gnorm %.3f | "
-                         "%.1fk tok/s | elapsed %s | ETA %s",
-                         static_cast<long long>(state.step), static_cast<long long>(total),
-                         100.0 * state.step / total, loss, val_text.c_str(), lr, gnorm,
-                         tokens_per_s / 1e3, format_duration(wall()).c_str(),
-                         format_duration(eta).c_str()));
+      log.info(strprintf(
+          "step %lld/%lld (%.1f%%) | loss %.4f%s | lr %.2e | gnorm %.3f | "
+          "%.1fk tok/s | elapsed %s | ETA %s",
+          static_cast<long long>(state.step), static_cast<long long>(total),
+          100.0 * state.step / total, loss, val_text.c_str(), lr, gnorm, tokens_per_s / 1e3,
+          format_duration(wall()).c_str(), format_duration(eta).c_str()));
       last_log_time = Clock::now();
       last_log_tokens = state.tokens;
     }

@@ -34,10 +34,10 @@ template <typename... Args>
 
 }  // namespace scalebed
 
-#define SB_CHECK(cond, ...)                                                         \
-  do {                                                                              \
-    if (!(cond)) {                                                                  \
-      ::scalebed::fail_at(::scalebed::detail::concat(__FILE__, ":", __LINE__),      \
-                          "check failed: " #cond ": ", ##__VA_ARGS__);              \
-    }                                                                               \
+#define SB_CHECK(cond, ...)                                                    \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      ::scalebed::fail_at(::scalebed::detail::concat(__FILE__, ":", __LINE__), \
+                          "check failed: " #cond ": ", ##__VA_ARGS__);         \
+    }                                                                          \
   } while (0)

@@ -20,9 +20,15 @@ Logger::Logger(const std::string& log_file) {
   logger_->flush_on(spdlog::level::info);
 }
 
-void Logger::info(const std::string& message) const { logger_->info("{}", message); }
-void Logger::warn(const std::string& message) const { logger_->warn("{}", message); }
-void Logger::error(const std::string& message) const { logger_->error("{}", message); }
+void Logger::info(const std::string& message) const {
+  logger_->info("{}", message);
+}
+void Logger::warn(const std::string& message) const {
+  logger_->warn("{}", message);
+}
+void Logger::error(const std::string& message) const {
+  logger_->error("{}", message);
+}
 
 std::string strprintf(const char* format, ...) {
   va_list args;

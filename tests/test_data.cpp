@@ -1,0 +1,307 @@
+// Token sources and batches: llm.c / raw readers on good and corrupt files,
+// tokenizers, the synthetic HMM's exact likelihood against brute-force
+// enumeration, and the determinism that exact resume and data parallelism
+// rely on.
+#include <gtest/gtest.h>
+
+#include <sentencepiece_trainer.h>
+
+#include <cmath>
+#include <cstring>
+#include <functional>
+
+#include "data/data.h"
+#include "data/prepare.h"
+#include "test_util.h"
+#include "util/error.h"
+
+namespace scalebed {
+namespace {
+using testing::read_text;
+using testing::TempDir;
+using testing::write_text;
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+std::string llmc_bytes(int32_t magic, int32_t version, int32_t n, const void* data, size_t bytes) {
+  int32_t header[256] = {0};
+  header[0] = magic;
+  header[1] = version;
+  header[2] = n;
+  std::string out(reinterpret_cast<const char*>(header), sizeof header);
+  out.append(static_cast<const char*>(data), bytes);
+  return out;
+}
+
+TEST(TokenFiles, LlmcShardRoundTripBothWidths) {
+  TempDir dir;
+  std::vector<uint32_t> small = {1, 2, 3, 65535, 0};
+  write_llmc_shard(dir / "a.bin", small);
+  TokenSegment a = open_token_file(dir / "a.bin", "auto");
+  EXPECT_EQ(a.width, 2);
+  ASSERT_EQ(a.length, 5);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(a.at(i), small[i]);
+
+  std::vector<uint32_t> wide = {7, 131071, 70000};
+  write_llmc_shard(dir / "b.bin", wide);
+  TokenSegment b = open_token_file(dir / "b.bin", "llmc");
+  EXPECT_EQ(b.width, 4);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(b.at(i), wide[i]);
+}
+
+TEST(TokenFiles, RawFiles) {
+  TempDir dir;
+  uint16_t u16[] = {5, 6, 7, 8};
+  write_text(dir / "r16.bin", std::string(reinterpret_cast<char*>(u16), sizeof u16));
+  TokenSegment s = open_token_file(dir / "r16.bin", "raw_u16");
+  EXPECT_EQ(s.length, 4);
+  EXPECT_EQ(s.at(3), 8);
+  uint32_t u32[] = {100000, 3};
+  write_text(dir / "r32.bin", std::string(reinterpret_cast<char*>(u32), sizeof u32));
+  s = open_token_file(dir / "r32.bin", "raw_u32");
+  EXPECT_EQ(s.at(0), 100000);
+}
+
+TEST(TokenFiles, CorruptFilesGiveErrorsNamingTheFile) {
+  TempDir dir;
+  uint16_t toks[4] = {1, 2, 3, 4};
+  write_text(dir / "magic.bin", llmc_bytes(12345, 1, 4, toks, sizeof toks));
+  EXPECT_NE(error_of([&] {
+              open_token_file(dir / "magic.bin", "llmc");
+            }).find("magic.bin: bad llm.c magic 12345"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] {
+              open_token_file(dir / "magic.bin", "auto");
+            }).find("set data.format to raw_u16"),
+            std::string::npos);
+
+  write_text(dir / "version.bin", llmc_bytes(kLlmcMagicU16, 3, 4, toks, sizeof toks));
+  EXPECT_NE(
+      error_of([&] { open_token_file(dir / "version.bin", "auto"); }).find("unsupported version 3"),
+      std::string::npos);
+
+  write_text(dir / "short.bin", llmc_bytes(kLlmcMagicU16, 1, 10, toks, sizeof toks));
+  const std::string e = error_of([&] { open_token_file(dir / "short.bin", "auto"); });
+  EXPECT_NE(e.find("short.bin: size mismatch: header says 10 tokens"), std::string::npos) << e;
+
+  write_text(dir / "header.bin", std::string(100, '\0'));
+  EXPECT_NE(
+      error_of([&] { open_token_file(dir / "header.bin", "llmc"); }).find("truncated llm.c shard"),
+      std::string::npos);
+
+  write_text(dir / "odd.bin", "abc");
+  EXPECT_NE(
+      error_of([&] { open_token_file(dir / "odd.bin", "raw_u16"); }).find("not a whole number"),
+      std::string::npos);
+
+  EXPECT_NE(error_of([&] {
+              open_token_file(dir / "absent.bin", "auto");
+            }).find("absent.bin: cannot open"),
+            std::string::npos);
+}
+
+TEST(TokenFiles, VocabularyCheckNamesFileAndPosition) {
+  TempDir dir;
+  write_llmc_shard(dir / "v.bin", {1, 2, 300, 4});
+  TokenSegment s = open_token_file(dir / "v.bin", "auto");
+  EXPECT_EQ(max_token({s}), 300);
+  const std::string e = error_of([&] { check_vocab({s}, 256); });
+  EXPECT_NE(e.find("v.bin: token 300 at position 2 is outside the vocabulary of 256"),
+            std::string::npos)
+      << e;
+}
+
+TEST(Dataset, ShardGlobWithValidationFiles) {
+  TempDir dir;
+  std::vector<uint32_t> a(500), b(300), v(200);
+  for (size_t i = 0; i < a.size(); ++i) a[i] = i % 50;
+  for (size_t i = 0; i < b.size(); ++i) b[i] = 50 + i % 10;
+  for (size_t i = 0; i < v.size(); ++i) v[i] = i % 7;
+  write_llmc_shard(dir / "train_000.bin", a);
+  write_llmc_shard(dir / "train_001.bin", b);
+  write_llmc_shard(dir / "val_000.bin", v);
+  DataConfig cfg;
+  cfg.source = "tokens";
+  cfg.path = dir / "train_*.bin";
+  cfg.val_path = dir / "val_*.bin";
+  cfg.format = "auto";
+  Dataset d = open_dataset(cfg, 0, 16);
+  EXPECT_EQ(d.train.size(), 2u);
+  EXPECT_EQ(d.train_tokens(), 800);
+  EXPECT_EQ(d.vocab, 60);  // largest id + 1
+  EXPECT_NE(error_of([&] { open_dataset(cfg, 40, 16); }).find("outside the vocabulary of 40"),
+            std::string::npos);
+
+  // Every window lies inside one shard: windows from train_001 hold only ids >= 50.
+  BatchSource batches(d, 16, 0);
+  for (int step = 0; step < 50; ++step) {
+    auto rows = batches.train_rows(step, 0, 8);
+    for (int r = 0; r < 8; ++r) {
+      const bool second = rows[r * 17] >= 50;
+      for (int i = 0; i < 17; ++i) EXPECT_EQ(rows[r * 17 + i] >= 50, second);
+    }
+  }
+}
+
+TEST(Batches, PureFunctionOfSeedStepAndRow) {
+  DataConfig cfg;
+  cfg.source = "synthetic";
+  cfg.synthetic = {8, 16, 5000, 500, 3, 0.1};
+  Dataset d = open_dataset(cfg, 0, 8);
+  BatchSource a(d, 8, 42), b(d, 8, 42), c(d, 8, 43);
+  EXPECT_EQ(a.train_rows(7, 0, 4), b.train_rows(7, 0, 4));
+  EXPECT_NE(a.train_rows(7, 0, 4), a.train_rows(8, 0, 4));
+  EXPECT_NE(a.train_rows(7, 0, 4), c.train_rows(7, 0, 4));
+  // Two "ranks" taking halves of the rows see exactly the full batch.
+  auto full = a.train_rows(3, 0, 6);
+  auto first = a.train_rows(3, 0, 3), second = a.train_rows(3, 3, 3);
+  first.insert(first.end(), second.begin(), second.end());
+  EXPECT_EQ(full, first);
+  // Validation rows are fixed.
+  EXPECT_EQ(a.val_rows(0, 4, 8), c.val_rows(0, 4, 8));
+}
+
+// p(x_1..n) by summing over every hidden path: an independent check of the
+// forward algorithm.
+double brute_force_nll(const SyntheticHmm& h, const std::vector<uint32_t>& x) {
+  const int S = h.states(), V = h.vocab(), n = x.size();
+  const auto& A = h.transition();
+  const auto& E = h.emission();
+  double total = 0;
+  std::vector<int> path(n, 0);
+  while (true) {
+    double p = h.stationary()[path[0]] * E[path[0] * V + x[0]];
+    for (int t = 1; t < n; ++t) p *= A[path[t - 1] * S + path[t]] * E[path[t] * V + x[t]];
+    total += p;
+    int t = 0;
+    while (t < n && ++path[t] == S) path[t++] = 0;
+    if (t == n) break;
+  }
+  return -std::log(total);
+}
+
+TEST(SyntheticHmm, ForwardAlgorithmMatchesPathEnumeration) {
+  SyntheticHmm h(3, 4, 0.5, 99);
+  for (uint64_t seed = 0; seed < 5; ++seed) {
+    auto x = h.sample(6, seed);
+    EXPECT_NEAR(h.window_nll(x.data(), 6, 0), brute_force_nll(h, x), 1e-9);
+  }
+}
+
+TEST(SyntheticHmm, LikelihoodIsANormalisedDistribution) {
+  SyntheticHmm h(3, 4, 0.5, 99);
+  // All 4^4 sequences' probabilities sum to one, and the conditional form
+  // (skip = 1) is the joint minus the first token's marginal.
+  double joint = 0;
+  for (int code = 0; code < 256; ++code) {
+    std::vector<uint32_t> x = {uint32_t(code & 3), uint32_t(code >> 2 & 3), uint32_t(code >> 4 & 3),
+                               uint32_t(code >> 6 & 3)};
+    joint += std::exp(-h.window_nll(x.data(), 4, 0));
+    EXPECT_NEAR(h.window_nll(x.data(), 4, 1),
+                h.window_nll(x.data(), 4, 0) - h.window_nll(x.data(), 1, 0), 1e-9);
+  }
+  EXPECT_NEAR(joint, 1.0, 1e-10);
+}
+
+TEST(SyntheticHmm, SampleStatisticsMatchTheLikelihood) {
+  // The per-token NLL of a long sample under the true model converges to the
+  // entropy rate; the optimal loss on validation windows lies above it
+  // (windows start without history) but below the unigram entropy.
+  DataConfig cfg;
+  cfg.source = "synthetic";
+  cfg.synthetic = {16, 32, 200000, 40000, 1234, 0.02};
+  Dataset d = open_dataset(cfg, 0, 64);
+  BatchSource batches(d, 64, 0);
+  const double floor = *batches.optimal_val_loss(256, 1);
+  std::vector<double> counts(32, 0);
+  for (int64_t i = 0; i < d.val[0].length; ++i) counts[d.val[0].at(i)] += 1;
+  double unigram = 0;
+  for (double c : counts) {
+    if (c > 0) unigram -= c / d.val[0].length * std::log(c / d.val[0].length);
+  }
+  EXPECT_LT(floor, 0.8 * unigram);  // the source has real sequential structure
+  EXPECT_GT(floor, 0.5);
+}
+
+TEST(Tokenizers, ByteRoundTrip) {
+  auto tok = make_tokenizer("byte");
+  const std::string text = "héllo\n\tworld \xff";
+  auto ids = tok->encode(text);
+  EXPECT_EQ(ids.size(), text.size());
+  EXPECT_EQ(tok->decode(std::vector<int64_t>(ids.begin(), ids.end())), text);
+  EXPECT_EQ(tok->vocab_size(), 256);
+}
+
+TEST(Tokenizers, SentencePieceTrainEncodeDecode) {
+  TempDir dir;
+  std::string corpus;
+  for (int i = 0; i < 300; ++i) {
+    corpus += "the quick brown fox jumps over the lazy dog number " + std::to_string(i % 17) + "\n";
+  }
+  write_text(dir / "corpus.txt", corpus);
+  const auto status = sentencepiece::SentencePieceTrainer::Train(
+      "--input=" + (dir / "corpus.txt") + " --model_prefix=" + (dir / "sp") +
+      " --vocab_size=60 --model_type=bpe --minloglevel=2");
+  ASSERT_TRUE(status.ok()) << status.ToString();
+  auto tok = make_tokenizer(dir / "sp.model");
+  EXPECT_EQ(tok->vocab_size(), 60);
+  auto ids = tok->encode("the lazy fox");
+  EXPECT_LT(ids.size(), 12u);  // merges happened
+  EXPECT_EQ(tok->decode(std::vector<int64_t>(ids.begin(), ids.end())), "the lazy fox");
+  EXPECT_NE(error_of([&] { make_tokenizer(dir / "missing.model"); }).find("not found"),
+            std::string::npos);
+}
+
+TEST(Prepare, TextToShardsAndBack) {
+  TempDir dir;
+  std::string text;
+  for (int i = 0; i < 2000; ++i) text += char('a' + i % 26);
+  write_text(dir / "in.txt", text);
+  PrepareOptions o;
+  o.inputs = {dir / "in.txt"};
+  o.out_dir = dir / "shards";
+  o.val_fraction = 0.1;
+  o.shard_tokens = 700;
+  PrepareResult r = prepare_shards(o);
+  EXPECT_EQ(r.train_tokens, 1800);
+  EXPECT_EQ(r.val_tokens, 200);
+  EXPECT_EQ(r.files.size(), 4u);  // 3 train shards (700, 700, 400) + 1 val
+
+  DataConfig cfg;
+  cfg.source = "tokens";
+  cfg.path = dir / "shards/train_*.bin";
+  cfg.val_path = dir / "shards/val_*.bin";
+  cfg.format = "auto";
+  Dataset d = open_dataset(cfg, 256, 16);
+  EXPECT_EQ(d.train_tokens(), 1800);
+  std::string back;
+  for (const auto& s : d.train)
+    for (int64_t i = 0; i < s.length; ++i) back.push_back(char(s.at(i)));
+  EXPECT_EQ(back, text.substr(0, 1800));
+}
+
+TEST(Dataset, TextSourceTailSplitAndTooLittleData) {
+  TempDir dir;
+  write_text(dir / "t.txt", std::string(1000, 'x'));
+  DataConfig cfg;
+  cfg.source = "text";
+  cfg.path = dir / "t.txt";
+  cfg.tokenizer = "byte";
+  cfg.val_fraction = 0.1;
+  Dataset d = open_dataset(cfg, 0, 32);
+  EXPECT_EQ(d.train_tokens(), 900);
+  EXPECT_EQ(d.val_tokens(), 100);
+  EXPECT_EQ(d.vocab, 256);
+  const std::string e = error_of([&] { open_dataset(cfg, 0, 128); });
+  EXPECT_NE(e.find("held-out tokens"), std::string::npos) << e;
+}
+
+}  // namespace
+}  // namespace scalebed
