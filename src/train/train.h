@@ -8,6 +8,7 @@
 
 #include <iosfwd>
 #include <memory>
+#include <string>
 
 #include "config/config.h"
 #include "data/data.h"
@@ -45,6 +46,15 @@ std::unique_ptr<Training> build_training(const RunConfig& cfg);
 
 // What --dry-run prints: resolved config, counts, FLOPs, tokens, memory.
 void print_dry_run(const Training& t, std::ostream& out);
+
+struct StepResult {
+  double loss = 0, grad_norm = 0, metric = 0;  // mean loss, pre-clip norm, mean metric
+  std::string failure;                         // non-empty: non-finite values, no update made
+};
+
+// One optimizer step at `step` with learning rate `lr`: gradient accumulation
+// over micro-batches, the global norm, a finiteness check, clipping, update.
+StepResult training_step(Training& t, const BatchSource& batches, int64_t step, double lr);
 
 // Runs (or resumes) the run in cfg.run_dir(); returns an ExitCode.
 int run_training(Training& t);

@@ -225,6 +225,48 @@ nlohmann::json make_summary(const Training& t, const TrainState& s, const std::s
 
 }  // namespace
 
+StepResult training_step(Training& t, const BatchSource& batches, int64_t step, double lr) {
+  const RunConfig& c = t.cfg;
+  const int64_t accum = c.train.batch_size / c.train.micro_batch;
+  t.optimizer->zero_grad();
+  auto loss_sum = torch::zeros({}, torch::TensorOptions().device(t.device));
+  auto metric_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(t.device));
+  int64_t metric_count = 0;
+  for (int64_t a = 0; a < accum; ++a) {
+    auto windows = to_device(batches.train_rows(step, a * c.train.micro_batch, c.train.micro_batch),
+                             batches.window(), t.device);
+    auto out =
+        t.objective->train_loss(*t.model, windows, mix_seed(static_cast<uint64_t>(c.seed), step, a));
+    (out.loss / static_cast<double>(accum)).backward();
+    loss_sum += out.loss.detach();
+    metric_sum += out.metric_sum.to(torch::kFloat64);
+    metric_count += out.metric_count;
+  }
+  auto grad_norm = global_grad_norm(t.optimizer->params());
+  // One host sync per step for the finiteness check and the logged values.
+  auto host = torch::stack({loss_sum / static_cast<double>(accum), grad_norm.to(loss_sum.dtype()),
+                            (metric_sum / static_cast<double>(metric_count)).to(loss_sum.dtype())})
+                  .to(torch::kCPU, torch::kFloat64);
+  StepResult r;
+  r.loss = host[0].item<double>();
+  r.grad_norm = host[1].item<double>();
+  r.metric = host[2].item<double>();
+  if (!std::isfinite(r.loss)) {
+    r.failure = strprintf("non-finite training loss (%g) at step %lld", r.loss,
+                          static_cast<long long>(step + 1));
+    return r;
+  }
+  if (!std::isfinite(r.grad_norm)) {
+    r.failure = strprintf("non-finite gradient in '%s' at step %lld (loss %g)",
+                          first_nonfinite_gradient(t.optimizer->params()).c_str(),
+                          static_cast<long long>(step + 1), r.loss);
+    return r;
+  }
+  clip_gradients(t.optimizer->params(), grad_norm, c.optim.grad_clip);
+  t.optimizer->step(lr);
+  return r;
+}
+
 int run_training(Training& t) {
   const RunConfig& c = t.cfg;
   RunDirectory run(c.run_dir());
@@ -257,7 +299,7 @@ int run_training(Training& t) {
   BatchSource batches(t.data, c.model.context, static_cast<uint64_t>(c.seed));
   const int64_t eval_rows = c.train.eval_batches * c.train.micro_batch;
   const auto floor = batches.optimal_val_loss(eval_rows, t.objective->conditioned_prefix());
-  const int64_t total = c.train.steps, accum = c.train.batch_size / c.train.micro_batch;
+  const int64_t total = c.train.steps;
   const int64_t step_tokens = c.tokens_per_step();
 
   log.info(strprintf("run %s | %s | %s params (%s non-embedding) | %lld steps x %lld tokens | %s",
@@ -297,39 +339,9 @@ int run_training(Training& t) {
       return kExitInterrupted;
     }
     const double lr = c.optim.lr * lr_multiplier(c.schedule, state.step, total);
-    t.optimizer->zero_grad();
-    auto loss_sum = torch::zeros({}, torch::TensorOptions().device(t.device));
-    auto metric_sum =
-        torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(t.device));
-    int64_t metric_count = 0;
-    for (int64_t a = 0; a < accum; ++a) {
-      auto windows =
-          to_device(batches.train_rows(state.step, a * c.train.micro_batch, c.train.micro_batch),
-                    batches.window(), t.device);
-      auto out = t.objective->train_loss(*t.model, windows,
-                                         mix_seed(static_cast<uint64_t>(c.seed), state.step, a));
-      (out.loss / static_cast<double>(accum)).backward();
-      loss_sum += out.loss.detach();
-      metric_sum += out.metric_sum.to(torch::kFloat64);
-      metric_count += out.metric_count;
-    }
-    auto grad_norm = global_grad_norm(t.optimizer->params());
-    // One host sync per step for the finiteness check and the log values.
-    auto host =
-        torch::stack({loss_sum / static_cast<double>(accum), grad_norm.to(loss_sum.dtype())})
-            .to(torch::kCPU, torch::kFloat64);
-    const double loss = host[0].item<double>(), gnorm = host[1].item<double>();
-    if (!std::isfinite(loss)) {
-      return fail("non-finite training loss (" + std::to_string(loss) + ") at step " +
-                  std::to_string(state.step + 1) + "; the last good checkpoint is kept");
-    }
-    if (!std::isfinite(gnorm)) {
-      return fail("non-finite gradient in '" + first_nonfinite_gradient(t.optimizer->params()) +
-                  "' at step " + std::to_string(state.step + 1) + " (loss " + std::to_string(loss) +
-                  "); the last good checkpoint is kept");
-    }
-    clip_gradients(t.optimizer->params(), grad_norm, c.optim.grad_clip);
-    t.optimizer->step(lr);
+    const StepResult r = training_step(t, batches, state.step, lr);
+    if (!r.failure.empty()) return fail(r.failure + "; the last good checkpoint is kept");
+    const double loss = r.loss, gnorm = r.grad_norm;
     state.step += 1;
     state.tokens += step_tokens;
 
@@ -346,7 +358,7 @@ int run_training(Training& t) {
           {"flops_palm", t.flops.palm * state.tokens},
           {"flops_md", t.flops.md * state.tokens},
           {"train_loss", loss},
-          {"train_metric", metric_sum.item<double>() / metric_count},
+          {"train_metric", r.metric},
           {"lr", lr},
           {"grad_norm", gnorm},
           {"tokens_per_s", tokens_per_s},

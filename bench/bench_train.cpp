@@ -1,0 +1,101 @@
+// bench_train: training throughput of one config. Runs warm-up steps, then
+// times full optimizer steps (forward, backward, clipping, update) and prints
+// tokens/s, achieved FLOP/s under the PaLM convention (6·N_matmul + 12·L·d·T
+// per token), MFU against a given peak, and peak device memory. The same
+// program runs on CPU here and on a GPU with `--set device=cuda`.
+//
+//   bench_train --config configs/tiny.yaml [--set key=value ...]
+//               [--steps 20] [--warmup 3] [--peak-tflops P]
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "train/device.h"
+#include "train/train.h"
+#include "util/error.h"
+
+int main(int argc, char** argv) {
+  std::string config;
+  std::vector<std::string> overrides;
+  int steps = 20, warmup = 3;
+  double peak_tflops = 0;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::cerr << a << " needs a value\n";
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--config") {
+      config = next();
+    } else if (a == "--set") {
+      overrides.push_back(next());
+    } else if (a == "--steps") {
+      steps = std::stoi(next());
+    } else if (a == "--warmup") {
+      warmup = std::stoi(next());
+    } else if (a == "--peak-tflops") {
+      peak_tflops = std::stod(next());
+    } else {
+      std::cerr << "usage: bench_train --config FILE [--set k=v] [--steps N] [--warmup N] "
+                   "[--peak-tflops P]\n";
+      return 2;
+    }
+  }
+  if (config.empty()) {
+    std::cerr << "bench_train: --config is required\n";
+    return 2;
+  }
+  try {
+    auto t = scalebed::build_training(scalebed::load_run_config(config, overrides));
+    scalebed::BatchSource batches(t->data, t->cfg.model.context, 0);
+    const double lr = t->cfg.optim.lr;
+    auto sync = [&] {
+      if (t->device.is_cuda()) torch::cuda::synchronize();
+    };
+    for (int s = 0; s < warmup; ++s) scalebed::training_step(*t, batches, s, lr);
+    sync();
+    scalebed::reset_peak_device_memory(t->device);
+    const auto start = std::chrono::steady_clock::now();
+    double loss = 0;
+    for (int s = 0; s < steps; ++s) loss = scalebed::training_step(*t, batches, warmup + s, lr).loss;
+    sync();
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double tokens = static_cast<double>(steps) * t->cfg.tokens_per_step();
+    const double tokens_per_s = tokens / seconds;
+    const double flops_per_s = tokens_per_s * t->flops.palm;
+    std::printf("config        %s\n", config.c_str());
+    std::printf("device        %s\n", scalebed::describe_device(t->device).c_str());
+    std::printf("model         L%lld d%lld h%lld T%lld V%lld, %lld params (%lld non-embedding)\n",
+                (long long)t->cfg.model.layers, (long long)t->cfg.model.d_model,
+                (long long)t->cfg.model.heads, (long long)t->cfg.model.context,
+                (long long)t->cfg.model.vocab, (long long)t->params.total,
+                (long long)t->params.non_embedding);
+    std::printf("batch         %lld sequences (micro %lld), %lld tokens/step\n",
+                (long long)t->cfg.train.batch_size, (long long)t->cfg.train.micro_batch,
+                (long long)t->cfg.tokens_per_step());
+    std::printf("steps         %d timed after %d warm-up, %.3f s (%.2f ms/step), last loss %.4f\n",
+                steps, warmup, seconds, 1e3 * seconds / steps, loss);
+    std::printf("tokens/s      %.1f\n", tokens_per_s);
+    std::printf("TFLOP/s       %.4f (PaLM: %.4g FLOPs/token)\n", flops_per_s / 1e12, t->flops.palm);
+    if (peak_tflops > 0) {
+      std::printf("MFU           %.2f%% of %.3g TFLOP/s\n", 100.0 * flops_per_s / 1e12 / peak_tflops,
+                  peak_tflops);
+    } else {
+      std::printf("MFU           (give --peak-tflops to compute it)\n");
+    }
+    std::printf("peak memory   %.1f MiB\n",
+                scalebed::peak_device_memory(t->device) / (1024.0 * 1024.0));
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
