@@ -219,7 +219,7 @@ TEST(SyntheticHmm, SampleStatisticsMatchTheLikelihood) {
   cfg.synthetic = {16, 32, 200000, 40000, 1234, 0.02};
   Dataset d = open_dataset(cfg, 0, 64);
   BatchSource batches(d, 64, 0);
-  const double floor = *batches.optimal_val_loss(256, 1);
+  const double floor = *batches.optimal_val_loss(256, 1, 65);
   std::vector<double> counts(32, 0);
   for (int64_t i = 0; i < d.val[0].length; ++i) counts[d.val[0].at(i)] += 1;
   double unigram = 0;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -36,7 +37,16 @@ const std::vector<SchemaEntry> kSchema = {
   {"parameterization.kind", "enum", "standard", "init / per-group LR rules", {"standard"}},
   {"parameterization.init_std", "float", "0.02", "standard: std of every weight matrix at init", {}},
 
-  {"objective.kind", "enum", "ar", "training objective", {"ar"}},
+  {"objective.kind", "enum", "ar", "training objective: autoregressive (causal) or discrete diffusion (bidirectional)", {"ar", "diffusion"}},
+  {"objective.noise", "enum", "masked", "diffusion noise: mixing shift b = -1000, -2, 0, 2, 1000 (custom: objective.mixing_shift)", {"masked", "low-uniform", "balanced", "high-uniform", "uniform", "custom"}},
+  {"objective.mixing_shift", "float", "0", "diffusion: b of s(lambda) = sigmoid(a*lambda + b); only read when objective.noise is custom", {}},
+  {"objective.mixing_scale", "float", "1", "diffusion: a of s(lambda) = sigmoid(a*lambda + b)", {}},
+  {"objective.weighting", "enum", "paper", "diffusion training loss: elbo (unbiased, w/p(lambda)) or paper (w clipped, as the released code trains); the ELBO is always logged", {"paper", "elbo"}},
+  {"objective.weight_clip", "float", "1000", "diffusion, paper weighting: clip w to [0, weight_clip]", {}},
+  {"objective.lambda_min", "float", "-9", "diffusion: smallest log-SNR", {}},
+  {"objective.lambda_max", "float", "9", "diffusion: largest log-SNR", {}},
+  {"objective.per_token_lambda_fraction", "float", "0", "diffusion: share of training sequences that draw a lambda per token (the released code: 0.2)", {}},
+  {"objective.eval_lambdas", "int", "4", "diffusion: stratified lambdas per validation sequence (fixed across runs)", {}},
 
   {"data.source", "enum", "synthetic", "token source", {"synthetic", "tokens", "text"}},
   {"data.path", "string", "", "tokens: file or glob of shards; text: a UTF-8 text file", {}},
@@ -252,7 +262,35 @@ RunConfig build_run_config(FlatConfig flat, const std::string& source_path) {
   c.parameterization.init_std = r.real("parameterization.init_std");
   r.require(c.parameterization.init_std > 0, "parameterization.init_std", "must be > 0");
 
-  c.objective.kind = r.str("objective.kind");
+  ObjectiveConfig& ob = c.objective;
+  ob.kind = r.str("objective.kind");
+  ob.noise = r.str("objective.noise");
+  ob.mixing_scale = r.real("objective.mixing_scale");
+  ob.weighting = r.str("objective.weighting");
+  ob.weight_clip = r.real("objective.weight_clip");
+  ob.lambda_min = r.real("objective.lambda_min");
+  ob.lambda_max = r.real("objective.lambda_max");
+  ob.per_token_lambda_fraction = r.real("objective.per_token_lambda_fraction");
+  ob.eval_lambdas = r.integer("objective.eval_lambdas");
+  const std::map<std::string, double> shifts = {{"masked", -1000}, {"low-uniform", -2},
+                                                {"balanced", 0}, {"high-uniform", 2},
+                                                {"uniform", 1000}};
+  ob.mixing_shift = r.real("objective.mixing_shift");
+  if (ob.noise != "custom") {
+    const double named = shifts.at(ob.noise);
+    r.require(flat.at("objective.mixing_shift").location == "default" || ob.mixing_shift == named,
+              "objective.mixing_shift",
+              "conflicts with objective.noise: " + ob.noise + " (set objective.noise: custom)");
+    ob.mixing_shift = named;
+    // The resolved config states the shift in force.
+    flat["objective.mixing_shift"].text = std::to_string(static_cast<int>(named));
+  }
+  r.require(ob.mixing_scale > 0, "objective.mixing_scale", "must be > 0");
+  r.require(ob.weight_clip > 0, "objective.weight_clip", "must be > 0");
+  r.require(ob.lambda_min < ob.lambda_max, "objective.lambda_min", "must be below objective.lambda_max");
+  r.require(ob.per_token_lambda_fraction >= 0 && ob.per_token_lambda_fraction <= 1,
+            "objective.per_token_lambda_fraction", "must be in [0, 1]");
+  r.require(ob.eval_lambdas >= 1, "objective.eval_lambdas", "must be >= 1");
 
   DataConfig& d = c.data;
   d.source = r.str("data.source");

@@ -173,16 +173,16 @@ std::vector<int64_t> BatchSource::val_rows(int64_t row_begin, int64_t rows,
   return out;
 }
 
-std::optional<double> BatchSource::optimal_val_loss(int64_t total_rows, int64_t skip) const {
+std::optional<double> BatchSource::optimal_val_loss(int64_t total_rows, int64_t begin,
+                                                    int64_t end) const {
   if (!hmm_) return std::nullopt;
+  SB_CHECK(0 <= begin && begin < end && end <= val_.window());
   double nll = 0;
-  int64_t predicted = 0;
   for (int64_t r = 0; r < total_rows; ++r) {
     auto w = val_.tokens(val_index(r, total_rows));
-    nll += hmm_->window_nll(w.data(), static_cast<int64_t>(w.size()), skip);
-    predicted += static_cast<int64_t>(w.size()) - skip;
+    nll += hmm_->window_nll(w.data(), end, begin);
   }
-  return nll / predicted;
+  return nll / static_cast<double>(total_rows * (end - begin));
 }
 
 }  // namespace scalebed

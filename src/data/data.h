@@ -68,9 +68,9 @@ class BatchSource {
   std::vector<int64_t> val_rows(int64_t row_begin, int64_t rows, int64_t total_rows) const;
 
   // Exact optimal mean loss (nats/token) on the same validation windows when
-  // the source is the synthetic HMM; `skip` = tokens at a window's start that
-  // are conditioned on, not predicted (1 for next-token prediction).
-  std::optional<double> optimal_val_loss(int64_t total_rows, int64_t skip) const;
+  // the source is the synthetic HMM: −log p(x[begin..end) | x[0..begin)) per
+  // scored token (next-token prediction: [1, T+1); a whole-sequence ELBO: [0, T)).
+  std::optional<double> optimal_val_loss(int64_t total_rows, int64_t begin, int64_t end) const;
 
   int64_t window() const { return train_.window(); }
 

@@ -11,7 +11,9 @@ class Autoregressive : public Objective {
   std::string kind() const override { return "ar"; }
   std::string loss_kind() const override { return "nll"; }
   bool causal() const override { return true; }
-  int64_t conditioned_prefix() const override { return 1; }
+  std::pair<int64_t, int64_t> scored_span(int64_t context) const override {
+    return {1, context + 1};  // predict tokens 1..T from their prefixes
+  }
 
   ObjectiveOutput train_loss(TransformerImpl& model, const torch::Tensor& windows,
                              uint64_t) override {
@@ -43,6 +45,7 @@ class Autoregressive : public Objective {
 
 std::unique_ptr<Objective> make_objective(const ObjectiveConfig& cfg) {
   if (cfg.kind == "ar") return std::make_unique<Autoregressive>();
+  if (cfg.kind == "diffusion") return make_diffusion_objective(cfg);
   throw Error("objective.kind: unknown objective '" + cfg.kind + "'");
 }
 

@@ -6,8 +6,11 @@
 
 #include <torch/torch.h>
 
+#include <nlohmann/json.hpp>
+
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "config/config.h"
 #include "model/transformer.h"
@@ -28,9 +31,11 @@ class Objective {
   virtual bool causal() const = 0;
   virtual int64_t input_vocab(int64_t data_vocab) const { return data_vocab; }
   virtual int64_t output_vocab(int64_t data_vocab) const { return data_vocab; }
-  // Leading tokens of each window that are context, not predicted (for the
-  // synthetic source's exact floor on the same windows).
-  virtual int64_t conditioned_prefix() const = 0;
+  // The tokens [begin, end) of a (T+1)-token window whose loss is scored, the
+  // rest being context; the synthetic source's exact floor uses the same span.
+  virtual std::pair<int64_t, int64_t> scored_span(int64_t context) const = 0;
+  // Objective-specific fields for summary.json (e.g. the noise type).
+  virtual nlohmann::json summary_fields() const { return nlohmann::json::object(); }
 
   // windows (B, T+1) int64 on the model's device. `noise_seed` makes any
   // randomness of the objective a function of the step (exact resume).
@@ -42,5 +47,6 @@ class Objective {
 };
 
 std::unique_ptr<Objective> make_objective(const ObjectiveConfig& cfg);
+std::unique_ptr<Objective> make_diffusion_objective(const ObjectiveConfig& cfg);
 
 }  // namespace scalebed

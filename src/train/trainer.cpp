@@ -219,6 +219,7 @@ nlohmann::json make_summary(const Training& t, const TrainState& s, const std::s
       {"seed", c.seed},
   };
   if (floor) j["optimal_val_loss"] = *floor;
+  j.update(t.objective->summary_fields());
   if (!reason.empty()) j["reason"] = reason;
   return j;
 }
@@ -298,7 +299,8 @@ int run_training(Training& t) {
 
   BatchSource batches(t.data, c.model.context, static_cast<uint64_t>(c.seed));
   const int64_t eval_rows = c.train.eval_batches * c.train.micro_batch;
-  const auto floor = batches.optimal_val_loss(eval_rows, t.objective->conditioned_prefix());
+  const auto [scored_begin, scored_end] = t.objective->scored_span(c.model.context);
+  const auto floor = batches.optimal_val_loss(eval_rows, scored_begin, scored_end);
   const int64_t total = c.train.steps;
   const int64_t step_tokens = c.tokens_per_step();
 

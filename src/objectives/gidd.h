@@ -1,0 +1,65 @@
+// GIDD discrete diffusion in log-SNR form (shared/spec/diffusion.md): the
+// forward process, the closed-form ELBO weights, and the per-token KL + IS
+// terms of the negative ELBO, with a memory-lean autograd function for them.
+//
+// Vocabulary: N real tokens 0..N-1 and one mask token m = N. The model
+// outputs N logits (it never predicts m), so x̂ is a softmax over real tokens.
+//   α = σ(λ), β = σ(−λ), s = σ(a·λ + b), π = s·u + (1 − s)·e_m
+//   q(v | x) = α·[v = x] + β·π(v),  p(v) = α·x̂(v) + β·π(v)
+//   per-token negative ELBO = (w / p(λ))·(KL(q ‖ p) + IS),  p(λ) = σ(λ)σ(−λ)
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+
+namespace scalebed::gidd {
+
+struct NoiseProcess {
+  int64_t vocab = 0;        // N, real tokens; the mask id is N
+  double mixing_scale = 1;  // a
+  double mixing_shift = 0;  // b
+  double lambda_min = -9, lambda_max = 9;
+  int64_t mask_id() const { return vocab; }
+};
+
+// s(λ) = σ(a·λ + b): the share of uniform (vs mask) noise at log-SNR λ.
+torch::Tensor uniform_share(const torch::Tensor& log_snr, const NoiseProcess& p);
+
+// λ = logit(1 − t) for t ∈ [t_min, t_max] (α = 1 − t), t_min = σ(−λ_max),
+// t_max = σ(−λ_min). `u` ∈ [0, 1] gives t = t_min + u·(t_max − t_min).
+torch::Tensor log_snr_from_uniform(const torch::Tensor& u, const NoiseProcess& p);
+
+// log p(λ) = log σ(λ) + log σ(−λ), the density implied by t ~ U.
+torch::Tensor log_density(const torch::Tensor& log_snr);
+
+// z ~ q_λ(· | x): keep x with probability α; otherwise a uniform real token
+// with probability s, else the mask. Uniform draws u_keep, u_kind (∈ [0,1))
+// and u_token (any integer tensor, taken mod N) make it deterministic.
+torch::Tensor corrupt(const torch::Tensor& x, const torch::Tensor& log_snr,
+                      const torch::Tensor& u_keep, const torch::Tensor& u_kind,
+                      const torch::Tensor& random_tokens, const NoiseProcess& p);
+
+// Closed-form weight w_λ(z, x) per unit λ:
+//   z = m: 1 + a·s;   z real ≠ x: 1 − a(1 − s);   z = x: (s/N)(1 − a(1 − s)) / (s/N + e^λ)
+torch::Tensor elbo_weight(const torch::Tensor& log_snr, const torch::Tensor& z,
+                          const torch::Tensor& x, const NoiseProcess& p);
+
+// KL(q_λ(·|x) ‖ p_λ(·)) + IS per token, from logits (M, N) over real tokens,
+// for tokens flagged `active` (others give 0 and no gradient). Computed in
+// row chunks with an analytic backward, so that besides the logits only one
+// (M, N) tensor (their gradient) is ever materialised.
+// logits (M, N); x, z (M) int64; log_snr (M); active (M) bool -> (M) fp32.
+// `chunk_elements` bounds each chunk's (rows × N) temporaries.
+torch::Tensor kl_plus_is(const torch::Tensor& logits, const torch::Tensor& x,
+                         const torch::Tensor& z, const torch::Tensor& log_snr,
+                         const torch::Tensor& active, const NoiseProcess& p,
+                         int64_t chunk_elements = int64_t{1} << 24);
+
+// The same quantity written densely over the full vocabulary including the
+// mask, with plain autograd: the reference that tests compare kl_plus_is to.
+torch::Tensor kl_plus_is_reference(const torch::Tensor& logits, const torch::Tensor& x,
+                                   const torch::Tensor& z, const torch::Tensor& log_snr,
+                                   const NoiseProcess& p);
+
+}  // namespace scalebed::gidd
