@@ -21,6 +21,9 @@ usage:
   trainer --config RUN.yaml [--set key.path=value ...] [--dry-run]
   trainer prepare --input TEXT [--input TEXT ...] --out DIR
                   [--tokenizer byte|MODEL.model] [--val-fraction 0.05] [--shard-tokens N]
+  trainer sample --run RUN_DIR [--num 4] [--length T] [--temperature 1.0] [--seed 0]
+                 [--steps 128] [--sampler ancestral|adaptive] [--grid cosine|linear]
+                 [--prompt TEXT]   (diffusion: steps/sampler/grid; AR: prompt)
   trainer --help | --help-config
 
 options:
@@ -74,11 +77,59 @@ int run_prepare(const std::vector<std::string>& args) {
   return scalebed::kExitOk;
 }
 
+int run_sample(const std::vector<std::string>& args) {
+  std::string run_dir, prompt;
+  scalebed::SampleOptions o;
+  for (size_t i = 0; i < args.size(); ++i) {
+    auto value = [&]() -> std::string {
+      if (i + 1 >= args.size()) throw scalebed::Error(args[i] + ": needs a value");
+      return args[++i];
+    };
+    const std::string& a = args[i];
+    if (a == "--run") {
+      run_dir = value();
+    } else if (a == "--num") {
+      o.num = std::stoll(value());
+    } else if (a == "--length") {
+      o.length = std::stoll(value());
+    } else if (a == "--steps") {
+      o.steps = std::stoll(value());
+    } else if (a == "--sampler") {
+      o.sampler = value();
+    } else if (a == "--grid") {
+      o.grid = value();
+    } else if (a == "--temperature") {
+      o.temperature = std::stod(value());
+    } else if (a == "--seed") {
+      o.seed = std::stoull(value());
+    } else if (a == "--prompt") {
+      prompt = value();
+    } else {
+      return usage_error("sample: unknown argument '" + a + "'");
+    }
+  }
+  if (run_dir.empty()) return usage_error("sample: --run RUN_DIR is required");
+  if (o.sampler != "ancestral" && o.sampler != "adaptive") {
+    return usage_error("sample: --sampler must be ancestral or adaptive");
+  }
+  if (o.grid != "cosine" && o.grid != "linear")
+    return usage_error("sample: --grid must be cosine or linear");
+  if (o.num < 1 || o.steps < 1 || o.length < 0)
+    return usage_error("sample: --num and --steps must be >= 1");
+  for (const auto& line : scalebed::sample_from_run(run_dir, o, prompt)) {
+    std::cout << line << "\n----\n";
+  }
+  return scalebed::kExitOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   try {
+    if (!args.empty() && args[0] == "sample") {
+      return run_sample(std::vector<std::string>(args.begin() + 1, args.end()));
+    }
     if (!args.empty() && args[0] == "prepare") {
       return run_prepare(std::vector<std::string>(args.begin() + 1, args.end()));
     }

@@ -272,8 +272,10 @@ RunConfig build_run_config(FlatConfig flat, const std::string& source_path) {
   ob.lambda_max = r.real("objective.lambda_max");
   ob.per_token_lambda_fraction = r.real("objective.per_token_lambda_fraction");
   ob.eval_lambdas = r.integer("objective.eval_lambdas");
-  const std::map<std::string, double> shifts = {{"masked", -1000}, {"low-uniform", -2},
-                                                {"balanced", 0}, {"high-uniform", 2},
+  const std::map<std::string, double> shifts = {{"masked", -1000},
+                                                {"low-uniform", -2},
+                                                {"balanced", 0},
+                                                {"high-uniform", 2},
                                                 {"uniform", 1000}};
   ob.mixing_shift = r.real("objective.mixing_shift");
   if (ob.noise != "custom") {
@@ -287,7 +289,8 @@ RunConfig build_run_config(FlatConfig flat, const std::string& source_path) {
   }
   r.require(ob.mixing_scale > 0, "objective.mixing_scale", "must be > 0");
   r.require(ob.weight_clip > 0, "objective.weight_clip", "must be > 0");
-  r.require(ob.lambda_min < ob.lambda_max, "objective.lambda_min", "must be below objective.lambda_max");
+  r.require(ob.lambda_min < ob.lambda_max, "objective.lambda_min",
+            "must be below objective.lambda_max");
   r.require(ob.per_token_lambda_fraction >= 0 && ob.per_token_lambda_fraction <= 1,
             "objective.per_token_lambda_fraction", "must be in [0, 1]");
   r.require(ob.eval_lambdas >= 1, "objective.eval_lambdas", "must be >= 1");

@@ -30,16 +30,16 @@ struct ParameterizationConfig {
 };
 
 struct ObjectiveConfig {
-  std::string kind;        // ar | diffusion
+  std::string kind;  // ar | diffusion
   // Diffusion (GIDD in log-SNR form, diffusion.md):
-  std::string noise;       // masked | low-uniform | balanced | high-uniform | uniform | custom
-  double mixing_shift;     // b of s(λ) = σ(a·λ + b): from `noise`, or given when custom
-  double mixing_scale;     // a
-  std::string weighting;   // elbo (unbiased) | paper (w clipped, as the released code trains)
-  double weight_clip;      // paper weighting: w clipped to [0, weight_clip]
+  std::string noise;      // masked | low-uniform | balanced | high-uniform | uniform | custom
+  double mixing_shift;    // b of s(λ) = σ(a·λ + b): from `noise`, or given when custom
+  double mixing_scale;    // a
+  std::string weighting;  // elbo (unbiased) | paper (w clipped, as the released code trains)
+  double weight_clip;     // paper weighting: w clipped to [0, weight_clip]
   double lambda_min, lambda_max;
   double per_token_lambda_fraction;  // share of sequences with a λ per token
-  int64_t eval_lambdas;    // stratified λ per validation sequence
+  int64_t eval_lambdas;              // stratified λ per validation sequence
 };
 
 struct SyntheticConfig {

@@ -24,6 +24,32 @@ class Autoregressive : public Objective {
     return next_token_nll(model, windows);
   }
 
+  torch::Tensor sample(TransformerImpl& model, const SampleOptions& o,
+                       const torch::Tensor& prompt) override {
+    torch::NoGradGuard no_grad;
+    const int64_t length = o.length > 0 ? o.length : model.options().context;
+    auto gen = at::detail::createCPUGenerator(o.seed);
+    auto device = model.embed->weight.device();
+    auto seq = prompt.defined() ? prompt.expand({o.num, prompt.size(1)}).clone()
+                                : torch::randint(0, model.options().vocab_out, {o.num, 1}, gen);
+    seq = seq.to(device);
+    while (seq.size(1) < length) {
+      // Ancestral sampling from the last position, within the context window.
+      auto window = seq.narrow(1, std::max<int64_t>(0, seq.size(1) - model.options().context),
+                               std::min(seq.size(1), model.options().context));
+      auto logits =
+          model.forward(window).select(1, window.size(1) - 1).to(torch::kCPU);  // (num, V)
+      torch::Tensor next;
+      if (o.temperature <= 0) {
+        next = logits.argmax(1, true);
+      } else {
+        next = torch::multinomial(torch::softmax(logits / o.temperature, 1), 1, false, gen);
+      }
+      seq = torch::cat({seq, next.to(device)}, 1);
+    }
+    return seq.to(torch::kCPU);
+  }
+
  private:
   static ObjectiveOutput next_token_nll(TransformerImpl& model, const torch::Tensor& windows) {
     const int64_t T = windows.size(1) - 1;

@@ -23,6 +23,16 @@ struct ObjectiveOutput {
   int64_t metric_count = 0;  // tokens behind metric_sum
 };
 
+struct SampleOptions {
+  int64_t num = 4;                    // sequences
+  int64_t length = 0;                 // tokens per sequence (0 = the context)
+  int64_t steps = 128;                // diffusion: denoising steps
+  std::string sampler = "ancestral";  // diffusion: ancestral | adaptive
+  std::string grid = "cosine";        // diffusion: step grid, cosine | linear in α
+  double temperature = 1.0;           // 0 = greedy
+  uint64_t seed = 0;
+};
+
 class Objective {
  public:
   virtual ~Objective() = default;
@@ -41,6 +51,10 @@ class Objective {
   // randomness of the objective a function of the step (exact resume).
   virtual ObjectiveOutput train_loss(TransformerImpl& model, const torch::Tensor& windows,
                                      uint64_t noise_seed) = 0;
+  // Generates (num, length) token ids; AR continues `prompt` (1, P) when it
+  // is defined, diffusion ignores it.
+  virtual torch::Tensor sample(TransformerImpl& model, const SampleOptions& o,
+                               const torch::Tensor& prompt) = 0;
   // Held-out loss; deterministic for a given validation row.
   virtual ObjectiveOutput eval_loss(TransformerImpl& model, const torch::Tensor& windows,
                                     int64_t first_row) = 0;

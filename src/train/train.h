@@ -9,6 +9,7 @@
 #include <iosfwd>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "config/config.h"
 #include "data/data.h"
@@ -58,6 +59,11 @@ StepResult training_step(Training& t, const BatchSource& batches, int64_t step, 
 
 // Runs (or resumes) the run in cfg.run_dir(); returns an ExitCode.
 int run_training(Training& t);
+
+// Samples from the newest checkpoint of a run directory: decoded text when
+// the run's data has a tokenizer, space-separated token ids otherwise.
+std::vector<std::string> sample_from_run(const std::string& run_dir, const SampleOptions& options,
+                                         const std::string& prompt_text);
 
 // Installs SIGTERM/SIGUSR1/SIGINT handlers that ask the loop to checkpoint
 // and stop at the next step boundary.

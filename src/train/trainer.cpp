@@ -231,13 +231,14 @@ StepResult training_step(Training& t, const BatchSource& batches, int64_t step, 
   const int64_t accum = c.train.batch_size / c.train.micro_batch;
   t.optimizer->zero_grad();
   auto loss_sum = torch::zeros({}, torch::TensorOptions().device(t.device));
-  auto metric_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(t.device));
+  auto metric_sum =
+      torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(t.device));
   int64_t metric_count = 0;
   for (int64_t a = 0; a < accum; ++a) {
     auto windows = to_device(batches.train_rows(step, a * c.train.micro_batch, c.train.micro_batch),
                              batches.window(), t.device);
-    auto out =
-        t.objective->train_loss(*t.model, windows, mix_seed(static_cast<uint64_t>(c.seed), step, a));
+    auto out = t.objective->train_loss(*t.model, windows,
+                                       mix_seed(static_cast<uint64_t>(c.seed), step, a));
     (out.loss / static_cast<double>(accum)).backward();
     loss_sum += out.loss.detach();
     metric_sum += out.metric_sum.to(torch::kFloat64);
