@@ -64,7 +64,8 @@ int main(int argc, char** argv) {
     scalebed::reset_peak_device_memory(t->device);
     const auto start = std::chrono::steady_clock::now();
     double loss = 0;
-    for (int s = 0; s < steps; ++s) loss = scalebed::training_step(*t, batches, warmup + s, lr).loss;
+    for (int s = 0; s < steps; ++s)
+      loss = scalebed::training_step(*t, batches, warmup + s, lr).loss;
     sync();
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -86,8 +87,8 @@ int main(int argc, char** argv) {
     std::printf("tokens/s      %.1f\n", tokens_per_s);
     std::printf("TFLOP/s       %.4f (PaLM: %.4g FLOPs/token)\n", flops_per_s / 1e12, t->flops.palm);
     if (peak_tflops > 0) {
-      std::printf("MFU           %.2f%% of %.3g TFLOP/s\n", 100.0 * flops_per_s / 1e12 / peak_tflops,
-                  peak_tflops);
+      std::printf("MFU           %.2f%% of %.3g TFLOP/s\n",
+                  100.0 * flops_per_s / 1e12 / peak_tflops, peak_tflops);
     } else {
       std::printf("MFU           (give --peak-tflops to compute it)\n");
     }

@@ -161,7 +161,7 @@ TEST(Rope, DotProductDependsOnlyOnRelativePosition) {
 
 TEST(Parameterization, GroupsAndStandardInit) {
   ModelConfig mc{};
-  ParameterizationConfig pc{"standard", 0.02};
+  ParameterizationConfig pc{"standard", 0.02, 0.4, 1, 4, 512, 0.02};
   OptimConfig oc{"adamw", 1e-3, 0.9, 0.99, 1e-8, 0.1, 1.0};
   Parameterization p(pc, mc, oc);
   TransformerOptions o = small_options(true, true, AttentionKernel::kSdpa);
@@ -187,6 +187,54 @@ TEST(Parameterization, GroupsAndStandardInit) {
   EXPECT_EQ(group_of("blocks.1.attn.sink_key"), ParamGroup::kVector);
   EXPECT_DOUBLE_EQ(p.rule(ParamGroup::kHidden).weight_decay, 0.1);
   EXPECT_DOUBLE_EQ(p.rule(ParamGroup::kVector).weight_decay, 0.0);
+}
+
+}  // namespace
+}  // namespace scalebed
+
+namespace scalebed {
+namespace {
+
+TEST(CompleteP, ModelParametersGetTheirGroupsInitAndMultipliers) {
+  ModelConfig mc{};
+  mc.d_model = 128;
+  mc.layers = 8;
+  ParameterizationConfig pc{"completep", 0.02, 0.4, 1, 4, 512, 0.02};
+  OptimConfig oc{"laprop", 0.5, 0.9, 0.99, 2.5e-9, 0.0, 1.0};
+  Parameterization p(pc, mc, oc);
+  TransformerOptions o = small_options(true, true, AttentionKernel::kSdpa);
+  o.d_model = 128;
+  o.layers = 8;
+  o.vocab_in = o.vocab_out = 1024;
+  o.residual_scale = p.residual_scale();
+  o.head_scale = p.head_scale();
+  torch::manual_seed(0);
+  Transformer m(o);
+  m->initialize(p);
+  for (const auto& item : m->named_parameters()) {
+    const auto g = group_of(item.key());
+    const double std = item.value().std().item<double>();
+    if (g == ParamGroup::kHidden) EXPECT_NEAR(std, 0.4 / std::sqrt(128.0), 0.004) << item.key();
+    if (g == ParamGroup::kEmbedding) EXPECT_NEAR(std, 0.02, 0.001) << item.key();
+    if (g == ParamGroup::kHead || g == ParamGroup::kVector) {
+      EXPECT_EQ(item.value().abs().max().item<double>(), 0.0) << item.key();
+    }
+  }
+  // The block's residual branches carry 4/L; the zero head gives zero logits.
+  EXPECT_DOUBLE_EQ(m->blocks[0]->as<Block>()->residual_scale, 0.5);
+  torch::NoGradGuard g;
+  EXPECT_EQ(m->forward(torch::randint(0, 1024, {1, 8})).abs().max().item<double>(), 0.0);
+}
+
+TEST(MemoryEstimate, AutoMicroBatchIsTheLargestDivisorThatFits) {
+  TransformerOptions o = small_options(true, true, AttentionKernel::kSdpa);
+  o.context = 512;
+  o.vocab_out = 32000;
+  const double one = estimate_memory(o, 1).total(), eight = estimate_memory(o, 8).total();
+  EXPECT_GT(eight, one);
+  EXPECT_EQ(largest_fitting_micro_batch(o, 24, eight), 8);  // 8 fits, 12 does not
+  EXPECT_EQ(largest_fitting_micro_batch(o, 24, eight - 1), 6);
+  EXPECT_EQ(largest_fitting_micro_batch(o, 24, one - 1), 0);  // nothing fits
 }
 
 }  // namespace

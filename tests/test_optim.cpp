@@ -12,13 +12,13 @@ namespace {
 
 TEST(AdamW, MatchesHandComputedUpdates) {
   ModelConfig mc{};
-  ParameterizationConfig pc{"standard", 0.02};
+  ParameterizationConfig pc{"standard", 0.02, 0.4, 1, 4, 512, 0.02};
   const double lr = 0.1, b1 = 0.9, b2 = 0.99, eps = 1e-8, wd = 0.5;
   OptimConfig oc{"adamw", lr, b1, b2, eps, wd, 0.0};
   Parameterization p(pc, mc, oc);
   auto w = torch::tensor({1.0, -2.0}, torch::kFloat64).requires_grad_();  // hidden: decayed
   auto b = torch::tensor({0.5}, torch::kFloat64).requires_grad_();        // vector: not decayed
-  AdamW opt({{"blocks.0.mlp.up.weight", w}, {"blocks.0.mlp.up.bias", b}}, p, oc);
+  Optimizer opt({{"blocks.0.mlp.up.weight", w}, {"blocks.0.mlp.up.bias", b}}, p, oc);
 
   double wv[2] = {1.0, -2.0}, bv = 0.5, m[3] = {0, 0, 0}, v[3] = {0, 0, 0};
   const double grads[3][3] = {{0.3, -0.1, 2.0}, {-0.2, 0.4, 1.0}, {0.05, 0.05, -3.0}};
@@ -45,11 +45,11 @@ TEST(AdamW, MatchesHandComputedUpdates) {
 
 TEST(Gradients, NormClippingAndNonFiniteDetection) {
   ModelConfig mc{};
-  ParameterizationConfig pc{"standard", 0.02};
+  ParameterizationConfig pc{"standard", 0.02, 0.4, 1, 4, 512, 0.02};
   OptimConfig oc{"adamw", 0.1, 0.9, 0.99, 1e-8, 0.0, 1.0};
   Parameterization p(pc, mc, oc);
   auto a = torch::zeros({2}).requires_grad_(), c = torch::zeros({1}).requires_grad_();
-  AdamW opt({{"x.weight", a}, {"y.bias", c}}, p, oc);
+  Optimizer opt({{"x.weight", a}, {"y.bias", c}}, p, oc);
   a.mutable_grad() = torch::tensor({3.0f, 0.0f});
   c.mutable_grad() = torch::tensor({4.0f});
   auto norm = global_grad_norm(opt.params());
@@ -75,6 +75,83 @@ TEST(Schedule, WarmupConstantCosineAndWsd) {
   EXPECT_DOUBLE_EQ(lr_multiplier(s, 80, 100), 1.0);
   EXPECT_NEAR(lr_multiplier(s, 85, 100), 1.0 - std::sqrt(0.25), 1e-12);
   EXPECT_NEAR(lr_multiplier(s, 99, 100), 1.0 - std::sqrt(0.95), 1e-12);
+}
+
+}  // namespace
+}  // namespace scalebed
+
+namespace scalebed {
+namespace {
+
+TEST(LaProp, MatchesHandComputedUpdates) {
+  // model.md: ν ← β2'ν + (1−β2')g²; m ← β1'm + (1−β1')g/(√ν + ε); θ ← θ − lr(m + wd·θ),
+  // β' = 1 − (1−β)/(1−β^k).
+  ModelConfig mc{};
+  ParameterizationConfig pc{"standard", 0.02, 0.4, 1, 4, 512, 0.02};
+  const double lr = 0.05, b1 = 0.9, b2 = 0.99, eps = 1e-8, wd = 0.3;
+  OptimConfig oc{"laprop", lr, b1, b2, eps, wd, 0.0};
+  Parameterization p(pc, mc, oc);
+  auto w = torch::tensor({0.7, -1.5}, torch::kFloat64).requires_grad_();
+  Optimizer opt({{"blocks.0.attn.q.weight", w}}, p, oc);
+  double theta[2] = {0.7, -1.5}, m[2] = {0, 0}, nu[2] = {0, 0};
+  const double grads[4][2] = {{0.3, -0.2}, {-0.1, 0.4}, {0.25, 0.0}, {-2.0, 1.0}};
+  for (int k = 1; k <= 4; ++k) {
+    opt.zero_grad();
+    w.mutable_grad() = torch::tensor({grads[k - 1][0], grads[k - 1][1]}, torch::kFloat64);
+    opt.step(lr);
+    const double b1k = 1 - (1 - b1) / (1 - std::pow(b1, k)),
+                 b2k = 1 - (1 - b2) / (1 - std::pow(b2, k));
+    for (int i = 0; i < 2; ++i) {
+      const double g = grads[k - 1][i];
+      nu[i] = b2k * nu[i] + (1 - b2k) * g * g;
+      m[i] = b1k * m[i] + (1 - b1k) * g / (std::sqrt(nu[i]) + eps);
+      theta[i] -= lr * (m[i] + wd * theta[i]);
+      EXPECT_NEAR(w[i].item<double>(), theta[i], 1e-12) << "step " << k;
+    }
+  }
+}
+
+TEST(CompleteP, GroupsGetTheTableOfModelMd) {
+  // d = 256, L = 8, base LR η = 0.5, wd 0.1, optim.eps 2.5e-9 -> ε = 1e-8/(d·L).
+  ModelConfig mc{};
+  mc.d_model = 256;
+  mc.layers = 8;
+  ParameterizationConfig pc{"completep", 0.02, 0.4, 1, 4, 512, 0.02};
+  OptimConfig oc{"laprop", 0.5, 0.9, 0.99, 2.5e-9, 0.1, 1.0};
+  Parameterization p(pc, mc, oc);
+  const double d = 256, L = 8;
+  EXPECT_DOUBLE_EQ(p.residual_scale(), 4 / L);
+  EXPECT_DOUBLE_EQ(p.head_scale(), 512 / d);
+  const GroupRule hidden = p.rule(ParamGroup::kHidden);
+  EXPECT_DOUBLE_EQ(hidden.init_std, 0.4 / std::sqrt(d));
+  EXPECT_DOUBLE_EQ(hidden.lr_multiplier, 1 / d);  // η/d
+  EXPECT_DOUBLE_EQ(hidden.weight_decay, 0.1 * d);
+  EXPECT_NEAR(hidden.eps, 1e-8 / (d * L), 1e-20);
+  for (ParamGroup g : {ParamGroup::kEmbedding, ParamGroup::kHead, ParamGroup::kVector}) {
+    const GroupRule r = p.rule(g);
+    EXPECT_DOUBLE_EQ(r.lr_multiplier, 0.02);  // 0.02·η
+    EXPECT_DOUBLE_EQ(r.weight_decay, 0.0);
+    EXPECT_DOUBLE_EQ(r.eps, hidden.eps);
+  }
+  EXPECT_DOUBLE_EQ(p.rule(ParamGroup::kEmbedding).init_std, 0.02);
+  EXPECT_DOUBLE_EQ(p.rule(ParamGroup::kHead).init_std, 0.0);  // zero-init head
+  EXPECT_DOUBLE_EQ(p.rule(ParamGroup::kVector).init_std, 0.0);
+  // The general form: base width 64 and depth 2 move LR, WD, ε and the residual scale.
+  ParameterizationConfig general = pc;
+  general.base_width = 64;
+  general.base_depth = 2;
+  Parameterization q(general, mc, oc);
+  EXPECT_DOUBLE_EQ(q.rule(ParamGroup::kHidden).lr_multiplier, 64 / d);
+  EXPECT_DOUBLE_EQ(q.rule(ParamGroup::kHidden).weight_decay, 0.1 * d / 64);
+  EXPECT_DOUBLE_EQ(q.residual_scale(), 2 / L);
+  EXPECT_NEAR(q.rule(ParamGroup::kHidden).eps, 2.5e-9 * (64 / d) * (2 / L), 1e-22);
+}
+
+TEST(BetaTwo, AutoFollowsThePapersBatchRule) {
+  EXPECT_DOUBLE_EQ(auto_beta2(8), 0.99);
+  EXPECT_DOUBLE_EQ(auto_beta2(128), 0.99);
+  EXPECT_DOUBLE_EQ(auto_beta2(256), 0.98);
+  EXPECT_DOUBLE_EQ(auto_beta2(1024), 0.98);
 }
 
 }  // namespace

@@ -322,3 +322,31 @@ TEST(Diffusion, TinyMaskedModelRespectsTheBoundAndSamplesLikeTheSource) {
 
 }  // namespace
 }  // namespace scalebed
+
+namespace scalebed {
+namespace {
+
+TEST(Presets, PaperSizesDryRunWithoutDataOrAllocation) {
+  // Non-embedding parameters = L·(12d² + 11d) + d for the backbone of
+  // model.md (q,k,v,o 4d², MLP 8d² + 5d, two norms, QK-norm gains, sink).
+  const std::vector<std::pair<std::string, std::string>> presets = {
+      {"L8-D512", "non-embedding 25.2M (25211392)"},
+      {"L10-D640", "non-embedding 49.2M (49223040)"},
+      {"L12-D768", "non-embedding 85.0M (85036800)"},
+      {"L16-D1024", "non-embedding 201.5M (201507840)"},
+      {"L20-D1536", "non-embedding 566.6M (566570496)"},
+      {"3B", "non-embedding 2.04B (2039043072)"},
+      {"10B", "non-embedding 8.67B"}};
+  for (const auto& [name, expected] : presets) {
+    auto r = run_process({kTrainer, "--config",
+                          std::string(SCALEBED_SOURCE_DIR) + "/configs/paper/" + name + ".yaml",
+                          "--dry-run"});
+    EXPECT_EQ(r.exit_code, 0) << name << r.output;
+    EXPECT_NE(r.output.find(expected), std::string::npos) << name << "\n" << r.output;
+    EXPECT_NE(r.output.find("NOT OPENED"), std::string::npos) << name;  // no data needed
+    EXPECT_NE(r.output.find("hidden: init std"), std::string::npos) << name;
+  }
+}
+
+}  // namespace
+}  // namespace scalebed

@@ -160,7 +160,8 @@ int main(int argc, char** argv) {
     if (config_path.empty()) return usage_error("--config FILE is required");
 
     const auto cfg = scalebed::load_run_config(config_path, overrides);
-    auto training = scalebed::build_training(cfg);
+    auto training = scalebed::build_training(
+        cfg, dry_run ? scalebed::BuildMode::kDryRun : scalebed::BuildMode::kTrain);
     if (dry_run) {
       scalebed::print_dry_run(*training, std::cout);
       return scalebed::kExitOk;

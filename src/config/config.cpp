@@ -34,8 +34,13 @@ const std::vector<SchemaEntry> kSchema = {
   {"model.norm_eps", "float", "1e-6", "RMSNorm epsilon", {}},
   {"model.attention", "enum", "auto", "attention kernel: sdpa (fused), explicit (reference), auto = sdpa unless soft-cap is on", {"auto", "sdpa", "explicit"}},
 
-  {"parameterization.kind", "enum", "standard", "init / per-group LR rules", {"standard"}},
-  {"parameterization.init_std", "float", "0.02", "standard: std of every weight matrix at init", {}},
+  {"parameterization.kind", "enum", "standard", "init and per-group LR/WD/eps rules: standard (fixed LR, N(0, init_std^2)) or completep (model.md)", {"standard", "completep"}},
+  {"parameterization.init_std", "float", "0.02", "standard: std of every weight matrix; completep: std of the token embedding", {}},
+  {"parameterization.hidden_init", "float", "0.4", "completep: hidden matrices ~ N(0, (hidden_init/sqrt(d))^2)", {}},
+  {"parameterization.base_width", "float", "1", "completep: d_base; hidden LR x d_base/d, eps x d_base/d, weight decay x d/d_base", {}},
+  {"parameterization.base_depth", "float", "4", "completep: L_base; residual branches x L_base/L, eps x L_base/L", {}},
+  {"parameterization.head_base", "float", "512", "completep: LM-head output multiplier head_base/d (head zero-initialised)", {}},
+  {"parameterization.vector_lr", "float", "0.02", "completep: LR multiplier of the embedding, head, norm gains, biases and sink", {}},
 
   {"objective.kind", "enum", "ar", "training objective: autoregressive (causal) or discrete diffusion (bidirectional)", {"ar", "diffusion"}},
   {"objective.noise", "enum", "masked", "diffusion noise: mixing shift b = -1000, -2, 0, 2, 1000 (custom: objective.mixing_shift)", {"masked", "low-uniform", "balanced", "high-uniform", "uniform", "custom"}},
@@ -61,11 +66,11 @@ const std::vector<SchemaEntry> kSchema = {
   {"data.synthetic.val_tokens", "int", "65536", "length of the held-out stream", {}},
   {"data.synthetic.seed", "int", "1234", "seed of the HMM itself (not of the run)", {}},
 
-  {"optim.name", "enum", "adamw", "optimizer", {"adamw"}},
+  {"optim.name", "enum", "adamw", "optimizer: adamw, or laprop (the paper's released code)", {"adamw", "laprop"}},
   {"optim.lr", "float", "1e-3", "base learning rate", {}},
   {"optim.beta1", "float", "0.9", "", {}},
-  {"optim.beta2", "float", "0.99", "", {}},
-  {"optim.eps", "float", "1e-8", "", {}},
+  {"optim.beta2", "float|auto", "0.99", "auto: 0.99 for batches of up to 128 sequences, 0.98 above (the paper's rule)", {}},
+  {"optim.eps", "float", "1e-8", "optimizer epsilon (completep scales it by d_base/d and L_base/L)", {}},
   {"optim.weight_decay", "float", "0", "decoupled weight decay on hidden matrices", {}},
   {"optim.grad_clip", "float", "1.0", "clip the global gradient norm to this; 0 = off", {}},
 
@@ -76,7 +81,8 @@ const std::vector<SchemaEntry> kSchema = {
 
   {"train.batch_size", "int", "0", "global batch in sequences (give this or train.batch_tokens)", {}},
   {"train.batch_tokens", "int", "0", "global batch in tokens; must be a multiple of model.context", {}},
-  {"train.micro_batch", "int", "0", "sequences per forward/backward; 0 = the whole batch (no accumulation)", {}},
+  {"train.micro_batch", "int|auto", "0", "sequences per forward/backward; 0 = the whole batch; auto = the largest divisor of the batch whose memory estimate fits train.memory_budget_gib", {}},
+  {"train.memory_budget_gib", "float", "0", "memory budget for micro_batch: auto (0 = the GPU's memory, or 8 GiB on CPU)", {}},
   {"train.steps", "int", "0", "optimizer steps (give this or train.tokens)", {}},
   {"train.tokens", "int", "0", "training tokens; steps = tokens / batch tokens (rounded down)", {}},
   {"train.eval_every", "int", "100", "evaluate every K steps (and at the end); 0 = only at the end", {}},
@@ -171,8 +177,9 @@ std::string closest_key(const std::string& key) {
 void check_types(const FlatConfig& flat) {
   Reader r(flat);
   for (const auto& e : kSchema) {
-    if (e.type == "int") r.integer(e.key);
-    if (e.type == "float") r.real(e.key);
+    const bool is_auto = r.str(e.key) == "auto";
+    if (e.type == "int" || (e.type == "int|auto" && !is_auto)) r.integer(e.key);
+    if (e.type == "float" || (e.type == "float|auto" && !is_auto)) r.real(e.key);
     if (e.type == "bool") r.boolean(e.key);
     if (e.type == "enum") {
       const std::string v = r.str(e.key);
@@ -191,6 +198,10 @@ void check_types(const FlatConfig& flat) {
 
 const std::vector<SchemaEntry>& config_schema() {
   return kSchema;
+}
+
+double auto_beta2(int64_t batch_sequences) {
+  return batch_sequences <= 128 ? 0.99 : 0.98;
 }
 
 std::string RunConfig::resolved_yaml() const {
@@ -258,9 +269,19 @@ RunConfig build_run_config(FlatConfig flat, const std::string& source_path) {
   r.require(!(m.attention == "sdpa" && m.soft_cap > 0), "model.attention",
             "sdpa cannot apply a soft-cap; use 'explicit' or 'auto', or set model.soft_cap: 0");
 
-  c.parameterization.kind = r.str("parameterization.kind");
-  c.parameterization.init_std = r.real("parameterization.init_std");
-  r.require(c.parameterization.init_std > 0, "parameterization.init_std", "must be > 0");
+  ParameterizationConfig& pz = c.parameterization;
+  pz.kind = r.str("parameterization.kind");
+  pz.init_std = r.real("parameterization.init_std");
+  pz.hidden_init = r.real("parameterization.hidden_init");
+  pz.base_width = r.real("parameterization.base_width");
+  pz.base_depth = r.real("parameterization.base_depth");
+  pz.head_base = r.real("parameterization.head_base");
+  pz.vector_lr = r.real("parameterization.vector_lr");
+  for (const char* key : {"parameterization.init_std", "parameterization.hidden_init",
+                          "parameterization.base_width", "parameterization.base_depth",
+                          "parameterization.head_base", "parameterization.vector_lr"}) {
+    r.require(r.real(key) > 0, key, "must be > 0");
+  }
 
   ObjectiveConfig& ob = c.objective;
   ob.kind = r.str("objective.kind");
@@ -324,7 +345,8 @@ RunConfig build_run_config(FlatConfig flat, const std::string& source_path) {
   o.name = r.str("optim.name");
   o.lr = r.real("optim.lr");
   o.beta1 = r.real("optim.beta1");
-  o.beta2 = r.real("optim.beta2");
+  // beta2: auto is resolved below, once the batch size is known.
+  o.beta2 = r.str("optim.beta2") == "auto" ? 0.0 : r.real("optim.beta2");
   o.eps = r.real("optim.eps");
   o.weight_decay = r.real("optim.weight_decay");
   o.grad_clip = r.real("optim.grad_clip");
@@ -359,11 +381,17 @@ RunConfig build_run_config(FlatConfig flat, const std::string& source_path) {
     batch_size = batch_tokens / m.context;
   }
   t.batch_size = batch_size;
-  t.micro_batch = r.integer("train.micro_batch");
-  r.require(t.micro_batch >= 0, "train.micro_batch", "must be >= 0");
-  if (t.micro_batch == 0) t.micro_batch = t.batch_size;
-  r.require(t.batch_size % t.micro_batch == 0, "train.micro_batch",
-            "must divide the batch of " + std::to_string(t.batch_size) + " sequences");
+  if (r.str("optim.beta2") == "auto") o.beta2 = auto_beta2(t.batch_size);
+  t.micro_batch_auto = r.str("train.micro_batch") == "auto";
+  t.memory_budget_gib = r.real("train.memory_budget_gib");
+  r.require(t.memory_budget_gib >= 0, "train.memory_budget_gib", "must be >= 0");
+  t.micro_batch = t.micro_batch_auto ? 0 : r.integer("train.micro_batch");
+  if (!t.micro_batch_auto) {
+    r.require(t.micro_batch >= 0, "train.micro_batch", "must be >= 0");
+    if (t.micro_batch == 0) t.micro_batch = t.batch_size;
+    r.require(t.batch_size % t.micro_batch == 0, "train.micro_batch",
+              "must divide the batch of " + std::to_string(t.batch_size) + " sequences");
+  }
 
   int64_t steps = r.integer("train.steps");
   int64_t tokens = r.integer("train.tokens");

@@ -25,8 +25,13 @@ struct ModelConfig {
 };
 
 struct ParameterizationConfig {
-  std::string kind;  // standard
-  double init_std;   // standard: N(0, init_std²) for every matrix
+  std::string kind;    // standard | completep
+  double init_std;     // standard: every matrix; completep: the token embedding
+  double hidden_init;  // completep: hidden matrices ~ N(0, (hidden_init/√d)²)
+  double base_width;   // completep: d_base (hidden LR × d_base/d, ε × d_base/d, wd × d/d_base)
+  double base_depth;   // completep: L_base (residual branches × L_base/L, ε × L_base/L)
+  double head_base;    // completep: LM-head output multiplier head_base/d
+  double vector_lr;    // completep: LR multiplier of embedding, head, gains, biases, sink
 };
 
 struct ObjectiveConfig {
@@ -58,8 +63,8 @@ struct DataConfig {
 };
 
 struct OptimConfig {
-  std::string name;  // adamw
-  double lr, beta1, beta2, eps, weight_decay, grad_clip;
+  std::string name;                                       // adamw | laprop
+  double lr, beta1, beta2, eps, weight_decay, grad_clip;  // beta2 resolved when "auto"
 };
 
 struct ScheduleConfig {
@@ -69,9 +74,11 @@ struct ScheduleConfig {
 };
 
 struct TrainConfig {
-  int64_t batch_size;  // global batch in sequences (resolved from batch_tokens)
-  int64_t micro_batch;
-  int64_t steps;  // resolved from train.tokens when that is given
+  int64_t batch_size;   // global batch in sequences (resolved from batch_tokens)
+  int64_t micro_batch;  // 0 until resolved when micro_batch_auto
+  bool micro_batch_auto;
+  double memory_budget_gib;  // for micro_batch: auto
+  int64_t steps;             // resolved from train.tokens when that is given
   int64_t eval_every, eval_batches, log_every, checkpoint_every, keep_checkpoints;
 };
 
@@ -97,6 +104,10 @@ struct SchemaEntry {
   std::vector<std::string> choices;  // for type "enum"
 };
 const std::vector<SchemaEntry>& config_schema();
+
+// β2 of the paper's rule for `optim.beta2: auto`: 0.99 for batches of up to
+// 128 sequences, 0.98 above (the paper used 0.98 from 256 sequences on).
+double auto_beta2(int64_t batch_sequences);
 
 // Loads, inherits, overrides and validates. Throws Error on the first problem.
 RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides);

@@ -62,6 +62,14 @@ MemoryEstimate estimate_memory(const TransformerOptions& o, int64_t micro_batch)
   return m;
 }
 
+int64_t largest_fitting_micro_batch(const TransformerOptions& o, int64_t batch,
+                                    double budget_bytes) {
+  for (int64_t m = batch; m >= 1; --m) {
+    if (batch % m == 0 && estimate_memory(o, m).total() <= budget_bytes) return m;
+  }
+  return 0;
+}
+
 std::string human_count(double n) {
   char buf[32];
   if (n >= 1e9) {

@@ -42,6 +42,11 @@ struct MemoryEstimate {
 // explicit kernel materialises it, and the logits with their gradient).
 MemoryEstimate estimate_memory(const TransformerOptions& o, int64_t micro_batch);
 
+// The largest divisor of `batch` whose estimate fits in `budget_bytes`, or 0
+// when not even one sequence fits.
+int64_t largest_fitting_micro_batch(const TransformerOptions& o, int64_t batch,
+                                    double budget_bytes);
+
 std::string human_count(double n);  // 25.2M, 1.3B
 std::string human_bytes(double n);  // 1.2 GiB
 

@@ -33,11 +33,12 @@ class Parameterization {
   GroupRule rule(ParamGroup g) const;
   double residual_scale() const { return residual_scale_; }
   double head_scale() const { return head_scale_; }
-  std::string describe() const;  // a table of the groups, for --dry-run
+  std::string describe(double base_lr) const;  // the groups' values, for --dry-run
 
  private:
   std::string kind_;
-  double init_std_, weight_decay_, eps_;
+  ParameterizationConfig cfg_;
+  double weight_decay_, eps_, width_ = 1, depth_ = 1;
   double residual_scale_ = 1.0, head_scale_ = 1.0;
 };
 

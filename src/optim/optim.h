@@ -1,9 +1,13 @@
 // Public header of optim/: the optimizer over parameterization groups and the
 // learning-rate schedule.
 //
-// AdamW (decoupled weight decay, bias-corrected moments) with a per-group LR
-// multiplier, weight decay and epsilon taken from the Parameterization. Its
-// state is plain tensors so that checkpoints restore it bit for bit.
+// Two update rules over the same state (first and second moments), each with
+// the per-group LR multiplier, weight decay and epsilon of the Parameterization:
+//   adamw   m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²;
+//           θ ← θ·(1 − lr·wd) − lr·(m/(1−β1^k)) / (√(v/(1−β2^k)) + ε)
+//   laprop  (model.md) with β' = 1 − (1−β)/(1−β^k) at step k:
+//           ν ← β2'·ν + (1−β2')·g²;  m ← β1'·m + (1−β1')·g/(√ν + ε);  θ ← θ − lr·(m + wd·θ)
+// The state is plain tensors so that checkpoints restore it bit for bit.
 #pragma once
 
 #include <torch/torch.h>
@@ -24,10 +28,10 @@ struct OptimParam {
   torch::Tensor exp_avg, exp_avg_sq;
 };
 
-class AdamW {
+class Optimizer {
  public:
-  AdamW(const std::vector<std::pair<std::string, torch::Tensor>>& named_params,
-        const Parameterization& p, const OptimConfig& cfg);
+  Optimizer(const std::vector<std::pair<std::string, torch::Tensor>>& named_params,
+            const Parameterization& p, const OptimConfig& cfg);
 
   // One update at base learning rate `lr` (each group scales it).
   void step(double lr);
@@ -43,6 +47,7 @@ class AdamW {
 
  private:
   std::vector<OptimParam> params_;
+  bool laprop_;
   double beta1_, beta2_;
   int64_t steps_done_ = 0;
 };

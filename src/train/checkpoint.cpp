@@ -30,7 +30,7 @@ TrainState TrainState::from_json(const nlohmann::json& j) {
   return s;
 }
 
-void save_checkpoint(const RunDirectory& run, TransformerImpl& model, const AdamW& optimizer,
+void save_checkpoint(const RunDirectory& run, TransformerImpl& model, const Optimizer& optimizer,
                      const TrainState& state, int64_t keep) {
   char name[32];
   std::snprintf(name, sizeof name, "step_%08lld", static_cast<long long>(state.step));
@@ -59,7 +59,7 @@ void save_checkpoint(const RunDirectory& run, TransformerImpl& model, const Adam
   for (size_t i = static_cast<size_t>(keep); i < all.size(); ++i) fs::remove_all(all[i]);
 }
 
-TrainState load_checkpoint(const std::string& dir, TransformerImpl& model, AdamW& optimizer) {
+TrainState load_checkpoint(const std::string& dir, TransformerImpl& model, Optimizer& optimizer) {
   const std::string tensors = dir + "/tensors.pt", meta_path = dir + "/state.json";
   for (const auto& f : {tensors, meta_path}) {
     if (!fs::exists(f)) fail_at(f, "checkpoint file missing (incomplete checkpoint?)");

@@ -26,11 +26,11 @@ struct TrainState {
 };
 
 // Writes checkpoints/step_<step>; keeps the newest `keep` and deletes older.
-void save_checkpoint(const RunDirectory& run, TransformerImpl& model, const AdamW& optimizer,
+void save_checkpoint(const RunDirectory& run, TransformerImpl& model, const Optimizer& optimizer,
                      const TrainState& state, int64_t keep);
 
 // Restores from one checkpoint directory. Throws Error naming the file when
 // it is incomplete or does not match the model.
-TrainState load_checkpoint(const std::string& dir, TransformerImpl& model, AdamW& optimizer);
+TrainState load_checkpoint(const std::string& dir, TransformerImpl& model, Optimizer& optimizer);
 
 }  // namespace scalebed

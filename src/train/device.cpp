@@ -34,6 +34,19 @@ std::string describe_device(const torch::Device& device) {
   return "cpu (" + std::to_string(torch::get_num_threads()) + " threads)";
 }
 
+int64_t total_device_memory(const torch::Device& device) {
+#ifdef SCALEBED_WITH_CUDA
+  if (device.is_cuda()) {
+    cudaDeviceProp prop{};
+    if (cudaGetDeviceProperties(&prop, device.index()) == cudaSuccess) {
+      return static_cast<int64_t>(prop.totalGlobalMem);
+    }
+  }
+#endif
+  (void)device;
+  return 0;
+}
+
 int64_t peak_device_memory(const torch::Device& device) {
 #ifdef SCALEBED_WITH_CUDA
   if (device.is_cuda()) {

@@ -15,6 +15,9 @@ torch::Device select_device(const std::string& name);
 // Human-readable device name ("cpu (2 threads)", "NVIDIA H100 80GB HBM3").
 std::string describe_device(const torch::Device& device);
 
+// Total memory of the device in bytes (0 on CPU).
+int64_t total_device_memory(const torch::Device& device);
+
 // Peak bytes allocated on the device since the last reset (0 on CPU).
 int64_t peak_device_memory(const torch::Device& device);
 void reset_peak_device_memory(const torch::Device& device);

@@ -36,14 +36,18 @@ struct Training {
   std::unique_ptr<Parameterization> parameterization;
   TransformerOptions model_options;
   Transformer model{nullptr};
-  std::unique_ptr<AdamW> optimizer;
+  std::unique_ptr<Optimizer> optimizer;
   ParamCounts params;
   FlopsPerToken flops;
   torch::Device device{torch::kCPU};
 };
 
 // Validates and builds; throws Error on bad input. Writes nothing.
-std::unique_ptr<Training> build_training(const RunConfig& cfg);
+// kDryRun accounts in closed form without allocating the model or optimizer
+// (so a 10B preset can be inspected on a laptop), and reports data that cannot
+// be opened in data.description instead of failing, as long as model.vocab is given.
+enum class BuildMode { kTrain, kDryRun };
+std::unique_ptr<Training> build_training(const RunConfig& cfg, BuildMode mode = BuildMode::kTrain);
 
 // What --dry-run prints: resolved config, counts, FLOPs, tokens, memory.
 void print_dry_run(const Training& t, std::ostream& out);

@@ -88,13 +88,20 @@ void install_stop_signal_handlers() {
   for (int sig : {SIGTERM, SIGUSR1, SIGINT}) std::signal(sig, on_stop_signal);
 }
 
-std::unique_ptr<Training> build_training(const RunConfig& cfg) {
+std::unique_ptr<Training> build_training(const RunConfig& cfg, BuildMode mode) {
+  const bool dry_run = mode == BuildMode::kDryRun;
   auto t = std::make_unique<Training>();
   t->cfg = cfg;
   if (cfg.threads > 0) torch::set_num_threads(static_cast<int>(cfg.threads));
   t->device = select_device(cfg.device);
   t->objective = make_objective(cfg.objective);
-  t->data = open_dataset(cfg.data, cfg.model.vocab, cfg.model.context);
+  try {
+    t->data = open_dataset(cfg.data, cfg.model.vocab, cfg.model.context);
+  } catch (const Error& e) {
+    if (!dry_run || cfg.model.vocab == 0) throw;
+    t->data.vocab = cfg.model.vocab;
+    t->data.description = std::string("NOT OPENED (") + e.what() + ")";
+  }
   if (cfg.model.vocab == 0) {
     t->cfg.model.vocab = t->data.vocab;
     t->cfg.resolved["model.vocab"] = ConfigValue{std::to_string(t->data.vocab), "data"};
@@ -104,16 +111,34 @@ std::unique_ptr<Training> build_training(const RunConfig& cfg) {
   t->model_options = make_transformer_options(
       t->cfg.model, *t->parameterization, t->objective->causal(),
       t->objective->input_vocab(t->data.vocab), t->objective->output_vocab(t->data.vocab));
+  t->params = count_params(t->model_options);
+  if (cfg.train.micro_batch_auto) {
+    const double gib = 1024.0 * 1024.0 * 1024.0;
+    const double budget = cfg.train.memory_budget_gib > 0 ? cfg.train.memory_budget_gib * gib
+                          : t->device.is_cuda()
+                              ? static_cast<double>(total_device_memory(t->device))
+                              : 8 * gib;
+    const int64_t m = largest_fitting_micro_batch(t->model_options, cfg.train.batch_size, budget);
+    if (m == 0) {
+      fail_at(cfg.resolved.at("train.micro_batch").location,
+              "train.micro_batch: auto: not even one sequence fits the memory budget of ",
+              human_bytes(budget),
+              " (estimate for one: ", human_bytes(estimate_memory(t->model_options, 1).total()),
+              ")");
+    }
+    t->cfg.train.micro_batch = m;
+  }
+  t->flops = flops_per_token(t->model_options);
+  if (dry_run) return t;
   torch::manual_seed(static_cast<uint64_t>(cfg.seed));
   t->model = Transformer(t->model_options);
   t->model->initialize(*t->parameterization);
   t->model->to(t->device);
   std::vector<std::pair<std::string, torch::Tensor>> named;
-  for (const auto& item : t->model->named_parameters())
+  for (const auto& item : t->model->named_parameters()) {
     named.emplace_back(item.key(), item.value());
-  t->optimizer = std::make_unique<AdamW>(named, *t->parameterization, cfg.optim);
-  t->params = count_params(t->model_options);
-  t->flops = flops_per_token(t->model_options);
+  }
+  t->optimizer = std::make_unique<Optimizer>(named, *t->parameterization, cfg.optim);
   return t;
 }
 
@@ -150,7 +175,11 @@ void print_dry_run(const Training& t, std::ostream& out) {
   std::snprintf(buf, sizeof buf, "total FLOPs: 6ND %.4g | PaLM %.4g | M*D %.4g\n",
                 t.flops.c6nd * tokens, t.flops.palm * tokens, t.flops.md * tokens);
   out << buf;
-  out << t.parameterization->describe();
+  out << t.parameterization->describe(c.optim.lr);
+  if (c.train.micro_batch_auto) {
+    out << "micro-batch: auto -> " << c.train.micro_batch << " (largest divisor of the batch whose "
+        << "estimate fits the budget)\n";
+  }
   out << "memory estimate (fp32, micro-batch " << c.train.micro_batch
       << "): " << estimate_memory(t.model_options, c.train.micro_batch).describe() << "\n";
   out << "device: " << describe_device(t.device) << "\n";

@@ -1,4 +1,4 @@
-// AdamW over parameterization groups, gradient norms and clipping.
+// AdamW and LaProp over parameterization groups, gradient norms and clipping.
 #include <cmath>
 #include <map>
 
@@ -7,9 +7,10 @@
 
 namespace scalebed {
 
-AdamW::AdamW(const std::vector<std::pair<std::string, torch::Tensor>>& named_params,
-             const Parameterization& p, const OptimConfig& cfg)
-    : beta1_(cfg.beta1), beta2_(cfg.beta2) {
+Optimizer::Optimizer(const std::vector<std::pair<std::string, torch::Tensor>>& named_params,
+                     const Parameterization& p, const OptimConfig& cfg)
+    : laprop_(cfg.name == "laprop"), beta1_(cfg.beta1), beta2_(cfg.beta2) {
+  SB_CHECK(cfg.name == "adamw" || cfg.name == "laprop", "unknown optimizer ", cfg.name);
   for (const auto& [name, param] : named_params) {
     OptimParam op;
     op.name = name;
@@ -22,21 +23,30 @@ AdamW::AdamW(const std::vector<std::pair<std::string, torch::Tensor>>& named_par
   }
 }
 
-void AdamW::zero_grad() {
+void Optimizer::zero_grad() {
   for (auto& p : params_) {
     if (p.param.grad().defined()) p.param.mutable_grad().zero_();
   }
 }
 
-void AdamW::step(double lr) {
+void Optimizer::step(double lr) {
   torch::NoGradGuard no_grad;
   ++steps_done_;
-  const double bias1 = 1.0 - std::pow(beta1_, static_cast<double>(steps_done_));
-  const double bias2 = 1.0 - std::pow(beta2_, static_cast<double>(steps_done_));
+  const double k = static_cast<double>(steps_done_);
+  const double bias1 = 1.0 - std::pow(beta1_, k), bias2 = 1.0 - std::pow(beta2_, k);
   for (auto& p : params_) {
     const auto& grad = p.param.grad();
     if (!grad.defined()) continue;
     const double group_lr = lr * p.rule.lr_multiplier;
+    if (laprop_) {
+      // Bias correction folded into the coefficients: β' = 1 − (1 − β)/(1 − β^k).
+      const double b1 = 1.0 - (1.0 - beta1_) / bias1, b2 = 1.0 - (1.0 - beta2_) / bias2;
+      p.exp_avg_sq.mul_(b2).addcmul_(grad, grad, 1.0 - b2);
+      p.exp_avg.mul_(b1).add_(grad / (p.exp_avg_sq.sqrt() + p.rule.eps), 1.0 - b1);
+      if (p.rule.weight_decay != 0.0) p.param.mul_(1.0 - group_lr * p.rule.weight_decay);
+      p.param.add_(p.exp_avg, -group_lr);
+      continue;
+    }
     if (p.rule.weight_decay != 0.0) p.param.mul_(1.0 - group_lr * p.rule.weight_decay);
     p.exp_avg.mul_(beta1_).add_(grad, 1.0 - beta1_);
     p.exp_avg_sq.mul_(beta2_).addcmul_(grad, grad, 1.0 - beta2_);
@@ -46,7 +56,7 @@ void AdamW::step(double lr) {
   }
 }
 
-std::vector<std::pair<std::string, torch::Tensor>> AdamW::state() const {
+std::vector<std::pair<std::string, torch::Tensor>> Optimizer::state() const {
   std::vector<std::pair<std::string, torch::Tensor>> out;
   for (const auto& p : params_) {
     out.emplace_back(p.name + ".exp_avg", p.exp_avg);
@@ -55,8 +65,8 @@ std::vector<std::pair<std::string, torch::Tensor>> AdamW::state() const {
   return out;
 }
 
-void AdamW::load_state(const std::vector<std::pair<std::string, torch::Tensor>>& state,
-                       int64_t steps_done) {
+void Optimizer::load_state(const std::vector<std::pair<std::string, torch::Tensor>>& state,
+                           int64_t steps_done) {
   std::map<std::string, torch::Tensor> by_name(state.begin(), state.end());
   torch::NoGradGuard no_grad;
   for (auto& p : params_) {
