@@ -189,11 +189,6 @@ TEST(Parameterization, GroupsAndStandardInit) {
   EXPECT_DOUBLE_EQ(p.rule(ParamGroup::kVector).weight_decay, 0.0);
 }
 
-}  // namespace
-}  // namespace scalebed
-
-namespace scalebed {
-namespace {
 
 TEST(CompleteP, ModelParametersGetTheirGroupsInitAndMultipliers) {
   ModelConfig mc{};

@@ -1,6 +1,6 @@
-// AdamW against an update computed by hand on small tensors, gradient
-// clipping against the norm it must produce, and the LR schedules against
-// their formulas.
+// AdamW and LaProp against updates computed by hand on small tensors,
+// CompleteP's groups against model.md's table, gradient clipping against the
+// norm it must produce, and the LR schedules against their formulas.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -10,12 +10,14 @@
 namespace scalebed {
 namespace {
 
+// The standard parameterization: the optimizer sees the configured LR, WD and ε.
+const ParameterizationConfig kStandard{"standard", 0.02, 0.4, 1, 4, 512, 0.02};
+
 TEST(AdamW, MatchesHandComputedUpdates) {
   ModelConfig mc{};
-  ParameterizationConfig pc{"standard", 0.02, 0.4, 1, 4, 512, 0.02};
   const double lr = 0.1, b1 = 0.9, b2 = 0.99, eps = 1e-8, wd = 0.5;
   OptimConfig oc{"adamw", lr, b1, b2, eps, wd, 0.0};
-  Parameterization p(pc, mc, oc);
+  Parameterization p(kStandard, mc, oc);
   auto w = torch::tensor({1.0, -2.0}, torch::kFloat64).requires_grad_();  // hidden: decayed
   auto b = torch::tensor({0.5}, torch::kFloat64).requires_grad_();        // vector: not decayed
   Optimizer opt({{"blocks.0.mlp.up.weight", w}, {"blocks.0.mlp.up.bias", b}}, p, oc);
@@ -45,9 +47,8 @@ TEST(AdamW, MatchesHandComputedUpdates) {
 
 TEST(Gradients, NormClippingAndNonFiniteDetection) {
   ModelConfig mc{};
-  ParameterizationConfig pc{"standard", 0.02, 0.4, 1, 4, 512, 0.02};
   OptimConfig oc{"adamw", 0.1, 0.9, 0.99, 1e-8, 0.0, 1.0};
-  Parameterization p(pc, mc, oc);
+  Parameterization p(kStandard, mc, oc);
   auto a = torch::zeros({2}).requires_grad_(), c = torch::zeros({1}).requires_grad_();
   Optimizer opt({{"x.weight", a}, {"y.bias", c}}, p, oc);
   a.mutable_grad() = torch::tensor({3.0f, 0.0f});
@@ -77,20 +78,14 @@ TEST(Schedule, WarmupConstantCosineAndWsd) {
   EXPECT_NEAR(lr_multiplier(s, 99, 100), 1.0 - std::sqrt(0.95), 1e-12);
 }
 
-}  // namespace
-}  // namespace scalebed
-
-namespace scalebed {
-namespace {
 
 TEST(LaProp, MatchesHandComputedUpdates) {
   // model.md: ν ← β2'ν + (1−β2')g²; m ← β1'm + (1−β1')g/(√ν + ε); θ ← θ − lr(m + wd·θ),
   // β' = 1 − (1−β)/(1−β^k).
   ModelConfig mc{};
-  ParameterizationConfig pc{"standard", 0.02, 0.4, 1, 4, 512, 0.02};
   const double lr = 0.05, b1 = 0.9, b2 = 0.99, eps = 1e-8, wd = 0.3;
   OptimConfig oc{"laprop", lr, b1, b2, eps, wd, 0.0};
-  Parameterization p(pc, mc, oc);
+  Parameterization p(kStandard, mc, oc);
   auto w = torch::tensor({0.7, -1.5}, torch::kFloat64).requires_grad_();
   Optimizer opt({{"blocks.0.attn.q.weight", w}}, p, oc);
   double theta[2] = {0.7, -1.5}, m[2] = {0, 0}, nu[2] = {0, 0};

@@ -63,22 +63,36 @@ std::vector<std::string> curve(const std::vector<nlohmann::json>& metrics) {
   return out;
 }
 
+// Trains the shape of configs/tiny.yaml (L2, d64, T64, batch 32) on the
+// synthetic source with `objective` YAML added; returns summary.json.
+nlohmann::json train_tiny(const TempDir& dir, const std::string& name, const std::string& objective,
+                          int steps, int eval_every) {
+  write_text(dir / (name + ".yaml"),
+             "name: " + name + "\nout_dir: " + dir.path() +
+                 "\nmodel:\n  layers: 2\n  d_model: 64\n  heads: 4\n  context: 64\n" + objective +
+                 "optim:\n  lr: 3e-3\nschedule:\n  kind: wsd\n  warmup_steps: 50\n"
+                 "train:\n  batch_size: 32\n  steps: " +
+                 std::to_string(steps) + "\n  eval_every: " + std::to_string(eval_every) +
+                 "\n  eval_batches: 8\n");
+  auto r = run_process({kTrainer, "--config", dir / (name + ".yaml")});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  return nlohmann::json::parse(read_text(dir / (name + "/summary.json")));
+}
+
+// No validation loss falls below the exact optimum on the same windows
+// beyond Monte-Carlo noise.
+void expect_never_below(const std::vector<nlohmann::json>& metrics, double floor, double noise) {
+  for (const auto& m : metrics) {
+    if (m.contains("val_loss")) EXPECT_GT(m.at("val_loss").get<double>(), floor - noise);
+  }
+}
+
 TEST(Training, TinyArModelApproachesTheSyntheticFloor) {
   TempDir dir;
-  write_text(dir / "tiny.yaml",
-             "name: tiny\nout_dir: " + dir.path() +
-                 "\nmodel:\n  layers: 2\n  d_model: 64\n  heads: 4\n  context: 64\n"
-                 "optim:\n  lr: 3e-3\nschedule:\n  kind: wsd\n  warmup_steps: 50\n"
-                 "train:\n  batch_size: 32\n  steps: 250\n  eval_every: 50\n  eval_batches: 8\n");
-  auto r = run_process({kTrainer, "--config", dir / "tiny.yaml"});
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  auto summary = nlohmann::json::parse(read_text(dir / "tiny/summary.json"));
+  auto summary = train_tiny(dir, "tiny", "", 250, 50);
   const double floor = summary.at("optimal_val_loss"), final_loss = summary.at("final_val_loss");
   EXPECT_LT(final_loss, 1.10 * floor) << "floor " << floor;
-  // Never below the exact optimum on the same windows, beyond Monte-Carlo noise.
-  for (const auto& m : metrics_of(dir / "tiny")) {
-    if (m.contains("val_loss")) EXPECT_GT(m.at("val_loss").get<double>(), floor - 0.01);
-  }
+  expect_never_below(metrics_of(dir / "tiny"), floor, 0.01);
   // Where it started: the uniform-ish loss is far above the floor.
   EXPECT_GT(metrics_of(dir / "tiny").front().at("train_loss").get<double>(), 1.5 * floor);
 }
@@ -112,6 +126,13 @@ TEST(Training, RunDirectoryFollowsTheContract) {
     EXPECT_TRUE(s.contains(key)) << key;
   }
   EXPECT_DOUBLE_EQ(s["flops"]["6nd"].get<double>(), metrics.back().at("flops_6nd").get<double>());
+  // Executed FLOPs: the PaLM count of training plus the forward passes of the
+  // two evaluations (2 batches x 8 sequences x 32 tokens each).
+  const double palm_per_token = s["flops_per_token"]["palm"].get<double>();
+  EXPECT_NEAR(metrics.back().at("flops_executed").get<double>(),
+              palm_per_token * (30 * 16 * 32 + 2 * 2 * 8 * 32 / 3.0), 1.0);
+  EXPECT_DOUBLE_EQ(s["flops"]["executed"].get<double>(),
+                   metrics.back().at("flops_executed").get<double>());
 
   // Running it again does nothing.
   const std::string before = read_text(dir / "run/metrics.jsonl");
@@ -255,11 +276,6 @@ TEST(Cli, PrepareThenTrainOnShards) {
   EXPECT_LT(s.at("final_val_loss").get<double>(), 2.0);  // uniform over 256 bytes is 5.55
 }
 
-}  // namespace
-}  // namespace scalebed
-
-namespace scalebed {
-namespace {
 
 std::vector<std::vector<uint32_t>> parse_samples(const std::string& output) {
   std::vector<std::vector<uint32_t>> out;
@@ -278,23 +294,14 @@ std::vector<std::vector<uint32_t>> parse_samples(const std::string& output) {
 
 TEST(Diffusion, TinyMaskedModelRespectsTheBoundAndSamplesLikeTheSource) {
   TempDir dir;
-  write_text(dir / "d.yaml",
-             "name: diff\nout_dir: " + dir.path() +
-                 "\nmodel:\n  layers: 2\n  d_model: 64\n  heads: 4\n  context: 64\n"
-                 "objective:\n  kind: diffusion\n  noise: masked\n"
-                 "optim:\n  lr: 3e-3\nschedule:\n  kind: wsd\n  warmup_steps: 50\n"
-                 "train:\n  batch_size: 32\n  steps: 600\n  eval_every: 200\n  eval_batches: 8\n");
-  auto r = run_process({kTrainer, "--config", dir / "d.yaml"});
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  auto summary = nlohmann::json::parse(read_text(dir / "diff/summary.json"));
+  auto summary =
+      train_tiny(dir, "diff", "objective:\n  kind: diffusion\n  noise: masked\n", 600, 200);
   EXPECT_EQ(summary.at("loss_kind"), "elbo");
   EXPECT_EQ(summary.at("noise").at("name"), "masked");
   EXPECT_EQ(summary.at("noise").at("mixing_shift"), -1000);
   const double floor = summary.at("optimal_val_loss");
   EXPECT_LT(summary.at("final_val_loss").get<double>(), 1.15 * floor);
-  for (const auto& m : metrics_of(dir / "diff")) {
-    if (m.contains("val_loss")) EXPECT_GT(m.at("val_loss").get<double>(), floor - 0.02);
-  }
+  expect_never_below(metrics_of(dir / "diff"), floor, 0.02);
 
   // Samples carry the source's sequential structure: under the true HMM they
   // are far more likely than the same source's tokens shuffled (its marginal
@@ -306,8 +313,8 @@ TEST(Diffusion, TinyMaskedModelRespectsTheBoundAndSamplesLikeTheSource) {
   double shuffled = 0;
   for (int w = 0; w < 64; ++w) shuffled += hmm.window_nll(stream.data() + 64 * w, 64, 0) / 64 / 64;
   for (const char* sampler : {"ancestral", "adaptive"}) {
-    r = run_process({kTrainer, "sample", "--run", dir / "diff", "--num", "16", "--steps", "64",
-                     "--sampler", sampler});
+    auto r = run_process({kTrainer, "sample", "--run", dir / "diff", "--num", "16", "--steps", "64",
+                          "--sampler", sampler});
     ASSERT_EQ(r.exit_code, 0) << r.output;
     auto samples = parse_samples(r.output);
     ASSERT_EQ(samples.size(), 16u);
@@ -320,11 +327,6 @@ TEST(Diffusion, TinyMaskedModelRespectsTheBoundAndSamplesLikeTheSource) {
   }
 }
 
-}  // namespace
-}  // namespace scalebed
-
-namespace scalebed {
-namespace {
 
 TEST(Presets, PaperSizesDryRunWithoutDataOrAllocation) {
   // Non-embedding parameters = L·(12d² + 11d) + d for the backbone of

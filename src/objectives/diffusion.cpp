@@ -24,6 +24,7 @@ class Diffusion : public Objective {
   int64_t input_vocab(int64_t data_vocab) const override { return data_vocab + 1; }  // + mask
   int64_t output_vocab(int64_t data_vocab) const override { return data_vocab; }
   std::pair<int64_t, int64_t> scored_span(int64_t context) const override { return {0, context}; }
+  int64_t eval_forward_passes() const override { return cfg_.eval_lambdas; }
   nlohmann::json summary_fields() const override {
     return {{"noise",
              {{"name", cfg_.noise},

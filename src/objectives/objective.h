@@ -44,6 +44,9 @@ class Objective {
   // The tokens [begin, end) of a (T+1)-token window whose loss is scored, the
   // rest being context; the synthetic source's exact floor uses the same span.
   virtual std::pair<int64_t, int64_t> scored_span(int64_t context) const = 0;
+  // Forward passes over each validation sequence per evaluation (for the
+  // count of executed FLOPs).
+  virtual int64_t eval_forward_passes() const { return 1; }
   // Objective-specific fields for summary.json (e.g. the noise type).
   virtual nlohmann::json summary_fields() const { return nlohmann::json::object(); }
 

@@ -15,6 +15,7 @@ nlohmann::json TrainState::to_json() const {
           {"tokens", tokens},
           {"elapsed_s", elapsed_s},
           {"metrics_bytes", metrics_bytes},
+          {"flops_executed", flops_executed},
           {"best_val_loss", best_val_loss},
           {"last_val_loss", last_val_loss}};
 }
@@ -25,6 +26,7 @@ TrainState TrainState::from_json(const nlohmann::json& j) {
   s.tokens = j.at("tokens").get<int64_t>();
   s.elapsed_s = j.at("elapsed_s").get<double>();
   s.metrics_bytes = j.at("metrics_bytes").get<int64_t>();
+  s.flops_executed = j.at("flops_executed").get<double>();
   s.best_val_loss = j.at("best_val_loss").get<double>();
   s.last_val_loss = j.at("last_val_loss").get<double>();
   return s;

@@ -20,6 +20,7 @@ struct TrainState {
   int64_t tokens = 0;                             // training tokens seen
   double elapsed_s = 0;                           // wall-clock of earlier segments of the run
   int64_t metrics_bytes = 0;                      // size of metrics.jsonl at this step
+  double flops_executed = 0;  // training + evaluation FLOPs performed so far (PaLM counting)
   double best_val_loss = -1, last_val_loss = -1;  // -1: not evaluated yet
   nlohmann::json to_json() const;
   static TrainState from_json(const nlohmann::json& j);

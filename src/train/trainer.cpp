@@ -237,7 +237,8 @@ nlohmann::json make_summary(const Training& t, const TrainState& s, const std::s
       {"flops",
        {{"6nd", t.flops.c6nd * s.tokens},
         {"palm", t.flops.palm * s.tokens},
-        {"md", t.flops.md * s.tokens}}},
+        {"md", t.flops.md * s.tokens},
+        {"executed", s.flops_executed}}},
       {"flops_per_token", {{"6nd", t.flops.c6nd}, {"palm", t.flops.palm}, {"md", t.flops.md}}},
       {"final_val_loss", s.last_val_loss >= 0 ? nlohmann::json(s.last_val_loss) : nlohmann::json()},
       {"best_val_loss", s.best_val_loss >= 0 ? nlohmann::json(s.best_val_loss) : nlohmann::json()},
@@ -376,6 +377,7 @@ int run_training(Training& t) {
     const double loss = r.loss, gnorm = r.grad_norm;
     state.step += 1;
     state.tokens += step_tokens;
+    state.flops_executed += t.flops.palm * step_tokens;
 
     const bool last = state.step == total;
     const bool eval_now = last || (c.train.eval_every > 0 && state.step % c.train.eval_every == 0);
@@ -399,6 +401,9 @@ int run_training(Training& t) {
       std::string val_text;
       if (eval_now) {
         const Evaluation e = evaluate(t, batches);
+        // A forward pass costs a third of forward + backward.
+        state.flops_executed +=
+            t.flops.palm / 3.0 * static_cast<double>(e.tokens * t.objective->eval_forward_passes());
         line["val_loss"] = e.loss;
         state.last_val_loss = e.loss;
         if (state.best_val_loss < 0 || e.loss < state.best_val_loss) state.best_val_loss = e.loss;
@@ -406,6 +411,7 @@ int run_training(Training& t) {
         std::snprintf(buf, sizeof buf, " | val %.4f", e.loss);
         val_text = buf;
       }
+      line["flops_executed"] = state.flops_executed;  // training and evaluation so far
       run.append_metrics(line);
       const double eta = (total - state.step) * step_tokens / std::max(tokens_per_s, 1e-9);
       log.info(strprintf(
