@@ -1,0 +1,96 @@
+// CSV reading for scaling-law points.
+#include "points.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+namespace scalebed::analysis {
+namespace {
+
+std::vector<std::string> split_csv_line(const std::string& line) {
+  std::vector<std::string> out;
+  std::string cell;
+  bool quoted = false;
+  for (char c : line) {
+    if (c == '"') {
+      quoted = !quoted;
+    } else if (c == ',' && !quoted) {
+      out.push_back(cell);
+      cell.clear();
+    } else if (c != '\r') {
+      cell.push_back(c);
+    }
+  }
+  out.push_back(cell);
+  return out;
+}
+
+}  // namespace
+
+std::vector<Point> read_points_csv(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw AnalysisError(path + ": cannot open");
+  std::string line;
+  if (!std::getline(in, line)) throw AnalysisError(path + ": empty file (expected a header)");
+  const auto header = split_csv_line(line);
+  auto column = [&](const std::string& name, bool required) -> int {
+    for (size_t i = 0; i < header.size(); ++i) {
+      if (header[i] == name) return static_cast<int>(i);
+    }
+    if (required) throw AnalysisError(path + ":1: no '" + name + "' column in the header");
+    return -1;
+  };
+  const int c_params = column("params", true), c_tokens = column("tokens", true),
+            c_loss = column("loss", true), c_flops = column("flops", false);
+  std::vector<Point> points;
+  int line_no = 1;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (line.empty() || line == "\r") continue;
+    const auto cells = split_csv_line(line);
+    if (cells.size() != header.size()) {
+      throw AnalysisError(path + ":" + std::to_string(line_no) + ": " +
+                          std::to_string(cells.size()) + " cells, the header has " +
+                          std::to_string(header.size()));
+    }
+    auto number = [&](int c) {
+      size_t used = 0;
+      double v = 0;
+      try {
+        v = std::stod(cells[c], &used);
+      } catch (...) {
+        used = 0;
+      }
+      if (used == 0 || used != cells[c].size() || !std::isfinite(v) || v <= 0) {
+        throw AnalysisError(path + ":" + std::to_string(line_no) + ": column '" + header[c] +
+                            "': expected a positive number, got '" + cells[c] + "'");
+      }
+      return v;
+    };
+    Point p;
+    p.params = number(c_params);
+    p.tokens = number(c_tokens);
+    p.loss = number(c_loss);
+    p.flops = c_flops >= 0 ? number(c_flops) : 6 * p.params * p.tokens;
+    for (size_t i = 0; i < header.size(); ++i) {
+      if (static_cast<int>(i) != c_params && static_cast<int>(i) != c_tokens &&
+          static_cast<int>(i) != c_loss && static_cast<int>(i) != c_flops) {
+        p.extra[header[i]] = cells[i];
+      }
+    }
+    points.push_back(std::move(p));
+  }
+  if (points.empty()) throw AnalysisError(path + ": no data rows");
+  return points;
+}
+
+std::vector<Point> drop_highest_losses(std::vector<Point> points, size_t count) {
+  std::stable_sort(points.begin(), points.end(),
+                   [](const Point& a, const Point& b) { return a.loss < b.loss; });
+  points.resize(points.size() > count ? points.size() - count : 0);
+  return points;
+}
+
+}  // namespace scalebed::analysis

@@ -1,0 +1,32 @@
+// Scaling-law data points: (params, tokens, loss[, flops]) rows, read from a
+// plain CSV with a header (column names as in shared/data and in a sweep's
+// collected table). Part of the analysis stage: Eigen and the standard
+// library only, never LibTorch.
+#pragma once
+
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace scalebed::analysis {
+
+struct Point {
+  double params = 0, tokens = 0, loss = 0, flops = 0;  // flops 0 when not given
+  std::map<std::string, std::string> extra;            // every other column, verbatim
+};
+
+class AnalysisError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Reads a CSV whose header names at least `params`, `tokens` and `loss`
+// (`flops` optional; missing flops are 6·N·D). Throws AnalysisError naming
+// file:line and column for a missing column, a non-numeric or non-positive value.
+std::vector<Point> read_points_csv(const std::string& path);
+
+// The points without the `count` highest losses (Epoch's outlier rule).
+std::vector<Point> drop_highest_losses(std::vector<Point> points, size_t count);
+
+}  // namespace scalebed::analysis

@@ -1,0 +1,169 @@
+// Approach 3: Huber-in-log-space surface fit, multi-start L-BFGS, bootstrap.
+#include "surface_fit.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <thread>
+
+namespace scalebed::analysis {
+
+double SurfaceLaw::predict(double params, double tokens) const {
+  return E + A / std::pow(params, alpha) + B / std::pow(tokens, beta);
+}
+
+double SurfaceLaw::n_opt(double flops) const {
+  const double G = std::pow(alpha * A / (beta * B), 1.0 / (alpha + beta));
+  return G * std::pow(flops / 6.0, beta / (alpha + beta));
+}
+
+double SurfaceLaw::d_opt(double flops) const {
+  const double G = std::pow(alpha * A / (beta * B), 1.0 / (alpha + beta));
+  return std::pow(flops / 6.0, alpha / (alpha + beta)) / G;
+}
+
+double surface_objective(const std::vector<Point>& points, const Eigen::VectorXd& t, double delta,
+                         Eigen::VectorXd& grad) {
+  const double a = t[0], b = t[1], e = t[2], alpha = t[3], beta = t[4];
+  grad.setZero(5);
+  double total = 0;
+  for (const Point& p : points) {
+    const double ln = std::log(p.params), ld = std::log(p.tokens);
+    const double u = a - alpha * ln, v = b - beta * ld;
+    const double m = std::max({u, v, e});
+    const double wu = std::exp(u - m), wv = std::exp(v - m), we = std::exp(e - m);
+    const double sum = wu + wv + we;
+    const double r = m + std::log(sum) - std::log(p.loss);  // log-space residual
+    double dr;                                              // Huber'(r)
+    if (std::abs(r) <= delta) {
+      total += 0.5 * r * r;
+      dr = r;
+    } else {
+      total += delta * (std::abs(r) - 0.5 * delta);
+      dr = r > 0 ? delta : -delta;
+    }
+    grad[0] += dr * wu / sum;
+    grad[1] += dr * wv / sum;
+    grad[2] += dr * we / sum;
+    grad[3] -= dr * wu / sum * ln;
+    grad[4] -= dr * wv / sum * ld;
+  }
+  return total;
+}
+
+namespace {
+
+SurfaceLaw law_of(const Eigen::VectorXd& t) {
+  return {std::exp(t[2]), std::exp(t[0]), std::exp(t[1]), t[3], t[4]};
+}
+
+SurfaceFit run_start(const std::vector<Point>& points, const Eigen::VectorXd& start,
+                     const SurfaceFitOptions& o) {
+  auto f = [&](const Eigen::VectorXd& x, Eigen::VectorXd& g) {
+    return surface_objective(points, x, o.huber_delta, g);
+  };
+  const LbfgsResult r = minimize_lbfgs(f, start, o.lbfgs);
+  SurfaceFit fit;
+  fit.law = law_of(r.x);
+  fit.objective = r.value;
+  fit.gradient_norm = r.gradient_norm;
+  fit.starts = 1;
+  return fit;
+}
+
+}  // namespace
+
+SurfaceFit fit_surface(const std::vector<Point>& points, const SurfaceFitOptions& o) {
+  std::vector<Eigen::VectorXd> starts;
+  for (double al : o.alpha_grid)
+    for (double be : o.beta_grid)
+      for (double e : o.e_grid)
+        for (double a : o.a_grid)
+          for (double b : o.b_grid) {
+            Eigen::VectorXd t(5);
+            t << a, b, e, al, be;
+            starts.push_back(t);
+          }
+  const int threads = std::max(1, o.threads);
+  std::vector<SurfaceFit> best(threads);
+  for (auto& b : best) b.objective = std::numeric_limits<double>::infinity();
+  std::vector<std::thread> pool;
+  for (int w = 0; w < threads; ++w) {
+    pool.emplace_back([&, w] {
+      for (size_t i = w; i < starts.size(); i += threads) {
+        SurfaceFit fit = run_start(points, starts[i], o);
+        if (std::isfinite(fit.objective) && fit.objective < best[w].objective) best[w] = fit;
+      }
+    });
+  }
+  for (auto& t : pool) t.join();
+  int winner = 0;
+  for (int w = 1; w < threads; ++w) {
+    if (best[w].objective < best[winner].objective) winner = w;
+  }
+  SurfaceFit fit = best[winner];
+  auto inside = [](const std::vector<double>& grid, double v) {
+    return *std::min_element(grid.begin(), grid.end()) < v &&
+           v < *std::max_element(grid.begin(), grid.end());
+  };
+  const SurfaceLaw& l = fit.law;
+  fit.optimum_at_grid_edge = !(inside(o.a_grid, std::log(l.A)) && inside(o.b_grid, std::log(l.B)) &&
+                               inside(o.e_grid, std::log(l.E)) && inside(o.alpha_grid, l.alpha) &&
+                               inside(o.beta_grid, l.beta));
+  fit.starts = static_cast<int>(starts.size());
+  return fit;
+}
+
+SurfaceFit refit_surface(const std::vector<Point>& points, const SurfaceLaw& start,
+                         const SurfaceFitOptions& o) {
+  Eigen::VectorXd t(5);
+  t << std::log(start.A), std::log(start.B), std::log(start.E), start.alpha, start.beta;
+  return run_start(points, t, o);
+}
+
+Interval percentile_interval(std::vector<double> values, double level) {
+  std::sort(values.begin(), values.end());
+  auto at = [&](double q) {
+    const double pos = q * (values.size() - 1);
+    const size_t lo = static_cast<size_t>(std::floor(pos));
+    const size_t hi = std::min(lo + 1, values.size() - 1);
+    return values[lo] + (pos - lo) * (values[hi] - values[lo]);
+  };
+  return {at((1 - level) / 2), at((1 + level) / 2)};
+}
+
+SurfaceBootstrap bootstrap_surface(const std::vector<Point>& points, const SurfaceFit& fit,
+                                   int resamples, uint64_t seed, double level,
+                                   const SurfaceFitOptions& o) {
+  SurfaceBootstrap out;
+  out.laws.resize(resamples);
+  const int threads = std::max(1, o.threads);
+  std::vector<std::thread> pool;
+  for (int w = 0; w < threads; ++w) {
+    pool.emplace_back([&, w] {
+      for (int k = w; k < resamples; k += threads) {
+        std::mt19937_64 rng(seed + 0x9E3779B97F4A7C15ull * (k + 1));  // per-resample stream
+        std::uniform_int_distribution<size_t> pick(0, points.size() - 1);
+        std::vector<Point> sample(points.size());
+        for (auto& p : sample) p = points[pick(rng)];
+        out.laws[k] = refit_surface(sample, fit.law, o).law;
+      }
+    });
+  }
+  for (auto& t : pool) t.join();
+  auto collect = [&](auto get) {
+    std::vector<double> v;
+    for (const auto& l : out.laws) v.push_back(get(l));
+    return percentile_interval(v, level);
+  };
+  out.E = collect([](const SurfaceLaw& l) { return l.E; });
+  out.A = collect([](const SurfaceLaw& l) { return l.A; });
+  out.B = collect([](const SurfaceLaw& l) { return l.B; });
+  out.alpha = collect([](const SurfaceLaw& l) { return l.alpha; });
+  out.beta = collect([](const SurfaceLaw& l) { return l.beta; });
+  out.n_exponent = collect([](const SurfaceLaw& l) { return l.n_exponent(); });
+  return out;
+}
+
+}  // namespace scalebed::analysis

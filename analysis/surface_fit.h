@@ -1,0 +1,75 @@
+// Chinchilla Approach 3 (analysis.md): the parametric loss surface
+//   L(N, D) = E + A/N^α + B/D^β
+// fitted in log space, min Σ_i Huber_δ(LSE(a − α·log N_i, b − β·log D_i, e) − log L_i)
+// with A = e^a, B = e^b, E = e^e, the Huber loss summed (not averaged: a mean
+// makes the optimiser stop early, the error Epoch AI found), L-BFGS from a
+// grid of starts, and bootstrap intervals.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "lbfgs.h"
+#include "points.h"
+
+namespace scalebed::analysis {
+
+struct SurfaceLaw {
+  double E = 0, A = 0, B = 0, alpha = 0, beta = 0;
+  double predict(double params, double tokens) const;
+  // Compute-optimal allocation under C = 6·N·D (closed form):
+  //   G = (αA/(βB))^{1/(α+β)}, N_opt = G·(C/6)^{β/(α+β)}, D_opt = G^{-1}·(C/6)^{α/(α+β)}
+  double n_opt(double flops) const;
+  double d_opt(double flops) const;
+  double n_exponent() const { return beta / (alpha + beta); }  // a in N_opt ∝ C^a
+};
+
+struct SurfaceFitOptions {
+  double huber_delta = 1e-3;
+  // Start grid (analysis.md): α, β ∈ {0, 0.5, …, 2}, e ∈ {−1, −0.5, …, 1},
+  // a, b ∈ {0, 5, …, 25}: 5·5·5·6·6 = 4,500 starts.
+  std::vector<double> alpha_grid{0, 0.5, 1, 1.5, 2}, beta_grid{0, 0.5, 1, 1.5, 2},
+      e_grid{-1, -0.5, 0, 0.5, 1}, a_grid{0, 5, 10, 15, 20, 25}, b_grid{0, 5, 10, 15, 20, 25};
+  LbfgsOptions lbfgs;
+  int threads = 2;
+};
+
+struct SurfaceFit {
+  SurfaceLaw law;
+  double objective = 0;      // summed Huber loss at the optimum
+  double gradient_norm = 0;  // ‖∇‖∞ at the optimum
+  // The optimum lies on or outside the box spanned by the start grid: the
+  // grid may be too small, widen it before trusting the fit.
+  bool optimum_at_grid_edge = false;
+  int starts = 0;
+};
+
+// The summed Huber objective and its gradient at θ = (a, b, e, α, β).
+double surface_objective(const std::vector<Point>& points, const Eigen::VectorXd& theta,
+                         double delta, Eigen::VectorXd& grad);
+
+SurfaceFit fit_surface(const std::vector<Point>& points, const SurfaceFitOptions& o = {});
+
+// Refits one start (e.g. the full-data optimum) on `points`.
+SurfaceFit refit_surface(const std::vector<Point>& points, const SurfaceLaw& start,
+                         const SurfaceFitOptions& o = {});
+
+struct Interval {
+  double low = 0, high = 0;
+  bool contains(double v) const { return low <= v && v <= high; }
+};
+
+struct SurfaceBootstrap {
+  std::vector<SurfaceLaw> laws;  // one per resample
+  Interval E, A, B, alpha, beta, n_exponent;
+};
+
+// Percentile intervals (level, e.g. 0.95) from `resamples` refits on points
+// drawn with replacement (seeded), each started from `fit`.
+SurfaceBootstrap bootstrap_surface(const std::vector<Point>& points, const SurfaceFit& fit,
+                                   int resamples, uint64_t seed, double level = 0.95,
+                                   const SurfaceFitOptions& o = {});
+
+Interval percentile_interval(std::vector<double> values, double level);
+
+}  // namespace scalebed::analysis
