@@ -26,7 +26,7 @@ TrainState TrainState::from_json(const nlohmann::json& j) {
   s.tokens = j.at("tokens").get<int64_t>();
   s.elapsed_s = j.at("elapsed_s").get<double>();
   s.metrics_bytes = j.at("metrics_bytes").get<int64_t>();
-  s.flops_executed = j.at("flops_executed").get<double>();
+  s.flops_executed = j.value("flops_executed", 0.0);  // absent in checkpoints before it existed
   s.best_val_loss = j.at("best_val_loss").get<double>();
   s.last_val_loss = j.at("last_val_loss").get<double>();
   return s;
