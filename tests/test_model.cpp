@@ -189,7 +189,6 @@ TEST(Parameterization, GroupsAndStandardInit) {
   EXPECT_DOUBLE_EQ(p.rule(ParamGroup::kVector).weight_decay, 0.0);
 }
 
-
 TEST(CompleteP, ModelParametersGetTheirGroupsInitAndMultipliers) {
   ModelConfig mc{};
   mc.d_model = 128;

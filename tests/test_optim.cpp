@@ -78,7 +78,6 @@ TEST(Schedule, WarmupConstantCosineAndWsd) {
   EXPECT_NEAR(lr_multiplier(s, 99, 100), 1.0 - std::sqrt(0.95), 1e-12);
 }
 
-
 TEST(LaProp, MatchesHandComputedUpdates) {
   // model.md: ν ← β2'ν + (1−β2')g²; m ← β1'm + (1−β1')g/(√ν + ε); θ ← θ − lr(m + wd·θ),
   // β' = 1 − (1−β)/(1−β^k).
