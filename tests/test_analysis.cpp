@@ -110,3 +110,101 @@ TEST(SurfaceLaw, ClosedFormFrontierIsTheConstrainedMinimum) {
 
 }  // namespace
 }  // namespace scalebed::analysis
+
+#include "isoflop.h"
+
+namespace scalebed::analysis {
+namespace {
+
+// Points on IsoFLOP curves of a known law, sizes log-spaced around the optimum.
+std::vector<Point> isoflop_points(const SurfaceLaw& law, const std::vector<double>& budgets,
+                                  double spread, int per_budget) {
+  std::vector<Point> pts;
+  for (double C : budgets) {
+    const double n_star = law.n_opt(C);
+    for (int i = 0; i < per_budget; ++i) {
+      Point p;
+      p.params = n_star * std::pow(spread, (i - (per_budget - 1) / 2.0) / ((per_budget - 1) / 2.0));
+      p.tokens = C / (6 * p.params);
+      p.flops = C;
+      p.loss = law.predict(p.params, p.tokens);
+      pts.push_back(p);
+    }
+  }
+  return pts;
+}
+
+TEST(Isoflop, VerticesRecoverTheFrontierOfAKnownLaw) {
+  const SurfaceLaw law{1.8, 480, 2100, 0.35, 0.37};
+  const auto pts = isoflop_points(law, {1e18, 1e19, 1e20, 1e21}, 4.0, 7);
+  const IsoflopResult r = fit_isoflop(pts);
+  ASSERT_TRUE(r.fitted) << r.note;
+  ASSERT_EQ(r.profiles.size(), 4u);
+  for (const auto& p : r.profiles) EXPECT_TRUE(p.accepted) << p.refusal;
+  // The parabola in log N approximates the true profile: exponent a = β/(α+β).
+  EXPECT_NEAR(r.n_opt.exponent, law.n_exponent(), 0.01);
+  EXPECT_NEAR(r.d_opt.exponent, 1 - law.n_exponent(), 0.01);
+  EXPECT_NEAR(r.n_opt.at(1e20) / law.n_opt(1e20), 1.0, 0.05);
+  EXPECT_GT(r.n_opt.r2, 0.999);
+}
+
+TEST(Isoflop, RefusesBudgetsWithoutAnInteriorMinimumOrTooFewPoints) {
+  const SurfaceLaw law{1.8, 480, 2100, 0.35, 0.37};
+  auto pts = isoflop_points(law, {1e19}, 4.0, 7);
+  // Only sizes above the optimum: the vertex falls outside the sampled range.
+  std::vector<Point> one_sided;
+  for (const auto& p : pts) {
+    if (p.params > law.n_opt(1e19) * 1.01) one_sided.push_back(p);
+  }
+  auto two = isoflop_points(law, {1e21}, 4.0, 2);
+  one_sided.insert(one_sided.end(), two.begin(), two.end());
+  const IsoflopResult r = fit_isoflop(one_sided);
+  ASSERT_EQ(r.profiles.size(), 2u);
+  EXPECT_FALSE(r.profiles[0].accepted);
+  EXPECT_NE(r.profiles[0].refusal.find("no interior minimum"), std::string::npos);
+  EXPECT_FALSE(r.profiles[1].accepted);
+  EXPECT_NE(r.profiles[1].refusal.find("only 2 points"), std::string::npos);
+  EXPECT_FALSE(r.fitted);
+  EXPECT_FALSE(r.note.empty());
+}
+
+}  // namespace
+}  // namespace scalebed::analysis
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+
+#include "test_util.h"
+
+namespace scalebed::analysis {
+namespace {
+
+TEST(AnalyzeCli, FitsPredictsAndWritesMachineReadableOutput) {
+  testing::TempDir dir;
+  auto r = testing::run_process({SCALEBED_ANALYZE_PATH, kChinchilla, "--drop-highest", "5",
+                                 "--bootstrap", "50", "--out", dir / "out"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("alpha    0.3473"), std::string::npos) << r.output;
+  auto fit = nlohmann::json::parse(testing::read_text(dir / "out/fit.json"));
+  EXPECT_NEAR(fit["approach3"]["E"].get<double>(), 1.817, 0.01);
+  EXPECT_EQ(fit["approach3"]["bootstrap"]["resamples"], 50);
+  EXPECT_EQ(fit["flops_convention"], "6ND");
+  const std::string csv = testing::read_text(dir / "out/allocation.csv");
+  EXPECT_EQ(csv.rfind("flops,n_opt,", 0), 0u);
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 10);  // header + 1e17..1e25
+
+  r = testing::run_process({SCALEBED_ANALYZE_PATH, kChinchilla, "--drop-highest", "5",
+                            "--bootstrap", "50", "--predict", "1e21"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("C 1e+21 FLOPs (6ND): N_opt 2.79"), std::string::npos) << r.output;
+
+  testing::write_text(dir / "bad.csv", "params,tokens,loss\n1e6,1e9,2.5\n1e7,-3,2.4\n");
+  r = testing::run_process({SCALEBED_ANALYZE_PATH, dir / "bad.csv"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("bad.csv:3: column 'tokens'"), std::string::npos) << r.output;
+  EXPECT_EQ(testing::run_process({SCALEBED_ANALYZE_PATH, "--bogus"}).exit_code, 2);
+}
+
+}  // namespace
+}  // namespace scalebed::analysis

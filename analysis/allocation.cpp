@@ -1,0 +1,29 @@
+// Allocation at a budget, with bootstrap intervals.
+#include "allocation.h"
+
+namespace scalebed::analysis {
+
+Allocation allocate(const SurfaceLaw& law, const SurfaceBootstrap& boot, double flops,
+                    double fitted_min_flops, double fitted_max_flops, double level) {
+  Allocation a;
+  a.flops = flops;
+  a.n_opt = law.n_opt(flops);
+  a.d_opt = law.d_opt(flops);
+  a.tokens_per_param = a.d_opt / a.n_opt;
+  a.loss = law.predict(a.n_opt, a.d_opt);
+  a.extrapolated = flops < fitted_min_flops || flops > fitted_max_flops;
+  std::vector<double> n, d, loss;
+  for (const SurfaceLaw& l : boot.laws) {
+    n.push_back(l.n_opt(flops));
+    d.push_back(l.d_opt(flops));
+    loss.push_back(l.predict(n.back(), d.back()));
+  }
+  if (!boot.laws.empty()) {
+    a.n_opt_ci = percentile_interval(n, level);
+    a.d_opt_ci = percentile_interval(d, level);
+    a.loss_ci = percentile_interval(loss, level);
+  }
+  return a;
+}
+
+}  // namespace scalebed::analysis

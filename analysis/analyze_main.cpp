@@ -1,0 +1,242 @@
+// `analyze`: fits compute-optimal laws to scaling-law points and prints the
+// allocation they imply. Input: a CSV of params,tokens,loss[,flops] rows (the
+// planning guide over run directories is still to come).
+//
+//   analyze POINTS.csv [--drop-highest K] [--bootstrap N] [--seed S]
+//           [--isoflop-tolerance DECADES] [--threads T] [--predict C] [--out DIR]
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <string>
+
+#include "allocation.h"
+#include "isoflop.h"
+#include "surface_fit.h"
+
+namespace {
+using namespace scalebed::analysis;
+
+const char* kUsage = R"(analyze: compute-optimal scaling laws from (params, tokens, loss) points
+
+usage: analyze POINTS.csv [options]
+  --drop-highest K         drop the K highest-loss points first (Epoch's rule for Chinchilla: 5)
+  --bootstrap N            bootstrap resamples for intervals (default 1000)
+  --seed S                 bootstrap seed (default 1)
+  --isoflop-tolerance T    points within T decades of FLOPs form one IsoFLOP budget (default 0.05)
+  --threads T              threads for the multi-start fit and bootstrap (default 2)
+  --predict C              print the allocation at a budget of C FLOPs (C = 6ND) only
+  --out DIR                also write DIR/fit.json and DIR/allocation.csv
+
+The CSV needs a header with params, tokens and loss (flops optional; else 6ND).
+Approach 3: L(N,D) = E + A/N^alpha + B/D^beta by Huber loss in log space, 4,500 L-BFGS starts.
+Approach 2: IsoFLOP parabolas in log N, refused without an interior minimum.
+FLOP convention of the allocation: C = 6ND.
+)";
+
+void write_atomic(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    out << text;
+    if (!out) throw AnalysisError(tmp + ": cannot write");
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+nlohmann::json interval_json(const Interval& i) {
+  return {i.low, i.high};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string input, out_dir;
+  size_t drop = 0;
+  int resamples = 1000;
+  uint64_t seed = 1;
+  double predict = 0;
+  SurfaceFitOptions fit_options;
+  IsoflopOptions iso_options;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::cerr << "analyze: " << a << " needs a value\n";
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    try {
+      if (a == "--help" || a == "-h") {
+        std::cout << kUsage;
+        return 0;
+      } else if (a == "--drop-highest") {
+        drop = std::stoul(value());
+      } else if (a == "--bootstrap") {
+        resamples = std::stoi(value());
+      } else if (a == "--seed") {
+        seed = std::stoull(value());
+      } else if (a == "--isoflop-tolerance") {
+        iso_options.group_tolerance = std::stod(value());
+      } else if (a == "--threads") {
+        fit_options.threads = std::stoi(value());
+      } else if (a == "--predict") {
+        predict = std::stod(value());
+      } else if (a == "--out") {
+        out_dir = value();
+      } else if (!a.empty() && a[0] == '-') {
+        std::cerr << "analyze: unknown option " << a << "\n(run analyze --help)\n";
+        return 2;
+      } else if (input.empty()) {
+        input = a;
+      } else {
+        std::cerr << "analyze: one input file only\n";
+        return 2;
+      }
+    } catch (const std::exception&) {
+      std::cerr << "analyze: " << a << ": bad value\n";
+      return 2;
+    }
+  }
+  if (input.empty()) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  try {
+    const auto points = drop_highest_losses(read_points_csv(input), drop);
+    double c_min = 1e300, c_max = 0;
+    for (const auto& p : points) {
+      c_min = std::min(c_min, p.flops);
+      c_max = std::max(c_max, p.flops);
+    }
+    const SurfaceFit fit = fit_surface(points, fit_options);
+    const SurfaceBootstrap boot =
+        bootstrap_surface(points, fit, resamples, seed, 0.95, fit_options);
+
+    if (predict > 0) {
+      const Allocation a = allocate(fit.law, boot, predict, c_min, c_max);
+      std::printf(
+          "C %.3g FLOPs (6ND): N_opt %.4g [%.4g, %.4g], D_opt %.4g [%.4g, %.4g], "
+          "%.1f tokens/param, loss %.4f [%.4f, %.4f]%s\n",
+          a.flops, a.n_opt, a.n_opt_ci.low, a.n_opt_ci.high, a.d_opt, a.d_opt_ci.low,
+          a.d_opt_ci.high, a.tokens_per_param, a.loss, a.loss_ci.low, a.loss_ci.high,
+          a.extrapolated ? "  (extrapolated beyond the fitted FLOPs)" : "");
+      return 0;
+    }
+
+    std::printf("points: %zu from %s (dropped the %zu highest losses); FLOPs %.3g to %.3g\n\n",
+                points.size(), input.c_str(), drop, c_min, c_max);
+    std::printf(
+        "Approach 3: L(N, D) = E + A/N^alpha + B/D^beta  (%d starts, %d bootstrap resamples, "
+        "95%%)\n",
+        fit.starts, resamples);
+    std::printf("  E     %9.4f  [%.4f, %.4f]\n", fit.law.E, boot.E.low, boot.E.high);
+    std::printf("  A     %9.2f  [%.2f, %.2f]\n", fit.law.A, boot.A.low, boot.A.high);
+    std::printf("  B     %9.2f  [%.2f, %.2f]\n", fit.law.B, boot.B.low, boot.B.high);
+    std::printf("  alpha %9.4f  [%.4f, %.4f]\n", fit.law.alpha, boot.alpha.low, boot.alpha.high);
+    std::printf("  beta  %9.4f  [%.4f, %.4f]\n", fit.law.beta, boot.beta.low, boot.beta.high);
+    std::printf("  N_opt ~ C^%.4f [%.4f, %.4f], D_opt ~ C^%.4f\n", fit.law.n_exponent(),
+                boot.n_exponent.low, boot.n_exponent.high, 1 - fit.law.n_exponent());
+    if (fit.optimum_at_grid_edge) {
+      std::printf("  WARNING: the optimum lies on the edge of the start grid; widen the grid\n");
+    }
+
+    const IsoflopResult iso = fit_isoflop(points, iso_options);
+    std::printf("\nApproach 2: IsoFLOP parabolas in log N (budgets within %.3g decades)\n",
+                iso_options.group_tolerance);
+    for (const auto& p : iso.profiles) {
+      if (p.accepted) {
+        std::printf("  C %.3g: %d points, N_opt %.4g, loss %.4f\n", p.flops, p.points,
+                    std::exp(p.log_n_opt), p.loss_opt);
+      } else {
+        std::printf("  C %.3g: %d points, refused: %s\n", p.flops, p.points, p.refusal.c_str());
+      }
+    }
+    if (iso.fitted) {
+      std::printf(
+          "  N_opt = %.4g * C^%.4f (R^2 %.4f); D_opt = %.4g * C^%.4f; L_opt = %.4g * C^%.4f\n",
+          iso.n_opt.k, iso.n_opt.exponent, iso.n_opt.r2, iso.d_opt.k, iso.d_opt.exponent,
+          iso.loss_opt.k, iso.loss_opt.exponent);
+    } else {
+      std::printf("  %s\n", iso.note.c_str());
+    }
+
+    std::printf("\nAllocation (Approach 3, C = 6ND; * = extrapolated)\n");
+    std::printf("  %10s %12s %12s %10s %22s\n", "FLOPs", "N_opt", "D_opt", "tok/param",
+                "loss [95% interval]");
+    std::vector<Allocation> table;
+    for (double c = 1e17; c <= 1.01e25; c *= 10) {
+      table.push_back(allocate(fit.law, boot, c, c_min, c_max));
+      const Allocation& a = table.back();
+      std::printf("  %9.0e%s %12.4g %12.4g %10.1f %8.4f [%.4f, %.4f]\n", a.flops,
+                  a.extrapolated ? "*" : " ", a.n_opt, a.d_opt, a.tokens_per_param, a.loss,
+                  a.loss_ci.low, a.loss_ci.high);
+    }
+
+    if (!out_dir.empty()) {
+      std::filesystem::create_directories(out_dir);
+      nlohmann::json j;
+      j["input"] = input;
+      j["points"] = points.size();
+      j["flops_convention"] = "6ND";
+      j["approach3"] = {{"E", fit.law.E},
+                        {"A", fit.law.A},
+                        {"B", fit.law.B},
+                        {"alpha", fit.law.alpha},
+                        {"beta", fit.law.beta},
+                        {"objective", fit.objective},
+                        {"gradient_norm", fit.gradient_norm},
+                        {"optimum_at_grid_edge", fit.optimum_at_grid_edge},
+                        {"bootstrap",
+                         {{"resamples", resamples},
+                          {"level", 0.95},
+                          {"E", interval_json(boot.E)},
+                          {"A", interval_json(boot.A)},
+                          {"B", interval_json(boot.B)},
+                          {"alpha", interval_json(boot.alpha)},
+                          {"beta", interval_json(boot.beta)},
+                          {"n_exponent", interval_json(boot.n_exponent)}}}};
+      nlohmann::json profiles = nlohmann::json::array();
+      for (const auto& p : iso.profiles) {
+        profiles.push_back({{"flops", p.flops},
+                            {"points", p.points},
+                            {"accepted", p.accepted},
+                            {"refusal", p.refusal},
+                            {"n_opt", p.accepted ? std::exp(p.log_n_opt) : 0.0},
+                            {"loss_opt", p.accepted ? p.loss_opt : 0.0}});
+      }
+      j["approach2"] = {{"profiles", profiles}, {"fitted", iso.fitted}, {"note", iso.note}};
+      if (iso.fitted) {
+        j["approach2"]["n_opt"] = {
+            {"k", iso.n_opt.k}, {"exponent", iso.n_opt.exponent}, {"r2", iso.n_opt.r2}};
+        j["approach2"]["d_opt"] = {{"k", iso.d_opt.k}, {"exponent", iso.d_opt.exponent}};
+        j["approach2"]["loss_opt"] = {{"k", iso.loss_opt.k}, {"exponent", iso.loss_opt.exponent}};
+      }
+      write_atomic(out_dir + "/fit.json", j.dump(2) + "\n");
+      std::string csv =
+          "flops,n_opt,n_opt_low,n_opt_high,d_opt,tokens_per_param,loss,loss_low,loss_high,"
+          "extrapolated\n";
+      for (const auto& a : table) {
+        char line[512];
+        std::snprintf(line, sizeof line, "%.6g,%.6g,%.6g,%.6g,%.6g,%.4g,%.6g,%.6g,%.6g,%d\n",
+                      a.flops, a.n_opt, a.n_opt_ci.low, a.n_opt_ci.high, a.d_opt,
+                      a.tokens_per_param, a.loss, a.loss_ci.low, a.loss_ci.high,
+                      a.extrapolated ? 1 : 0);
+        csv += line;
+      }
+      write_atomic(out_dir + "/allocation.csv", csv);
+      std::printf("\nwrote %s/fit.json and %s/allocation.csv\n", out_dir.c_str(), out_dir.c_str());
+    }
+  } catch (const AnalysisError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

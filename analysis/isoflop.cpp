@@ -1,0 +1,111 @@
+// IsoFLOP parabolas and the power laws through their vertices.
+#include "isoflop.h"
+
+#include <Eigen/Dense>
+
+#include <algorithm>
+#include <cmath>
+
+namespace scalebed::analysis {
+namespace {
+
+PowerLaw fit_power_law(const std::vector<double>& x, const std::vector<double>& y) {
+  const size_t n = x.size();
+  Eigen::MatrixXd X(n, 2);
+  Eigen::VectorXd Y(n);
+  for (size_t i = 0; i < n; ++i) {
+    X(i, 0) = 1.0;
+    X(i, 1) = std::log(x[i]);
+    Y(i) = std::log(y[i]);
+  }
+  const Eigen::VectorXd c = X.colPivHouseholderQr().solve(Y);
+  const Eigen::VectorXd residual = Y - X * c;
+  const double ss_tot = (Y.array() - Y.mean()).square().sum();
+  PowerLaw p;
+  p.k = std::exp(c(0));
+  p.exponent = c(1);
+  p.r2 = ss_tot > 0 ? 1.0 - residual.squaredNorm() / ss_tot : 1.0;
+  return p;
+}
+
+}  // namespace
+
+double PowerLaw::at(double x) const {
+  return k * std::pow(x, exponent);
+}
+
+std::vector<std::vector<Point>> group_by_budget(std::vector<Point> points, double tolerance) {
+  std::sort(points.begin(), points.end(),
+            [](const Point& a, const Point& b) { return a.flops < b.flops; });
+  std::vector<std::vector<Point>> groups;
+  for (const Point& p : points) {
+    if (groups.empty() ||
+        std::log10(p.flops) - std::log10(groups.back().back().flops) > tolerance) {
+      groups.emplace_back();
+    }
+    groups.back().push_back(p);
+  }
+  return groups;
+}
+
+IsoflopResult fit_isoflop(const std::vector<Point>& points, const IsoflopOptions& o) {
+  IsoflopResult result;
+  std::vector<double> budgets, n_opts, d_opts, l_opts;
+  for (const auto& group : group_by_budget(points, o.group_tolerance)) {
+    IsoflopProfile prof;
+    prof.points = static_cast<int>(group.size());
+    double log_c = 0;
+    for (const auto& p : group) log_c += std::log(p.flops);
+    prof.flops = std::exp(log_c / group.size());
+    if (prof.points < o.min_points) {
+      prof.refusal = "only " + std::to_string(prof.points) + " points (need " +
+                     std::to_string(o.min_points) + ")";
+      result.profiles.push_back(prof);
+      continue;
+    }
+    // Least-squares parabola L = c0 + c1·x + c2·x², x = log N.
+    Eigen::MatrixXd X(group.size(), 3);
+    Eigen::VectorXd Y(group.size());
+    double x_min = 1e300, x_max = -1e300;
+    for (size_t i = 0; i < group.size(); ++i) {
+      const double x = std::log(group[i].params);
+      X(i, 0) = 1.0;
+      X(i, 1) = x;
+      X(i, 2) = x * x;
+      Y(i) = group[i].loss;
+      x_min = std::min(x_min, x);
+      x_max = std::max(x_max, x);
+    }
+    const Eigen::VectorXd c = X.colPivHouseholderQr().solve(Y);
+    prof.curvature = c(2);
+    if (c(2) <= 0) {
+      prof.refusal = "the parabola opens downwards (no minimum)";
+      result.profiles.push_back(prof);
+      continue;
+    }
+    prof.log_n_opt = -c(1) / (2 * c(2));
+    prof.loss_opt = c(0) + c(1) * prof.log_n_opt + c(2) * prof.log_n_opt * prof.log_n_opt;
+    if (prof.log_n_opt <= x_min || prof.log_n_opt >= x_max) {
+      prof.refusal = "no interior minimum: the vertex lies outside the sampled sizes";
+      result.profiles.push_back(prof);
+      continue;
+    }
+    prof.accepted = true;
+    result.profiles.push_back(prof);
+    budgets.push_back(prof.flops);
+    n_opts.push_back(std::exp(prof.log_n_opt));
+    d_opts.push_back(prof.flops / (6 * std::exp(prof.log_n_opt)));
+    l_opts.push_back(prof.loss_opt);
+  }
+  if (budgets.size() < 2) {
+    result.note = "fewer than two budgets with an interior minimum: no IsoFLOP laws";
+    return result;
+  }
+  result.n_opt = fit_power_law(budgets, n_opts);
+  result.d_opt = fit_power_law(budgets, d_opts);
+  result.loss_opt = fit_power_law(budgets, l_opts);
+  result.fitted = true;
+  return result;
+}
+
+}  // namespace scalebed::analysis

@@ -1,0 +1,50 @@
+// Chinchilla Approach 2 (analysis.md): IsoFLOP profiles. Points are grouped
+// into FLOP budgets; per budget, loss vs log N is fitted with a parabola whose
+// vertex is the compute-optimal size. A budget is refused, with its reason,
+// when it has fewer than `min_points` points, the parabola opens downwards,
+// or the vertex lies outside the sampled sizes (no interior minimum). The
+// accepted vertices give N_opt ∝ C^a, D_opt = C/(6·N_opt) and L_opt(C).
+// Report it beside Approach 3: wide or off-centre grids bias the vertex.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "points.h"
+
+namespace scalebed::analysis {
+
+struct IsoflopProfile {
+  double flops = 0;  // the budget (geometric mean of the group)
+  int points = 0;
+  bool accepted = false;
+  std::string refusal;   // why not, when refused
+  double log_n_opt = 0;  // vertex (natural log of N)
+  double loss_opt = 0;   // parabola value at the vertex
+  double curvature = 0;  // second-order coefficient in log N
+};
+
+struct PowerLaw {  // y = k·x^exponent, fitted in log-log space
+  double k = 0, exponent = 0, r2 = 0;
+  double at(double x) const;
+};
+
+struct IsoflopResult {
+  std::vector<IsoflopProfile> profiles;
+  PowerLaw n_opt, d_opt, loss_opt;  // against C; valid when fitted
+  bool fitted = false;              // at least two accepted budgets
+  std::string note;                 // why the laws were not fitted
+};
+
+struct IsoflopOptions {
+  double group_tolerance = 0.05;  // points within this many decades of FLOPs form a budget
+  int min_points = 3;
+};
+
+// Groups points into budgets: sorted by log10 C, a new group starts where the
+// gap to the previous point exceeds group_tolerance.
+std::vector<std::vector<Point>> group_by_budget(std::vector<Point> points, double tolerance);
+
+IsoflopResult fit_isoflop(const std::vector<Point>& points, const IsoflopOptions& o = {});
+
+}  // namespace scalebed::analysis
