@@ -1,9 +1,10 @@
 // `analyze`: fits compute-optimal laws to scaling-law points and prints the
-// allocation they imply. Input: a CSV of params,tokens,loss[,flops] rows (the
-// planning guide over run directories is still to come).
+// allocation they imply. Input: a CSV of params,tokens,loss[,flops] rows, or
+// run directories (a run, or a folder of runs: one point per finished run).
 //
-//   analyze POINTS.csv [--drop-highest K] [--bootstrap N] [--seed S]
-//           [--isoflop-tolerance DECADES] [--threads T] [--predict C] [--out DIR]
+//   analyze POINTS.csv|RUNS_DIR [--flops 6nd|palm|md] [--drop-highest K]
+//           [--bootstrap N] [--seed S] [--isoflop-tolerance DECADES]
+//           [--threads T] [--predict C] [--out DIR]
 #include <nlohmann/json.hpp>
 
 #include <cmath>
@@ -15,6 +16,7 @@
 
 #include "allocation.h"
 #include "isoflop.h"
+#include "runs.h"
 #include "surface_fit.h"
 
 namespace {
@@ -22,7 +24,8 @@ using namespace scalebed::analysis;
 
 const char* kUsage = R"(analyze: compute-optimal scaling laws from (params, tokens, loss) points
 
-usage: analyze POINTS.csv [options]
+usage: analyze POINTS.csv|RUNS_DIR [options]
+  --flops 6nd|palm|md      run directories: which FLOP count of summary.json to use (default 6nd)
   --drop-highest K         drop the K highest-loss points first (Epoch's rule for Chinchilla: 5)
   --bootstrap N            bootstrap resamples for intervals (default 1000)
   --seed S                 bootstrap seed (default 1)
@@ -54,7 +57,7 @@ nlohmann::json interval_json(const Interval& i) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string input, out_dir;
+  std::string input, out_dir, convention = "6nd";
   size_t drop = 0;
   int resamples = 1000;
   uint64_t seed = 1;
@@ -74,6 +77,8 @@ int main(int argc, char** argv) {
       if (a == "--help" || a == "-h") {
         std::cout << kUsage;
         return 0;
+      } else if (a == "--flops") {
+        convention = value();
       } else if (a == "--drop-highest") {
         drop = std::stoul(value());
       } else if (a == "--bootstrap") {
@@ -107,7 +112,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    const auto points = drop_highest_losses(read_points_csv(input), drop);
+    int unfinished = 0;
+    const bool from_runs = std::filesystem::is_directory(input);
+    const auto points = drop_highest_losses(
+        from_runs ? read_run_directories(input, convention, &unfinished) : read_points_csv(input),
+        drop);
+    if (points.size() < 5) {
+      throw AnalysisError(input + ": only " + std::to_string(points.size()) +
+                          " points; a 5-parameter law needs more");
+    }
     double c_min = 1e300, c_max = 0;
     for (const auto& p : points) {
       c_min = std::min(c_min, p.flops);
@@ -128,8 +141,11 @@ int main(int argc, char** argv) {
       return 0;
     }
 
-    std::printf("points: %zu from %s (dropped the %zu highest losses); FLOPs %.3g to %.3g\n\n",
-                points.size(), input.c_str(), drop, c_min, c_max);
+    std::printf("points: %zu from %s (dropped the %zu highest losses); FLOPs %.3g to %.3g%s\n",
+                points.size(), input.c_str(), drop, c_min, c_max,
+                from_runs ? (" (" + convention + " convention)").c_str() : "");
+    if (unfinished > 0) std::printf("skipped %d unfinished run(s) (no DONE)\n", unfinished);
+    std::printf("\n");
     std::printf(
         "Approach 3: L(N, D) = E + A/N^alpha + B/D^beta  (%d starts, %d bootstrap resamples, "
         "95%%)\n",

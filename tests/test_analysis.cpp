@@ -208,3 +208,54 @@ TEST(AnalyzeCli, FitsPredictsAndWritesMachineReadableOutput) {
 
 }  // namespace
 }  // namespace scalebed::analysis
+
+#include "runs.h"
+
+namespace scalebed::analysis {
+namespace {
+
+void write_run(const testing::TempDir& dir, const std::string& name, double n, double d,
+               double loss, bool done) {
+  nlohmann::json s = {{"format", 1},
+                      {"name", name},
+                      {"status", done ? "done" : "running"},
+                      {"objective", "diffusion"},
+                      {"loss_kind", "elbo"},
+                      {"noise", {{"name", "masked"}, {"mixing_shift", -1000}}},
+                      {"params", {{"embedding", 1}, {"non_embedding", n}, {"total", n + 1}}},
+                      {"tokens", d},
+                      {"batch_tokens", 2048},
+                      {"base_lr", 0.5},
+                      {"flops", {{"6nd", 6 * n * d}, {"palm", 7 * n * d}, {"md", 6.5 * n * d}}},
+                      {"final_val_loss", loss}};
+  testing::write_text(dir / (name + "/summary.json"), s.dump());
+  if (done) testing::write_text(dir / (name + "/DONE"), "done\n");
+}
+
+TEST(Runs, FinishedRunDirectoriesBecomePoints) {
+  testing::TempDir dir;
+  write_run(dir, "a", 1e6, 2e7, 3.1, true);
+  write_run(dir, "b", 2e6, 4e7, 2.9, true);
+  write_run(dir, "c", 4e6, 8e7, 2.8, false);  // still running: skipped
+  int skipped = 0;
+  auto pts = read_run_directories(dir.path(), "palm", &skipped);
+  ASSERT_EQ(pts.size(), 2u);
+  EXPECT_EQ(skipped, 1);
+  EXPECT_DOUBLE_EQ(pts[1].params, 2e6);
+  EXPECT_DOUBLE_EQ(pts[1].flops, 7 * 2e6 * 4e7);
+  EXPECT_EQ(pts[0].extra.at("noise"), "masked");
+  EXPECT_EQ(pts[0].extra.at("objective"), "diffusion");
+  // A single run directory works too; bad conventions and broken files are errors.
+  EXPECT_EQ(read_run_directories(dir / "a", "6nd").size(), 1u);
+  EXPECT_THROW(read_run_directories(dir.path(), "kaplan"), AnalysisError);
+  testing::write_text(dir / "b/summary.json", "{\"params\": ");
+  try {
+    read_run_directories(dir.path(), "6nd");
+    FAIL() << "a torn summary.json must be an error";
+  } catch (const AnalysisError& e) {
+    EXPECT_NE(std::string(e.what()).find("b/summary.json: cannot parse"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace scalebed::analysis
