@@ -5,8 +5,6 @@
 //   analyze POINTS.csv|RUNS_DIR [--flops 6nd|palm|md] [--drop-highest K]
 //           [--bootstrap N] [--seed S] [--isoflop-tolerance DECADES]
 //           [--threads T] [--predict C] [--out DIR]
-#include <nlohmann/json.hpp>
-
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -14,10 +12,8 @@
 #include <iostream>
 #include <string>
 
-#include "allocation.h"
-#include "isoflop.h"
+#include "report.h"
 #include "runs.h"
-#include "surface_fit.h"
 
 namespace {
 using namespace scalebed::analysis;
@@ -32,27 +28,15 @@ usage: analyze POINTS.csv|RUNS_DIR [options]
   --isoflop-tolerance T    points within T decades of FLOPs form one IsoFLOP budget (default 0.05)
   --threads T              threads for the multi-start fit and bootstrap (default 2)
   --predict C              print the allocation at a budget of C FLOPs (C = 6ND) only
-  --out DIR                also write DIR/fit.json and DIR/allocation.csv
+  --out DIR                write the planning guide: report.md, report.html, plots (.svg),
+                           fit.json, allocation.csv
+  --gpu-tflops P --mfu M   GPU-hours in the guide at P peak TFLOP/s and MFU M (default 989, 0.4)
 
 The CSV needs a header with params, tokens and loss (flops optional; else 6ND).
 Approach 3: L(N,D) = E + A/N^alpha + B/D^beta by Huber loss in log space, 4,500 L-BFGS starts.
 Approach 2: IsoFLOP parabolas in log N, refused without an interior minimum.
 FLOP convention of the allocation: C = 6ND.
 )";
-
-void write_atomic(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out << text;
-    if (!out) throw AnalysisError(tmp + ": cannot write");
-  }
-  std::filesystem::rename(tmp, path);
-}
-
-nlohmann::json interval_json(const Interval& i) {
-  return {i.low, i.high};
-}
 
 }  // namespace
 
@@ -61,7 +45,7 @@ int main(int argc, char** argv) {
   size_t drop = 0;
   int resamples = 1000;
   uint64_t seed = 1;
-  double predict = 0;
+  double predict = 0, gpu_tflops = 989, mfu = 0.4;
   SurfaceFitOptions fit_options;
   IsoflopOptions iso_options;
   for (int i = 1; i < argc; ++i) {
@@ -91,6 +75,10 @@ int main(int argc, char** argv) {
         fit_options.threads = std::stoi(value());
       } else if (a == "--predict") {
         predict = std::stod(value());
+      } else if (a == "--gpu-tflops") {
+        gpu_tflops = std::stod(value());
+      } else if (a == "--mfu") {
+        mfu = std::stod(value());
       } else if (a == "--out") {
         out_dir = value();
       } else if (!a.empty() && a[0] == '-') {
@@ -181,71 +169,25 @@ int main(int argc, char** argv) {
       std::printf("  %s\n", iso.note.c_str());
     }
 
+    ReportInput report{input,      from_runs ? convention : "as given (flops column or 6ND)",
+                       points,     fit,
+                       boot,       iso,
+                       gpu_tflops, mfu,
+                       resamples};
     std::printf("\nAllocation (Approach 3, C = 6ND; * = extrapolated)\n");
     std::printf("  %10s %12s %12s %10s %22s\n", "FLOPs", "N_opt", "D_opt", "tok/param",
                 "loss [95% interval]");
-    std::vector<Allocation> table;
-    for (double c = 1e17; c <= 1.01e25; c *= 10) {
-      table.push_back(allocate(fit.law, boot, c, c_min, c_max));
-      const Allocation& a = table.back();
+    for (const Allocation& a : allocation_table(report)) {
       std::printf("  %9.0e%s %12.4g %12.4g %10.1f %8.4f [%.4f, %.4f]\n", a.flops,
                   a.extrapolated ? "*" : " ", a.n_opt, a.d_opt, a.tokens_per_param, a.loss,
                   a.loss_ci.low, a.loss_ci.high);
     }
-
     if (!out_dir.empty()) {
-      std::filesystem::create_directories(out_dir);
-      nlohmann::json j;
-      j["input"] = input;
-      j["points"] = points.size();
-      j["flops_convention"] = "6ND";
-      j["approach3"] = {{"E", fit.law.E},
-                        {"A", fit.law.A},
-                        {"B", fit.law.B},
-                        {"alpha", fit.law.alpha},
-                        {"beta", fit.law.beta},
-                        {"objective", fit.objective},
-                        {"gradient_norm", fit.gradient_norm},
-                        {"optimum_at_grid_edge", fit.optimum_at_grid_edge},
-                        {"bootstrap",
-                         {{"resamples", resamples},
-                          {"level", 0.95},
-                          {"E", interval_json(boot.E)},
-                          {"A", interval_json(boot.A)},
-                          {"B", interval_json(boot.B)},
-                          {"alpha", interval_json(boot.alpha)},
-                          {"beta", interval_json(boot.beta)},
-                          {"n_exponent", interval_json(boot.n_exponent)}}}};
-      nlohmann::json profiles = nlohmann::json::array();
-      for (const auto& p : iso.profiles) {
-        profiles.push_back({{"flops", p.flops},
-                            {"points", p.points},
-                            {"accepted", p.accepted},
-                            {"refusal", p.refusal},
-                            {"n_opt", p.accepted ? std::exp(p.log_n_opt) : 0.0},
-                            {"loss_opt", p.accepted ? p.loss_opt : 0.0}});
-      }
-      j["approach2"] = {{"profiles", profiles}, {"fitted", iso.fitted}, {"note", iso.note}};
-      if (iso.fitted) {
-        j["approach2"]["n_opt"] = {
-            {"k", iso.n_opt.k}, {"exponent", iso.n_opt.exponent}, {"r2", iso.n_opt.r2}};
-        j["approach2"]["d_opt"] = {{"k", iso.d_opt.k}, {"exponent", iso.d_opt.exponent}};
-        j["approach2"]["loss_opt"] = {{"k", iso.loss_opt.k}, {"exponent", iso.loss_opt.exponent}};
-      }
-      write_atomic(out_dir + "/fit.json", j.dump(2) + "\n");
-      std::string csv =
-          "flops,n_opt,n_opt_low,n_opt_high,d_opt,tokens_per_param,loss,loss_low,loss_high,"
-          "extrapolated\n";
-      for (const auto& a : table) {
-        char line[512];
-        std::snprintf(line, sizeof line, "%.6g,%.6g,%.6g,%.6g,%.6g,%.4g,%.6g,%.6g,%.6g,%d\n",
-                      a.flops, a.n_opt, a.n_opt_ci.low, a.n_opt_ci.high, a.d_opt,
-                      a.tokens_per_param, a.loss, a.loss_ci.low, a.loss_ci.high,
-                      a.extrapolated ? 1 : 0);
-        csv += line;
-      }
-      write_atomic(out_dir + "/allocation.csv", csv);
-      std::printf("\nwrote %s/fit.json and %s/allocation.csv\n", out_dir.c_str(), out_dir.c_str());
+      write_report(out_dir, report);
+      std::printf(
+          "\nwrote the planning guide to %s/ (report.md, report.html, *.svg, fit.json, "
+          "allocation.csv)\n",
+          out_dir.c_str());
     }
   } catch (const AnalysisError& e) {
     std::cerr << "error: " << e.what() << "\n";

@@ -189,9 +189,22 @@ TEST(AnalyzeCli, FitsPredictsAndWritesMachineReadableOutput) {
   auto fit = nlohmann::json::parse(testing::read_text(dir / "out/fit.json"));
   EXPECT_NEAR(fit["approach3"]["E"].get<double>(), 1.817, 0.01);
   EXPECT_EQ(fit["approach3"]["bootstrap"]["resamples"], 50);
-  EXPECT_EQ(fit["flops_convention"], "6ND");
+  EXPECT_EQ(fit["allocation_convention"], "6ND");
   const std::string csv = testing::read_text(dir / "out/allocation.csv");
-  EXPECT_EQ(csv.rfind("flops,n_opt,", 0), 0u);
+  EXPECT_EQ(csv.rfind("flops,gpu_hours,n_opt,", 0), 0u);
+  // The planning guide: Markdown, one self-contained HTML page, the plots.
+  const std::string md = testing::read_text(dir / "out/report.md");
+  for (const char* section : {"## Resources", "## Laws", "## Allocation", "## Budget scenarios",
+                              "## Trade-offs", "## Warnings", "![", "loss_vs_flops.svg"}) {
+    EXPECT_NE(md.find(section), std::string::npos) << section;
+  }
+  const std::string html = testing::read_text(dir / "out/report.html");
+  EXPECT_EQ(std::count(html.begin(), html.end(), '<') > 100, true);
+  EXPECT_NE(html.find("<svg"), std::string::npos);
+  EXPECT_EQ(html.find("<img"), std::string::npos);  // self-contained: inline SVG only
+  for (const char* svg : {"loss_vs_flops.svg", "isoflop.svg", "n_opt.svg"}) {
+    EXPECT_EQ(testing::read_text(dir / (std::string("out/") + svg)).rfind("<svg", 0), 0u) << svg;
+  }
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 10);  // header + 1e17..1e25
 
   r = testing::run_process({SCALEBED_ANALYZE_PATH, kChinchilla, "--drop-highest", "5",

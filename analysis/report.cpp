@@ -1,0 +1,348 @@
+// Planning-guide rendering: one document model, written as Markdown and HTML.
+#include "report.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "svg_plot.h"
+
+namespace scalebed::analysis {
+namespace {
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+void write_atomic(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    out << text;
+    if (!out) throw AnalysisError(tmp + ": cannot write");
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+// A document as blocks, rendered to both Markdown and HTML.
+struct Doc {
+  std::ostringstream md, html;
+  void heading(int level, const std::string& text) {
+    md << std::string(level, '#') << " " << text << "\n\n";
+    html << "<h" << level << ">" << text << "</h" << level << ">\n";
+  }
+  void paragraph(const std::string& text) {
+    md << text << "\n\n";
+    html << "<p>" << text << "</p>\n";
+  }
+  void bullets(const std::vector<std::string>& items) {
+    html << "<ul>\n";
+    for (const auto& i : items) {
+      md << "- " << i << "\n";
+      html << "<li>" << i << "</li>\n";
+    }
+    md << "\n";
+    html << "</ul>\n";
+  }
+  void table(const std::vector<std::string>& header,
+             const std::vector<std::vector<std::string>>& rows) {
+    md << "|";
+    html << "<table><tr>";
+    for (const auto& h : header) {
+      md << " " << h << " |";
+      html << "<th>" << h << "</th>";
+    }
+    md << "\n|";
+    for (size_t i = 0; i < header.size(); ++i) md << "---|";
+    md << "\n";
+    html << "</tr>\n";
+    for (const auto& r : rows) {
+      md << "|";
+      html << "<tr>";
+      for (const auto& c : r) {
+        md << " " << c << " |";
+        html << "<td>" << c << "</td>";
+      }
+      md << "\n";
+      html << "</tr>\n";
+    }
+    md << "\n";
+    html << "</table>\n";
+  }
+  void figure(const std::string& file, const std::string& svg, const std::string& caption) {
+    md << "![" << caption << "](" << file << ")\n\n";
+    html << "<figure>" << svg << "<figcaption>" << caption << "</figcaption></figure>\n";
+  }
+};
+
+std::string sci(double v) {
+  return fmt("%.3g", v);
+}
+
+std::string gpu_time(double flops, const ReportInput& in) {
+  const double hours = flops / (in.gpu_tflops * 1e12 * in.mfu) / 3600.0;
+  if (hours < 48) return fmt("%.3g GPU-h", hours);
+  return fmt("%.3g GPU-days", hours / 24);
+}
+
+}  // namespace
+
+std::vector<Allocation> allocation_table(const ReportInput& in) {
+  double c_min = 1e300, c_max = 0;
+  for (const auto& p : in.points) {
+    c_min = std::min(c_min, p.flops);
+    c_max = std::max(c_max, p.flops);
+  }
+  std::vector<Allocation> rows;
+  for (double c = 1e17; c <= 1.01e25; c *= 10)
+    rows.push_back(allocate(in.fit.law, in.boot, c, c_min, c_max));
+  return rows;
+}
+
+void write_report(const std::string& dir, const ReportInput& in) {
+  std::filesystem::create_directories(dir);
+  const SurfaceLaw& law = in.fit.law;
+  double c_min = 1e300, c_max = 0, n_min = 1e300, n_max = 0, d_min = 1e300, d_max = 0;
+  for (const auto& p : in.points) {
+    c_min = std::min(c_min, p.flops), c_max = std::max(c_max, p.flops);
+    n_min = std::min(n_min, p.params), n_max = std::max(n_max, p.params);
+    d_min = std::min(d_min, p.tokens), d_max = std::max(d_max, p.tokens);
+  }
+  // R² of the surface on log loss.
+  double mean = 0;
+  for (const auto& p : in.points) mean += std::log(p.loss) / in.points.size();
+  double ss_res = 0, ss_tot = 0;
+  for (const auto& p : in.points) {
+    ss_res += std::pow(std::log(p.loss) - std::log(law.predict(p.params, p.tokens)), 2);
+    ss_tot += std::pow(std::log(p.loss) - mean, 2);
+  }
+  const double r2 = 1 - ss_res / ss_tot;
+  const auto rows = allocation_table(in);
+
+  // Plots.
+  std::vector<double> px, py;
+  for (const auto& p : in.points) px.push_back(p.flops), py.push_back(p.loss);
+  std::vector<double> fx_in, fy_in, fx_out, fy_out;
+  for (double e = 16; e <= 25.001; e += 0.1) {
+    const double c = std::pow(10.0, e);
+    const double l = law.predict(law.n_opt(c), law.d_opt(c));
+    const bool inside = c >= c_min && c <= c_max;
+    (inside ? fx_in : fx_out).push_back(c);
+    (inside ? fy_in : fy_out).push_back(l);
+  }
+  SvgPlot loss_plot("Loss vs training FLOPs", "FLOPs (" + in.convention + ")", "loss", true, true);
+  loss_plot.add_points(px, py, "#888", "runs / points", 2.5);
+  loss_plot.add_line(fx_out, fy_out, series_color(1), "L*(C), extrapolated", true);
+  loss_plot.add_line(fx_in, fy_in, series_color(1), "L*(C), Approach 3");
+  const std::string loss_svg = loss_plot.render();
+
+  SvgPlot iso_plot("IsoFLOP profiles (Approach 2)", "non-embedding parameters N", "loss", true,
+                   false);
+  size_t k = 0;
+  for (const auto& group : group_by_budget(in.points, 0.05)) {
+    const IsoflopProfile* prof = nullptr;
+    for (const auto& p : in.isoflop.profiles) {
+      if (std::fabs(std::log10(p.flops) - std::log10(group.front().flops)) < 0.06 && p.accepted)
+        prof = &p;
+    }
+    if (!prof) continue;
+    std::vector<double> gx, gy;
+    for (const auto& p : group) gx.push_back(p.params), gy.push_back(p.loss);
+    iso_plot.add_points(gx, gy, series_color(k), "C = " + sci(prof->flops));
+    iso_plot.add_points({std::exp(prof->log_n_opt)}, {prof->loss_opt}, "#000", "", 5);
+    ++k;
+  }
+  const std::string iso_svg = iso_plot.render();
+
+  SvgPlot n_plot("Compute-optimal model size", "FLOPs (C = 6ND)", "N_opt", true, true);
+  std::vector<double> cx, ny, nlo, nhi;
+  for (const auto& r : rows) {
+    cx.push_back(r.flops), ny.push_back(r.n_opt), nlo.push_back(r.n_opt_ci.low),
+        nhi.push_back(r.n_opt_ci.high);
+  }
+  n_plot.add_line(cx, ny, series_color(0), "Approach 3");
+  n_plot.add_line(cx, nlo, series_color(0), "95% interval", true);
+  n_plot.add_line(cx, nhi, series_color(0), "", true);
+  std::vector<double> vx, vy;
+  for (const auto& p : in.isoflop.profiles) {
+    if (p.accepted) vx.push_back(p.flops), vy.push_back(std::exp(p.log_n_opt));
+  }
+  n_plot.add_points(vx, vy, series_color(1), "Approach 2 vertices", 4);
+  const std::string n_svg = n_plot.render();
+
+  Doc doc;
+  doc.heading(1, "Scaling-law planning guide");
+  doc.heading(2, "Resources");
+  doc.bullets({"Input: " + in.source + " (" + std::to_string(in.points.size()) + " points)",
+               "FLOP convention of the points: " + in.convention +
+                   "; the allocation below assumes C = 6·N·D with N non-embedding parameters",
+               "Fitted range: FLOPs " + sci(c_min) + " to " + sci(c_max) + ", N " + sci(n_min) +
+                   " to " + sci(n_max) + ", D " + sci(d_min) + " to " + sci(d_max),
+               "GPU-hours assume " + fmt("%.0f", in.gpu_tflops) + " TFLOP/s peak at " +
+                   fmt("%.0f%%", 100 * in.mfu) + " MFU"});
+  doc.heading(2, "Laws");
+  doc.paragraph("Approach 3: L(N, D) = E + A/N^α + B/D^β, Huber (δ = 1e-3) in log space, " +
+                std::to_string(in.fit.starts) + " L-BFGS starts; 95% bootstrap intervals from " +
+                std::to_string(in.resamples) + " resamples. R² on log loss: " + fmt("%.4f", r2) +
+                ".");
+  doc.table(
+      {"coefficient", "value", "95% interval"},
+      {{"E", fmt("%.4f", law.E), fmt("%.4f", in.boot.E.low) + " – " + fmt("%.4f", in.boot.E.high)},
+       {"A", fmt("%.4g", law.A), fmt("%.4g", in.boot.A.low) + " – " + fmt("%.4g", in.boot.A.high)},
+       {"B", fmt("%.4g", law.B), fmt("%.4g", in.boot.B.low) + " – " + fmt("%.4g", in.boot.B.high)},
+       {"α", fmt("%.4f", law.alpha),
+        fmt("%.4f", in.boot.alpha.low) + " – " + fmt("%.4f", in.boot.alpha.high)},
+       {"β", fmt("%.4f", law.beta),
+        fmt("%.4f", in.boot.beta.low) + " – " + fmt("%.4f", in.boot.beta.high)},
+       {"a = β/(α+β) (N_opt ∝ C^a)", fmt("%.4f", law.n_exponent()),
+        fmt("%.4f", in.boot.n_exponent.low) + " – " + fmt("%.4f", in.boot.n_exponent.high)}});
+  if (in.isoflop.fitted) {
+    doc.paragraph(
+        "Approach 2 (IsoFLOP vertices; biased by wide or off-centre size grids, read it beside "
+        "Approach 3): N_opt = " +
+        fmt("%.4g", in.isoflop.n_opt.k) + "·C^" + fmt("%.4f", in.isoflop.n_opt.exponent) + " (R² " +
+        fmt("%.3f", in.isoflop.n_opt.r2) + "), D_opt ∝ C^" +
+        fmt("%.4f", in.isoflop.d_opt.exponent) + ", L_opt = " + fmt("%.4g", in.isoflop.loss_opt.k) +
+        "·C^" + fmt("%.4f", in.isoflop.loss_opt.exponent) + ".");
+  } else {
+    doc.paragraph("Approach 2: " + in.isoflop.note + ".");
+  }
+  doc.figure("loss_vs_flops.svg", loss_svg,
+             "Every point and the compute-optimal loss of Approach 3 (dashed: extrapolated).");
+  doc.figure("isoflop.svg", iso_svg,
+             "IsoFLOP budgets with an interior minimum; black: parabola vertices.");
+  doc.figure("n_opt.svg", n_svg,
+             "Compute-optimal size: Approach 3 with its 95% band, and Approach 2's vertices.");
+
+  doc.heading(2, "Allocation");
+  std::vector<std::vector<std::string>> table;
+  for (const auto& r : rows) {
+    table.push_back({sci(r.flops) + (r.extrapolated ? " *" : ""), gpu_time(r.flops, in),
+                     sci(r.n_opt), sci(r.d_opt), fmt("%.1f", r.tokens_per_param),
+                     fmt("%.4f", r.loss) + " (" + fmt("%.4f", r.loss_ci.low) + " – " +
+                         fmt("%.4f", r.loss_ci.high) + ")"});
+  }
+  doc.table({"FLOPs", "compute", "N_opt", "D_opt", "tokens/param", "loss (95%)"}, table);
+  doc.paragraph("* outside the fitted FLOP range: extrapolated.");
+
+  doc.heading(2, "Budget scenarios");
+  std::vector<std::vector<std::string>> scen;
+  const double per_day = in.gpu_tflops * 1e12 * in.mfu * 86400;
+  for (auto [name, days] :
+       std::vector<std::pair<std::string, double>>{{"< 1 GPU-day", 1},
+                                                   {"1–100 GPU-days", 100},
+                                                   {"100–10k GPU-days", 1e4},
+                                                   {"> 10k GPU-days (at 100k)", 1e5}}) {
+    const double c = days * per_day;
+    const Allocation a = allocate(law, in.boot, c, c_min, c_max);
+    scen.push_back({name, sci(c), sci(a.n_opt), sci(a.d_opt),
+                    fmt("%.4f", a.loss) + (a.extrapolated ? " (extrapolated)" : "")});
+  }
+  doc.table({"scenario (upper edge)", "FLOPs", "N_opt", "D_opt", "loss"}, scen);
+
+  doc.heading(2, "Trade-offs");
+  std::vector<std::vector<std::string>> trade;
+  for (double c : {1e19, 1e21, 1e23}) {
+    const double n = law.n_opt(c), d = law.d_opt(c), best = law.predict(n, d);
+    trade.push_back({sci(c), fmt("%+.4f", law.predict(n / 2, 2 * d) - best),
+                     fmt("%+.4f", law.predict(2 * n, d / 2) - best),
+                     fmt("%+.4f", law.predict(n / 4, 4 * d) - best)});
+  }
+  doc.paragraph("Loss penalty of a mis-sized model at the same budget (C = 6ND):");
+  doc.table({"FLOPs", "2x too small", "2x too large", "4x too small"}, trade);
+
+  doc.heading(2, "Warnings");
+  std::vector<std::string> warnings;
+  if (in.points.size() < 20)
+    warnings.push_back("only " + std::to_string(in.points.size()) +
+                       " points: intervals are wide and the law may not hold");
+  if (in.fit.optimum_at_grid_edge)
+    warnings.push_back("the Approach-3 optimum lies on the edge of the start grid");
+  int refused = 0;
+  for (const auto& p : in.isoflop.profiles) refused += !p.accepted;
+  if (refused > 0)
+    warnings.push_back(
+        std::to_string(refused) +
+        " IsoFLOP budget(s) refused (too few points, no minimum, or no interior minimum)");
+  warnings.push_back("allocations beyond " + sci(c_max) + " FLOPs extrapolate the fit");
+  doc.bullets(warnings);
+
+  write_atomic(dir + "/report.md", doc.md.str());
+  write_atomic(
+      dir + "/report.html",
+      "<!doctype html><html><head><meta charset=\"utf-8\"><title>Scaling-law planning guide</title>"
+      "<style>body{font-family:sans-serif;max-width:980px;margin:2em auto;line-height:1.4}"
+      "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;"
+      "text-align:right}figure{margin:1em "
+      "0}figcaption{color:#555;font-size:90%}</style></head><body>\n" +
+          doc.html.str() + "</body></html>\n");
+  write_atomic(dir + "/loss_vs_flops.svg", loss_svg);
+  write_atomic(dir + "/isoflop.svg", iso_svg);
+  write_atomic(dir + "/n_opt.svg", n_svg);
+
+  nlohmann::json j;
+  j["input"] = in.source;
+  j["points"] = in.points.size();
+  j["flops_convention"] = in.convention;
+  j["allocation_convention"] = "6ND";
+  auto iv = [](const Interval& i) { return nlohmann::json::array({i.low, i.high}); };
+  j["approach3"] = {{"E", law.E},
+                    {"A", law.A},
+                    {"B", law.B},
+                    {"alpha", law.alpha},
+                    {"beta", law.beta},
+                    {"r2_log_loss", r2},
+                    {"objective", in.fit.objective},
+                    {"gradient_norm", in.fit.gradient_norm},
+                    {"optimum_at_grid_edge", in.fit.optimum_at_grid_edge},
+                    {"bootstrap",
+                     {{"resamples", in.resamples},
+                      {"level", 0.95},
+                      {"E", iv(in.boot.E)},
+                      {"A", iv(in.boot.A)},
+                      {"B", iv(in.boot.B)},
+                      {"alpha", iv(in.boot.alpha)},
+                      {"beta", iv(in.boot.beta)},
+                      {"n_exponent", iv(in.boot.n_exponent)}}}};
+  nlohmann::json profiles = nlohmann::json::array();
+  for (const auto& p : in.isoflop.profiles) {
+    profiles.push_back({{"flops", p.flops},
+                        {"points", p.points},
+                        {"accepted", p.accepted},
+                        {"refusal", p.refusal},
+                        {"n_opt", p.accepted ? std::exp(p.log_n_opt) : 0.0},
+                        {"loss_opt", p.accepted ? p.loss_opt : 0.0}});
+  }
+  j["approach2"] = {
+      {"profiles", profiles}, {"fitted", in.isoflop.fitted}, {"note", in.isoflop.note}};
+  if (in.isoflop.fitted) {
+    j["approach2"]["n_opt"] = {{"k", in.isoflop.n_opt.k},
+                               {"exponent", in.isoflop.n_opt.exponent},
+                               {"r2", in.isoflop.n_opt.r2}};
+    j["approach2"]["d_opt"] = {{"k", in.isoflop.d_opt.k}, {"exponent", in.isoflop.d_opt.exponent}};
+    j["approach2"]["loss_opt"] = {{"k", in.isoflop.loss_opt.k},
+                                  {"exponent", in.isoflop.loss_opt.exponent}};
+  }
+  write_atomic(dir + "/fit.json", j.dump(2) + "\n");
+  std::string csv =
+      "flops,gpu_hours,n_opt,n_opt_low,n_opt_high,d_opt,tokens_per_param,loss,loss_low,loss_high,"
+      "extrapolated\n";
+  for (const auto& a : rows) {
+    char line[512];
+    std::snprintf(line, sizeof line, "%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.4g,%.6g,%.6g,%.6g,%d\n",
+                  a.flops, a.flops / (in.gpu_tflops * 1e12 * in.mfu) / 3600, a.n_opt,
+                  a.n_opt_ci.low, a.n_opt_ci.high, a.d_opt, a.tokens_per_param, a.loss,
+                  a.loss_ci.low, a.loss_ci.high, a.extrapolated ? 1 : 0);
+    csv += line;
+  }
+  write_atomic(dir + "/allocation.csv", csv);
+}
+
+}  // namespace scalebed::analysis

@@ -1,0 +1,36 @@
+// The planning guide: report.md and report.html (one self-contained page with
+// inline SVG), the plots as .svg files, fit.json and allocation.csv, from the
+// fitted laws. What a practitioner acts on: the laws with intervals and their
+// validity range, the allocation over budgets in FLOPs and GPU-hours, budget
+// scenarios, trade-offs and warnings.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "allocation.h"
+#include "isoflop.h"
+#include "surface_fit.h"
+
+namespace scalebed::analysis {
+
+struct ReportInput {
+  std::string source;      // what was read (CSV path or runs directory)
+  std::string convention;  // FLOP convention of the points
+  std::vector<Point> points;
+  SurfaceFit fit;
+  SurfaceBootstrap boot;
+  IsoflopResult isoflop;
+  double gpu_tflops = 989;  // peak dense bf16 TFLOP/s of the GPU used for GPU-hours (H100 SXM)
+  double mfu = 0.4;         // model FLOPs utilisation assumed for GPU-hours
+  int resamples = 0;
+};
+
+// The allocation rows of the report (1e17 … 1e25 FLOPs).
+std::vector<Allocation> allocation_table(const ReportInput& in);
+
+// Writes report.md, report.html, loss_vs_flops.svg, isoflop.svg, n_opt.svg,
+// fit.json and allocation.csv into `dir` (created), each atomically.
+void write_report(const std::string& dir, const ReportInput& in);
+
+}  // namespace scalebed::analysis
