@@ -57,6 +57,10 @@ IsoflopResult fit_isoflop(const std::vector<Point>& points, const IsoflopOptions
     double log_c = 0;
     for (const auto& p : group) log_c += std::log(p.flops);
     prof.flops = std::exp(log_c / group.size());
+    for (const auto& p : group) {
+      prof.params.push_back(p.params);
+      prof.losses.push_back(p.loss);
+    }
     if (prof.points < o.min_points) {
       prof.refusal = "only " + std::to_string(prof.points) + " points (need " +
                      std::to_string(o.min_points) + ")";
@@ -78,6 +82,8 @@ IsoflopResult fit_isoflop(const std::vector<Point>& points, const IsoflopOptions
     }
     const Eigen::VectorXd c = X.colPivHouseholderQr().solve(Y);
     prof.curvature = c(2);
+    prof.c0 = c(0);
+    prof.c1 = c(1);
     if (c(2) <= 0) {
       prof.refusal = "the parabola opens downwards (no minimum)";
       result.profiles.push_back(prof);

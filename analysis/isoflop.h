@@ -7,6 +7,7 @@
 // Report it beside Approach 3: wide or off-centre grids bias the vertex.
 #pragma once
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -18,10 +19,16 @@ struct IsoflopProfile {
   double flops = 0;  // the budget (geometric mean of the group)
   int points = 0;
   bool accepted = false;
-  std::string refusal;   // why not, when refused
-  double log_n_opt = 0;  // vertex (natural log of N)
-  double loss_opt = 0;   // parabola value at the vertex
-  double curvature = 0;  // second-order coefficient in log N
+  std::string refusal;                 // why not, when refused
+  double log_n_opt = 0;                // vertex (natural log of N)
+  double loss_opt = 0;                 // parabola value at the vertex
+  double curvature = 0;                // second-order coefficient in log N
+  double c0 = 0, c1 = 0;               // loss ≈ c0 + c1·log N + curvature·log² N
+  std::vector<double> params, losses;  // the budget's points
+  double parabola(double n) const {
+    const double x = std::log(n);
+    return c0 + c1 * x + curvature * x * x;
+  }
 };
 
 struct PowerLaw {  // y = k·x^exponent, fitted in log-log space

@@ -146,17 +146,18 @@ void write_report(const std::string& dir, const ReportInput& in) {
   SvgPlot iso_plot("IsoFLOP profiles (Approach 2)", "non-embedding parameters N", "loss", true,
                    false);
   size_t k = 0;
-  for (const auto& group : group_by_budget(in.points, 0.05)) {
-    const IsoflopProfile* prof = nullptr;
-    for (const auto& p : in.isoflop.profiles) {
-      if (std::fabs(std::log10(p.flops) - std::log10(group.front().flops)) < 0.06 && p.accepted)
-        prof = &p;
+  for (const auto& prof : in.isoflop.profiles) {
+    if (!prof.accepted) continue;
+    const double lo = *std::min_element(prof.params.begin(), prof.params.end());
+    const double hi = *std::max_element(prof.params.begin(), prof.params.end());
+    std::vector<double> curve_n, curve_l;
+    for (int i = 0; i <= 40; ++i) {
+      curve_n.push_back(lo * std::pow(hi / lo, i / 40.0));
+      curve_l.push_back(prof.parabola(curve_n.back()));
     }
-    if (!prof) continue;
-    std::vector<double> gx, gy;
-    for (const auto& p : group) gx.push_back(p.params), gy.push_back(p.loss);
-    iso_plot.add_points(gx, gy, series_color(k), "C = " + sci(prof->flops));
-    iso_plot.add_points({std::exp(prof->log_n_opt)}, {prof->loss_opt}, "#000", "", 5);
+    iso_plot.add_points(prof.params, prof.losses, series_color(k), "C = " + sci(prof.flops));
+    iso_plot.add_line(curve_n, curve_l, series_color(k), "");
+    iso_plot.add_points({std::exp(prof.log_n_opt)}, {prof.loss_opt}, "#000", "", 5);
     ++k;
   }
   const std::string iso_svg = iso_plot.render();
