@@ -35,6 +35,7 @@ usage: analyze POINTS.csv|RUNS_DIR [options]
 The CSV needs a header with params, tokens and loss (flops optional; else 6ND).
 Approach 3: L(N,D) = E + A/N^alpha + B/D^beta by Huber loss in log space, 4,500 L-BFGS starts.
 Approach 2: IsoFLOP parabolas in log N, refused without an interior minimum.
+Approach 1: the Pareto frontier of loss vs FLOPs, with L(C) = E + A*C^-alpha on it.
 FLOP convention of the allocation: C = 6ND.
 )";
 
@@ -169,11 +170,21 @@ int main(int argc, char** argv) {
       std::printf("  %s\n", iso.note.c_str());
     }
 
-    ReportInput report{input,      from_runs ? convention : "as given (flops column or 6ND)",
-                       points,     fit,
-                       boot,       iso,
-                       gpu_tflops, mfu,
-                       resamples};
+    const EnvelopeResult envelope = fit_envelope(points);
+    std::printf("\nApproach 1: lower envelope of loss vs FLOPs\n");
+    if (envelope.fitted) {
+      std::printf(
+          "  %zu frontier points; L(C) = %.4f + %.4g * C^-%.4f; N_opt ~ C^%.4f, D_opt ~ C^%.4f\n",
+          envelope.frontier.size(), envelope.E, envelope.A, envelope.alpha, envelope.n_opt.exponent,
+          envelope.d_opt.exponent);
+    } else {
+      std::printf("  %s\n", envelope.note.c_str());
+    }
+    ReportInput report{input,    from_runs ? convention : "as given (flops column or 6ND)",
+                       points,   fit,
+                       boot,     iso,
+                       envelope, gpu_tflops,
+                       mfu,      resamples};
     std::printf("\nAllocation (Approach 3, C = 6ND; * = extrapolated)\n");
     std::printf("  %10s %12s %12s %10s %22s\n", "FLOPs", "N_opt", "D_opt", "tok/param",
                 "loss [95% interval]");

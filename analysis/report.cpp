@@ -139,6 +139,9 @@ void write_report(const std::string& dir, const ReportInput& in) {
   }
   SvgPlot loss_plot("Loss vs training FLOPs", "FLOPs (" + in.convention + ")", "loss", true, true);
   loss_plot.add_points(px, py, "#888", "runs / points", 2.5);
+  std::vector<double> ex, ey;
+  for (const auto& p : in.envelope.frontier) ex.push_back(p.flops), ey.push_back(p.loss);
+  loss_plot.add_line(ex, ey, series_color(2), "Pareto frontier");
   loss_plot.add_line(fx_out, fy_out, series_color(1), "L*(C), extrapolated", true);
   loss_plot.add_line(fx_in, fy_in, series_color(1), "L*(C), Approach 3");
   const std::string loss_svg = loss_plot.render();
@@ -214,6 +217,15 @@ void write_report(const std::string& dir, const ReportInput& in) {
         "·C^" + fmt("%.4f", in.isoflop.loss_opt.exponent) + ".");
   } else {
     doc.paragraph("Approach 2: " + in.isoflop.note + ".");
+  }
+  if (in.envelope.fitted) {
+    doc.paragraph("Approach 1 (lower envelope, " + std::to_string(in.envelope.frontier.size()) +
+                  " frontier points): L(C) = " + fmt("%.4f", in.envelope.E) + " + " +
+                  fmt("%.4g", in.envelope.A) + "·C^-" + fmt("%.4f", in.envelope.alpha) +
+                  "; N_opt ∝ C^" + fmt("%.4f", in.envelope.n_opt.exponent) + ", D_opt ∝ C^" +
+                  fmt("%.4f", in.envelope.d_opt.exponent) + ".");
+  } else {
+    doc.paragraph("Approach 1: " + in.envelope.note + ".");
   }
   doc.figure("loss_vs_flops.svg", loss_svg,
              "Every point and the compute-optimal loss of Approach 3 (dashed: extrapolated).");
@@ -320,6 +332,17 @@ void write_report(const std::string& dir, const ReportInput& in) {
                         {"refusal", p.refusal},
                         {"n_opt", p.accepted ? std::exp(p.log_n_opt) : 0.0},
                         {"loss_opt", p.accepted ? p.loss_opt : 0.0}});
+  }
+  j["approach1"] = {{"fitted", in.envelope.fitted},
+                    {"note", in.envelope.note},
+                    {"frontier_points", in.envelope.frontier.size()}};
+  if (in.envelope.fitted) {
+    j["approach1"]["loss"] = {
+        {"E", in.envelope.E}, {"A", in.envelope.A}, {"alpha", in.envelope.alpha}};
+    j["approach1"]["n_opt"] = {{"k", in.envelope.n_opt.k},
+                               {"exponent", in.envelope.n_opt.exponent}};
+    j["approach1"]["d_opt"] = {{"k", in.envelope.d_opt.k},
+                               {"exponent", in.envelope.d_opt.exponent}};
   }
   j["approach2"] = {
       {"profiles", profiles}, {"fitted", in.isoflop.fitted}, {"note", in.isoflop.note}};

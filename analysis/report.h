@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "allocation.h"
+#include "envelope.h"
 #include "isoflop.h"
 #include "surface_fit.h"
 
@@ -21,6 +22,7 @@ struct ReportInput {
   SurfaceFit fit;
   SurfaceBootstrap boot;
   IsoflopResult isoflop;
+  EnvelopeResult envelope;
   double gpu_tflops = 989;  // peak dense bf16 TFLOP/s of the GPU used for GPU-hours (H100 SXM)
   double mfu = 0.4;         // model FLOPs utilisation assumed for GPU-hours
   int resamples = 0;

@@ -190,6 +190,10 @@ TEST(AnalyzeCli, FitsPredictsAndWritesMachineReadableOutput) {
   EXPECT_NEAR(fit["approach3"]["E"].get<double>(), 1.817, 0.01);
   EXPECT_EQ(fit["approach3"]["bootstrap"]["resamples"], 50);
   EXPECT_EQ(fit["allocation_convention"], "6ND");
+  EXPECT_TRUE(fit["approach1"]["fitted"].get<bool>());
+  EXPECT_NEAR(fit["approach1"]["n_opt"]["exponent"].get<double>(), 0.5,
+              0.05);  // Chinchilla's ~0.50
+  EXPECT_TRUE(fit["approach2"]["fitted"].get<bool>());
   const std::string csv = testing::read_text(dir / "out/allocation.csv");
   EXPECT_EQ(csv.rfind("flops,gpu_hours,n_opt,", 0), 0u);
   // The planning guide: Markdown, one self-contained HTML page, the plots.
@@ -268,6 +272,43 @@ TEST(Runs, FinishedRunDirectoriesBecomePoints) {
   } catch (const AnalysisError& e) {
     EXPECT_NE(std::string(e.what()).find("b/summary.json: cannot parse"), std::string::npos);
   }
+}
+
+}  // namespace
+}  // namespace scalebed::analysis
+
+#include "envelope.h"
+
+namespace scalebed::analysis {
+namespace {
+
+TEST(Envelope, FrontierAndLawsOfAKnownSurface) {
+  // Runs of many sizes, each logged at many token counts: the envelope of a
+  // known surface follows its compute-optimal frontier.
+  const SurfaceLaw law{1.8, 480, 2100, 0.35, 0.37};
+  std::vector<Point> pts;
+  for (double n = 1e7; n <= 1e10; n *= 1.25) {
+    for (double d = 1e8; d <= 1e12; d *= 1.25) {
+      Point p;
+      p.params = n;
+      p.tokens = d;
+      p.flops = 6 * n * d;
+      p.loss = law.predict(n, d);
+      pts.push_back(p);
+    }
+  }
+  auto frontier = pareto_frontier(pts);
+  for (size_t i = 1; i < frontier.size(); ++i) {
+    EXPECT_GT(frontier[i].flops, frontier[i - 1].flops);
+    EXPECT_LT(frontier[i].loss, frontier[i - 1].loss);
+  }
+  const EnvelopeResult r = fit_envelope(pts);
+  ASSERT_TRUE(r.fitted) << r.note;
+  EXPECT_NEAR(r.n_opt.exponent, law.n_exponent(), 0.03);
+  EXPECT_NEAR(r.d_opt.exponent, 1 - law.n_exponent(), 0.03);
+  // L(C) on the frontier: E near the surface's irreducible loss.
+  EXPECT_NEAR(r.E, law.E, 0.15);
+  EXPECT_FALSE(fit_envelope({pts[0], pts[1]}).fitted);
 }
 
 }  // namespace

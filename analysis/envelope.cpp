@@ -1,0 +1,93 @@
+// Pareto frontier and the laws fitted on it.
+#include "envelope.h"
+
+#include <Eigen/Dense>
+
+#include <algorithm>
+#include <cmath>
+
+namespace scalebed::analysis {
+namespace {
+
+// Least squares of y = c0 + c1·x; returns SSE.
+double line_fit(const std::vector<double>& x, const std::vector<double>& y, double& c0,
+                double& c1) {
+  const size_t n = x.size();
+  double mx = 0, my = 0;
+  for (size_t i = 0; i < n; ++i) mx += x[i] / n, my += y[i] / n;
+  double sxx = 0, sxy = 0;
+  for (size_t i = 0; i < n; ++i) sxx += (x[i] - mx) * (x[i] - mx), sxy += (x[i] - mx) * (y[i] - my);
+  c1 = sxx > 0 ? sxy / sxx : 0;
+  c0 = my - c1 * mx;
+  double sse = 0;
+  for (size_t i = 0; i < n; ++i) sse += std::pow(y[i] - c0 - c1 * x[i], 2);
+  return sse;
+}
+
+PowerLaw power_law(const std::vector<double>& x, const std::vector<double>& y) {
+  std::vector<double> lx, ly;
+  for (size_t i = 0; i < x.size(); ++i) lx.push_back(std::log(x[i])), ly.push_back(std::log(y[i]));
+  double c0, c1;
+  const double sse = line_fit(lx, ly, c0, c1);
+  double my = 0, sst = 0;
+  for (double v : ly) my += v / ly.size();
+  for (double v : ly) sst += (v - my) * (v - my);
+  return {std::exp(c0), c1, sst > 0 ? 1 - sse / sst : 1.0};
+}
+
+}  // namespace
+
+std::vector<Point> pareto_frontier(std::vector<Point> points) {
+  std::sort(points.begin(), points.end(), [](const Point& a, const Point& b) {
+    return a.flops < b.flops || (a.flops == b.flops && a.loss < b.loss);
+  });
+  std::vector<Point> frontier;
+  double best = 1e300;
+  for (const Point& p : points) {
+    if (p.loss < best) {
+      frontier.push_back(p);
+      best = p.loss;
+    }
+  }
+  return frontier;
+}
+
+EnvelopeResult fit_envelope(const std::vector<Point>& points) {
+  EnvelopeResult r;
+  r.frontier = pareto_frontier(points);
+  if (r.frontier.size() < 4) {
+    r.note = "only " + std::to_string(r.frontier.size()) + " frontier points (need 4)";
+    return r;
+  }
+  std::vector<double> log_c, c, n, d;
+  double min_loss = 1e300;
+  for (const auto& p : r.frontier) {
+    log_c.push_back(std::log(p.flops));
+    c.push_back(p.flops);
+    n.push_back(p.params);
+    d.push_back(p.tokens);
+    min_loss = std::min(min_loss, p.loss);
+  }
+  // E in [0, min loss): 2,000-point search, log(L − E) = log A − α·log C for each.
+  double best_sse = 1e300;
+  for (int i = 0; i < 2000; ++i) {
+    const double E = min_loss * i / 2000.0;
+    std::vector<double> y;
+    for (const auto& p : r.frontier) y.push_back(std::log(p.loss - E));
+    double c0, c1;
+    const double sse = line_fit(log_c, y, c0, c1);
+    if (sse < best_sse && c1 < 0) {
+      best_sse = sse;
+      r.E = E;
+      r.A = std::exp(c0);
+      r.alpha = -c1;
+    }
+  }
+  r.n_opt = power_law(c, n);
+  r.d_opt = power_law(c, d);
+  r.fitted = best_sse < 1e300;
+  if (!r.fitted) r.note = "the frontier's loss does not fall with FLOPs";
+  return r;
+}
+
+}  // namespace scalebed::analysis

@@ -1,0 +1,26 @@
+// Chinchilla Approach 1 (analysis.md): the lower envelope of loss vs FLOPs.
+// The Pareto frontier keeps every point that no point with fewer FLOPs
+// beats; on it, L(C) = E + A·C^−α is fitted (E by a 1-D search, A and α by
+// least squares in log(L − E) for each E), and N_opt ∝ C^a, D_opt ∝ C^b by
+// log-log regression of the frontier points' sizes and tokens.
+#pragma once
+
+#include <vector>
+
+#include "isoflop.h"
+#include "points.h"
+
+namespace scalebed::analysis {
+
+struct EnvelopeResult {
+  std::vector<Point> frontier;     // sorted by FLOPs
+  double E = 0, A = 0, alpha = 0;  // L(C) = E + A·C^−α on the frontier
+  PowerLaw n_opt, d_opt;
+  bool fitted = false;  // needs at least 4 frontier points
+  std::string note;
+};
+
+std::vector<Point> pareto_frontier(std::vector<Point> points);
+EnvelopeResult fit_envelope(const std::vector<Point>& points);
+
+}  // namespace scalebed::analysis
