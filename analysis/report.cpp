@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "svg_plot.h"
+#include "util/fs.h"
 
 namespace scalebed::analysis {
 namespace {
@@ -21,15 +22,6 @@ std::string fmt(const char* f, double v) {
   return buf;
 }
 
-void write_atomic(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out << text;
-    if (!out) throw AnalysisError(tmp + ": cannot write");
-  }
-  std::filesystem::rename(tmp, path);
-}
 
 // A document as blocks, rendered to both Markdown and HTML.
 struct Doc {
@@ -287,8 +279,8 @@ void write_report(const std::string& dir, const ReportInput& in) {
   warnings.push_back("allocations beyond " + sci(c_max) + " FLOPs extrapolate the fit");
   doc.bullets(warnings);
 
-  write_atomic(dir + "/report.md", doc.md.str());
-  write_atomic(
+  write_file_atomic(dir + "/report.md", doc.md.str());
+  write_file_atomic(
       dir + "/report.html",
       "<!doctype html><html><head><meta charset=\"utf-8\"><title>Scaling-law planning guide</title>"
       "<style>body{font-family:sans-serif;max-width:980px;margin:2em auto;line-height:1.4}"
@@ -296,9 +288,9 @@ void write_report(const std::string& dir, const ReportInput& in) {
       "text-align:right}figure{margin:1em "
       "0}figcaption{color:#555;font-size:90%}</style></head><body>\n" +
           doc.html.str() + "</body></html>\n");
-  write_atomic(dir + "/loss_vs_flops.svg", loss_svg);
-  write_atomic(dir + "/isoflop.svg", iso_svg);
-  write_atomic(dir + "/n_opt.svg", n_svg);
+  write_file_atomic(dir + "/loss_vs_flops.svg", loss_svg);
+  write_file_atomic(dir + "/isoflop.svg", iso_svg);
+  write_file_atomic(dir + "/n_opt.svg", n_svg);
 
   nlohmann::json j;
   j["input"] = in.source;
@@ -354,7 +346,7 @@ void write_report(const std::string& dir, const ReportInput& in) {
     j["approach2"]["loss_opt"] = {{"k", in.isoflop.loss_opt.k},
                                   {"exponent", in.isoflop.loss_opt.exponent}};
   }
-  write_atomic(dir + "/fit.json", j.dump(2) + "\n");
+  write_file_atomic(dir + "/fit.json", j.dump(2) + "\n");
   std::string csv =
       "flops,gpu_hours,n_opt,n_opt_low,n_opt_high,d_opt,tokens_per_param,loss,loss_low,loss_high,"
       "extrapolated\n";
@@ -366,7 +358,7 @@ void write_report(const std::string& dir, const ReportInput& in) {
                   a.loss_ci.low, a.loss_ci.high, a.extrapolated ? 1 : 0);
     csv += line;
   }
-  write_atomic(dir + "/allocation.csv", csv);
+  write_file_atomic(dir + "/allocation.csv", csv);
 }
 
 }  // namespace scalebed::analysis
