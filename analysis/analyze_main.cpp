@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <string>
 
 #include "report.h"
@@ -28,6 +29,8 @@ usage: analyze POINTS.csv|RUNS_DIR [options]
   --isoflop-tolerance T    points within T decades of FLOPs form one IsoFLOP budget (default 0.05)
   --threads T              threads for the multi-start fit and bootstrap (default 2)
   --predict C              print the allocation at a budget of C FLOPs (C = 6ND) only
+  --group-by KEY           one analysis per value of a column / run field (objective, noise, ...);
+                           with --out, each goes to DIR/KEY-VALUE/
   --out DIR                write the planning guide: report.md, report.html, plots (.svg),
                            fit.json, allocation.csv
   --gpu-tflops P --mfu M   GPU-hours in the guide at P peak TFLOP/s and MFU M (default 989, 0.4)
@@ -39,16 +42,126 @@ Approach 1: the Pareto frontier of loss vs FLOPs, with L(C) = E + A*C^-alpha on 
 FLOP convention of the allocation: C = 6ND.
 )";
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  std::string input, out_dir, convention = "6nd";
+struct Settings {
+  std::string convention = "6nd";
   size_t drop = 0;
   int resamples = 1000;
   uint64_t seed = 1;
   double predict = 0, gpu_tflops = 989, mfu = 0.4;
   SurfaceFitOptions fit_options;
   IsoflopOptions iso_options;
+};
+
+// Fits, prints and (with out_dir) writes the guide for one set of points.
+void analyze_points(const std::vector<Point>& points, const std::string& input, bool from_runs,
+                    int unfinished, const Settings& st, const std::string& out_dir) {
+  const std::string& convention = st.convention;
+  const size_t drop = st.drop;
+  const int resamples = st.resamples;
+  const uint64_t seed = st.seed;
+  const double predict = st.predict, gpu_tflops = st.gpu_tflops, mfu = st.mfu;
+  const SurfaceFitOptions& fit_options = st.fit_options;
+  const IsoflopOptions& iso_options = st.iso_options;
+  if (points.size() < 5) {
+    throw AnalysisError(input + ": only " + std::to_string(points.size()) +
+                        " points; a 5-parameter law needs more");
+  }
+  double c_min = 1e300, c_max = 0;
+  for (const auto& p : points) {
+    c_min = std::min(c_min, p.flops);
+    c_max = std::max(c_max, p.flops);
+  }
+  const SurfaceFit fit = fit_surface(points, fit_options);
+  const SurfaceBootstrap boot = bootstrap_surface(points, fit, resamples, seed, 0.95, fit_options);
+
+  if (predict > 0) {
+    const Allocation a = allocate(fit.law, boot, predict, c_min, c_max);
+    std::printf(
+        "C %.3g FLOPs (6ND): N_opt %.4g [%.4g, %.4g], D_opt %.4g [%.4g, %.4g], "
+        "%.1f tokens/param, loss %.4f [%.4f, %.4f]%s\n",
+        a.flops, a.n_opt, a.n_opt_ci.low, a.n_opt_ci.high, a.d_opt, a.d_opt_ci.low, a.d_opt_ci.high,
+        a.tokens_per_param, a.loss, a.loss_ci.low, a.loss_ci.high,
+        a.extrapolated ? "  (extrapolated beyond the fitted FLOPs)" : "");
+    return;
+  }
+
+  std::printf("points: %zu from %s (dropped the %zu highest losses); FLOPs %.3g to %.3g%s\n",
+              points.size(), input.c_str(), drop, c_min, c_max,
+              from_runs ? (" (" + convention + " convention)").c_str() : "");
+  if (unfinished > 0) std::printf("skipped %d unfinished run(s) (no DONE)\n", unfinished);
+  std::printf("\n");
+  std::printf(
+      "Approach 3: L(N, D) = E + A/N^alpha + B/D^beta  (%d starts, %d bootstrap resamples, "
+      "95%%)\n",
+      fit.starts, resamples);
+  std::printf("  E     %9.4f  [%.4f, %.4f]\n", fit.law.E, boot.E.low, boot.E.high);
+  std::printf("  A     %9.2f  [%.2f, %.2f]\n", fit.law.A, boot.A.low, boot.A.high);
+  std::printf("  B     %9.2f  [%.2f, %.2f]\n", fit.law.B, boot.B.low, boot.B.high);
+  std::printf("  alpha %9.4f  [%.4f, %.4f]\n", fit.law.alpha, boot.alpha.low, boot.alpha.high);
+  std::printf("  beta  %9.4f  [%.4f, %.4f]\n", fit.law.beta, boot.beta.low, boot.beta.high);
+  std::printf("  N_opt ~ C^%.4f [%.4f, %.4f], D_opt ~ C^%.4f\n", fit.law.n_exponent(),
+              boot.n_exponent.low, boot.n_exponent.high, 1 - fit.law.n_exponent());
+  if (fit.optimum_at_grid_edge) {
+    std::printf("  WARNING: the optimum lies on the edge of the start grid; widen the grid\n");
+  }
+
+  const IsoflopResult iso = fit_isoflop(points, iso_options);
+  std::printf("\nApproach 2: IsoFLOP parabolas in log N (budgets within %.3g decades)\n",
+              iso_options.group_tolerance);
+  for (const auto& p : iso.profiles) {
+    if (p.accepted) {
+      std::printf("  C %.3g: %d points, N_opt %.4g, loss %.4f\n", p.flops, p.points,
+                  std::exp(p.log_n_opt), p.loss_opt);
+    } else {
+      std::printf("  C %.3g: %d points, refused: %s\n", p.flops, p.points, p.refusal.c_str());
+    }
+  }
+  if (iso.fitted) {
+    std::printf(
+        "  N_opt = %.4g * C^%.4f (R^2 %.4f); D_opt = %.4g * C^%.4f; L_opt = %.4g * C^%.4f\n",
+        iso.n_opt.k, iso.n_opt.exponent, iso.n_opt.r2, iso.d_opt.k, iso.d_opt.exponent,
+        iso.loss_opt.k, iso.loss_opt.exponent);
+  } else {
+    std::printf("  %s\n", iso.note.c_str());
+  }
+
+  const EnvelopeResult envelope = fit_envelope(points);
+  std::printf("\nApproach 1: lower envelope of loss vs FLOPs\n");
+  if (envelope.fitted) {
+    std::printf(
+        "  %zu frontier points; L(C) = %.4f + %.4g * C^-%.4f; N_opt ~ C^%.4f, D_opt ~ C^%.4f\n",
+        envelope.frontier.size(), envelope.E, envelope.A, envelope.alpha, envelope.n_opt.exponent,
+        envelope.d_opt.exponent);
+  } else {
+    std::printf("  %s\n", envelope.note.c_str());
+  }
+  ReportInput report{input,    from_runs ? convention : "as given (flops column or 6ND)",
+                     points,   fit,
+                     boot,     iso,
+                     envelope, gpu_tflops,
+                     mfu,      resamples};
+  std::printf("\nAllocation (Approach 3, C = 6ND; * = extrapolated)\n");
+  std::printf("  %10s %12s %12s %10s %22s\n", "FLOPs", "N_opt", "D_opt", "tok/param",
+              "loss [95% interval]");
+  for (const Allocation& a : allocation_table(report)) {
+    std::printf("  %9.0e%s %12.4g %12.4g %10.1f %8.4f [%.4f, %.4f]\n", a.flops,
+                a.extrapolated ? "*" : " ", a.n_opt, a.d_opt, a.tokens_per_param, a.loss,
+                a.loss_ci.low, a.loss_ci.high);
+  }
+  if (!out_dir.empty()) {
+    write_report(out_dir, report);
+    std::printf(
+        "\nwrote the planning guide to %s/ (report.md, report.html, *.svg, fit.json, "
+        "allocation.csv)\n",
+        out_dir.c_str());
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string input, out_dir, group_by;
+  Settings st;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -63,23 +176,25 @@ int main(int argc, char** argv) {
         std::cout << kUsage;
         return 0;
       } else if (a == "--flops") {
-        convention = value();
+        st.convention = value();
       } else if (a == "--drop-highest") {
-        drop = std::stoul(value());
+        st.drop = std::stoul(value());
       } else if (a == "--bootstrap") {
-        resamples = std::stoi(value());
+        st.resamples = std::stoi(value());
       } else if (a == "--seed") {
-        seed = std::stoull(value());
+        st.seed = std::stoull(value());
       } else if (a == "--isoflop-tolerance") {
-        iso_options.group_tolerance = std::stod(value());
+        st.iso_options.group_tolerance = std::stod(value());
       } else if (a == "--threads") {
-        fit_options.threads = std::stoi(value());
+        st.fit_options.threads = std::stoi(value());
       } else if (a == "--predict") {
-        predict = std::stod(value());
+        st.predict = std::stod(value());
       } else if (a == "--gpu-tflops") {
-        gpu_tflops = std::stod(value());
+        st.gpu_tflops = std::stod(value());
       } else if (a == "--mfu") {
-        mfu = std::stod(value());
+        st.mfu = std::stod(value());
+      } else if (a == "--group-by") {
+        group_by = value();
       } else if (a == "--out") {
         out_dir = value();
       } else if (!a.empty() && a[0] == '-') {
@@ -103,103 +218,37 @@ int main(int argc, char** argv) {
   try {
     int unfinished = 0;
     const bool from_runs = std::filesystem::is_directory(input);
-    const auto points = drop_highest_losses(
-        from_runs ? read_run_directories(input, convention, &unfinished) : read_points_csv(input),
-        drop);
-    if (points.size() < 5) {
-      throw AnalysisError(input + ": only " + std::to_string(points.size()) +
-                          " points; a 5-parameter law needs more");
-    }
-    double c_min = 1e300, c_max = 0;
-    for (const auto& p : points) {
-      c_min = std::min(c_min, p.flops);
-      c_max = std::max(c_max, p.flops);
-    }
-    const SurfaceFit fit = fit_surface(points, fit_options);
-    const SurfaceBootstrap boot =
-        bootstrap_surface(points, fit, resamples, seed, 0.95, fit_options);
-
-    if (predict > 0) {
-      const Allocation a = allocate(fit.law, boot, predict, c_min, c_max);
-      std::printf(
-          "C %.3g FLOPs (6ND): N_opt %.4g [%.4g, %.4g], D_opt %.4g [%.4g, %.4g], "
-          "%.1f tokens/param, loss %.4f [%.4f, %.4f]%s\n",
-          a.flops, a.n_opt, a.n_opt_ci.low, a.n_opt_ci.high, a.d_opt, a.d_opt_ci.low,
-          a.d_opt_ci.high, a.tokens_per_param, a.loss, a.loss_ci.low, a.loss_ci.high,
-          a.extrapolated ? "  (extrapolated beyond the fitted FLOPs)" : "");
+    const auto points =
+        drop_highest_losses(from_runs ? read_run_directories(input, st.convention, &unfinished)
+                                      : read_points_csv(input),
+                            st.drop);
+    if (group_by.empty()) {
+      analyze_points(points, input, from_runs, unfinished, st, out_dir);
       return 0;
     }
-
-    std::printf("points: %zu from %s (dropped the %zu highest losses); FLOPs %.3g to %.3g%s\n",
-                points.size(), input.c_str(), drop, c_min, c_max,
-                from_runs ? (" (" + convention + " convention)").c_str() : "");
-    if (unfinished > 0) std::printf("skipped %d unfinished run(s) (no DONE)\n", unfinished);
-    std::printf("\n");
-    std::printf(
-        "Approach 3: L(N, D) = E + A/N^alpha + B/D^beta  (%d starts, %d bootstrap resamples, "
-        "95%%)\n",
-        fit.starts, resamples);
-    std::printf("  E     %9.4f  [%.4f, %.4f]\n", fit.law.E, boot.E.low, boot.E.high);
-    std::printf("  A     %9.2f  [%.2f, %.2f]\n", fit.law.A, boot.A.low, boot.A.high);
-    std::printf("  B     %9.2f  [%.2f, %.2f]\n", fit.law.B, boot.B.low, boot.B.high);
-    std::printf("  alpha %9.4f  [%.4f, %.4f]\n", fit.law.alpha, boot.alpha.low, boot.alpha.high);
-    std::printf("  beta  %9.4f  [%.4f, %.4f]\n", fit.law.beta, boot.beta.low, boot.beta.high);
-    std::printf("  N_opt ~ C^%.4f [%.4f, %.4f], D_opt ~ C^%.4f\n", fit.law.n_exponent(),
-                boot.n_exponent.low, boot.n_exponent.high, 1 - fit.law.n_exponent());
-    if (fit.optimum_at_grid_edge) {
-      std::printf("  WARNING: the optimum lies on the edge of the start grid; widen the grid\n");
-    }
-
-    const IsoflopResult iso = fit_isoflop(points, iso_options);
-    std::printf("\nApproach 2: IsoFLOP parabolas in log N (budgets within %.3g decades)\n",
-                iso_options.group_tolerance);
-    for (const auto& p : iso.profiles) {
-      if (p.accepted) {
-        std::printf("  C %.3g: %d points, N_opt %.4g, loss %.4f\n", p.flops, p.points,
-                    std::exp(p.log_n_opt), p.loss_opt);
-      } else {
-        std::printf("  C %.3g: %d points, refused: %s\n", p.flops, p.points, p.refusal.c_str());
+    // One analysis per value of the grouping column (e.g. objective or noise).
+    std::map<std::string, std::vector<Point>> groups;
+    for (const auto& p : points) {
+      auto it = p.extra.find(group_by);
+      if (it == p.extra.end()) {
+        throw AnalysisError(input + ": --group-by " + group_by + ": no such column/field");
       }
+      groups[it->second].push_back(p);
     }
-    if (iso.fitted) {
-      std::printf(
-          "  N_opt = %.4g * C^%.4f (R^2 %.4f); D_opt = %.4g * C^%.4f; L_opt = %.4g * C^%.4f\n",
-          iso.n_opt.k, iso.n_opt.exponent, iso.n_opt.r2, iso.d_opt.k, iso.d_opt.exponent,
-          iso.loss_opt.k, iso.loss_opt.exponent);
-    } else {
-      std::printf("  %s\n", iso.note.c_str());
+    int failed = 0;
+    for (const auto& [value, group] : groups) {
+      std::printf("==================== %s = %s ====================\n", group_by.c_str(),
+                  value.c_str());
+      try {
+        analyze_points(group, input + " [" + group_by + " = " + value + "]", from_runs, unfinished,
+                       st, out_dir.empty() ? "" : out_dir + "/" + group_by + "-" + value);
+      } catch (const AnalysisError& e) {  // one group's refusal does not stop the others
+        std::printf("refused: %s\n", e.what());
+        ++failed;
+      }
+      std::printf("\n");
     }
-
-    const EnvelopeResult envelope = fit_envelope(points);
-    std::printf("\nApproach 1: lower envelope of loss vs FLOPs\n");
-    if (envelope.fitted) {
-      std::printf(
-          "  %zu frontier points; L(C) = %.4f + %.4g * C^-%.4f; N_opt ~ C^%.4f, D_opt ~ C^%.4f\n",
-          envelope.frontier.size(), envelope.E, envelope.A, envelope.alpha, envelope.n_opt.exponent,
-          envelope.d_opt.exponent);
-    } else {
-      std::printf("  %s\n", envelope.note.c_str());
-    }
-    ReportInput report{input,    from_runs ? convention : "as given (flops column or 6ND)",
-                       points,   fit,
-                       boot,     iso,
-                       envelope, gpu_tflops,
-                       mfu,      resamples};
-    std::printf("\nAllocation (Approach 3, C = 6ND; * = extrapolated)\n");
-    std::printf("  %10s %12s %12s %10s %22s\n", "FLOPs", "N_opt", "D_opt", "tok/param",
-                "loss [95% interval]");
-    for (const Allocation& a : allocation_table(report)) {
-      std::printf("  %9.0e%s %12.4g %12.4g %10.1f %8.4f [%.4f, %.4f]\n", a.flops,
-                  a.extrapolated ? "*" : " ", a.n_opt, a.d_opt, a.tokens_per_param, a.loss,
-                  a.loss_ci.low, a.loss_ci.high);
-    }
-    if (!out_dir.empty()) {
-      write_report(out_dir, report);
-      std::printf(
-          "\nwrote the planning guide to %s/ (report.md, report.html, *.svg, fit.json, "
-          "allocation.csv)\n",
-          out_dir.c_str());
-    }
+    if (failed > 0) return 1;
   } catch (const AnalysisError& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 1;

@@ -22,7 +22,6 @@ std::string fmt(const char* f, double v) {
   return buf;
 }
 
-
 // A document as blocks, rendered to both Markdown and HTML.
 struct Doc {
   std::ostringstream md, html;

@@ -313,3 +313,41 @@ TEST(Envelope, FrontierAndLawsOfAKnownSurface) {
 
 }  // namespace
 }  // namespace scalebed::analysis
+
+namespace scalebed::analysis {
+namespace {
+
+TEST(AnalyzeCli, GroupByWritesOneGuidePerGroup) {
+  testing::TempDir dir;
+  const SurfaceLaw masked{2.0, 400, 1500, 0.33, 0.30}, uniform{2.1, 450, 1600, 0.31, 0.29};
+  int k = 0;
+  for (double n = 1e6; n <= 1e8; n *= 2.5) {
+    for (double d = 1e8; d <= 1e10; d *= 4) {
+      write_run(dir, "m" + std::to_string(k), n, d, masked.predict(n, d), true);
+      write_run(dir, "u" + std::to_string(k), n, d, uniform.predict(n, d), true);
+      ++k;
+    }
+  }
+  // write_run labels every run masked; relabel the u* runs.
+  for (int i = 0; i < k; ++i) {
+    const std::string path = dir / ("u" + std::to_string(i) + "/summary.json");
+    auto s = nlohmann::json::parse(testing::read_text(path));
+    s["noise"]["name"] = "uniform";
+    testing::write_text(path, s.dump());
+  }
+  auto r = testing::run_process({SCALEBED_ANALYZE_PATH, dir.path(), "--group-by", "noise",
+                                 "--bootstrap", "20", "--out", dir / "guide"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const char* g : {"noise-masked", "noise-uniform"}) {
+    auto fit =
+        nlohmann::json::parse(testing::read_text(dir / (std::string("guide/") + g + "/fit.json")));
+    const double alpha = fit["approach3"]["alpha"];
+    EXPECT_NEAR(alpha, std::string(g) == "noise-masked" ? 0.33 : 0.31, 0.02) << g;
+  }
+  r = testing::run_process({SCALEBED_ANALYZE_PATH, dir.path(), "--group-by", "color"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("--group-by color: no such column"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace scalebed::analysis
