@@ -29,6 +29,8 @@ usage: analyze POINTS.csv|RUNS_DIR [options]
   --isoflop-tolerance T    points within T decades of FLOPs form one IsoFLOP budget (default 0.05)
   --threads T              threads for the multi-start fit and bootstrap (default 2)
   --predict C              print the allocation at a budget of C FLOPs (C = 6ND) only
+  --curve-points K         run directories: K points per run from its fitted training curve
+                           (constant-LR runs) instead of its final loss
   --group-by KEY           one analysis per value of a column / run field (objective, noise, ...);
                            with --out, each goes to DIR/KEY-VALUE/
   --out DIR                write the planning guide: report.md, report.html, plots (.svg),
@@ -161,6 +163,7 @@ void analyze_points(const std::vector<Point>& points, const std::string& input, 
 
 int main(int argc, char** argv) {
   std::string input, out_dir, group_by;
+  int curve_points = 0;
   Settings st;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -193,6 +196,8 @@ int main(int argc, char** argv) {
         st.gpu_tflops = std::stod(value());
       } else if (a == "--mfu") {
         st.mfu = std::stod(value());
+      } else if (a == "--curve-points") {
+        curve_points = std::stoi(value());
       } else if (a == "--group-by") {
         group_by = value();
       } else if (a == "--out") {
@@ -218,10 +223,10 @@ int main(int argc, char** argv) {
   try {
     int unfinished = 0;
     const bool from_runs = std::filesystem::is_directory(input);
-    const auto points =
-        drop_highest_losses(from_runs ? read_run_directories(input, st.convention, &unfinished)
-                                      : read_points_csv(input),
-                            st.drop);
+    const auto points = drop_highest_losses(
+        from_runs ? read_run_directories(input, st.convention, &unfinished, curve_points)
+                  : read_points_csv(input),
+        st.drop);
     if (group_by.empty()) {
       analyze_points(points, input, from_runs, unfinished, st, out_dir);
       return 0;

@@ -3,8 +3,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
+
+#include "curve_fit.h"
 
 namespace scalebed::analysis {
 namespace fs = std::filesystem;
@@ -40,10 +44,57 @@ Point point_of(const fs::path& run, const std::string& convention) {
   }
 }
 
+// Points along one run's fitted training curve.
+std::vector<Point> curve_points_of(const fs::path& run, const Point& final,
+                                   const std::string& convention, int count) {
+  const fs::path metrics_path = run / "metrics.jsonl", summary_path = run / "summary.json";
+  nlohmann::json s;
+  {
+    std::ifstream in(summary_path);
+    s = nlohmann::json::parse(in);
+  }
+  const double per_token = s.at("flops_per_token").at(convention).get<double>();
+  const double batch_tokens = s.at("batch_tokens").get<double>();
+  const double last_step = s.at("steps").get<double>();
+  std::vector<double> steps, losses;
+  std::ifstream in(metrics_path);
+  std::string line;
+  while (std::getline(in, line)) {
+    try {
+      const auto m = nlohmann::json::parse(line);
+      steps.push_back(m.at("step").get<double>());
+      losses.push_back(m.at("train_metric").get<double>());
+    } catch (const std::exception&) {  // a torn last line is skipped
+    }
+  }
+  const auto smooth = ema(losses);
+  std::vector<double> fit_steps, fit_losses;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    if (steps[i] > 0.1 * last_step) fit_steps.push_back(steps[i]), fit_losses.push_back(smooth[i]);
+  }
+  if (fit_steps.size() < 5) {
+    throw AnalysisError(metrics_path.string() +
+                        ": fewer than 5 logged steps after warm-up to fit a curve");
+  }
+  const CurveLaw curve = fit_curve(fit_steps, fit_losses);
+  std::vector<Point> out;
+  for (int k = 0; k < count; ++k) {
+    const double step =
+        last_step * std::pow(4.0, -1.0 + static_cast<double>(k) / std::max(1, count - 1));
+    Point p = final;
+    p.tokens = step * batch_tokens;
+    p.flops = per_token * p.tokens;
+    p.loss = curve.at(step);
+    p.extra["curve_step"] = std::to_string(static_cast<long long>(std::llround(step)));
+    out.push_back(p);
+  }
+  return out;
+}
+
 }  // namespace
 
 std::vector<Point> read_run_directories(const std::string& path, const std::string& convention,
-                                        int* skipped) {
+                                        int* skipped, int curve_points) {
   if (convention != "6nd" && convention != "palm" && convention != "md") {
     throw AnalysisError("FLOP convention must be 6nd, palm or md, not '" + convention + "'");
   }
@@ -65,7 +116,13 @@ std::vector<Point> read_run_directories(const std::string& path, const std::stri
       ++unfinished;
       continue;
     }
-    points.push_back(point_of(run, convention));
+    const Point final = point_of(run, convention);
+    if (curve_points > 0) {
+      for (const auto& p : curve_points_of(run, final, convention, curve_points))
+        points.push_back(p);
+    } else {
+      points.push_back(final);
+    }
   }
   if (skipped) *skipped = unfinished;
   if (points.empty()) {

@@ -15,7 +15,12 @@ namespace scalebed::analysis {
 // `path` is a run directory or a directory holding run directories (a
 // sweep's output). convention: 6nd | palm | md (summary.json's flops.*).
 // Unfinished runs are skipped and counted in `skipped`.
+// curve_points > 0: instead of its final loss, each run contributes that many
+// points read off its training curve (metrics.jsonl train_metric, EMA γ 0.96,
+// fitted by L(S) = C + B·S^−b after the first 10% of steps) at log-spaced
+// steps from 25% to 100% of its length. Valid for constant-LR runs whose
+// tokens are seen once (then the training loss estimates the held-out loss).
 std::vector<Point> read_run_directories(const std::string& path, const std::string& convention,
-                                        int* skipped = nullptr);
+                                        int* skipped = nullptr, int curve_points = 0);
 
 }  // namespace scalebed::analysis
