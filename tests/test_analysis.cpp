@@ -7,10 +7,39 @@
 #include <cmath>
 #include <random>
 
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+
+#include "curve_fit.h"
+#include "envelope.h"
+#include "isoflop.h"
+#include "runs.h"
 #include "surface_fit.h"
+#include "test_util.h"
 
 namespace scalebed::analysis {
 namespace {
+
+// Points of `law` on a log grid of sizes × tokens (ratio `step`), with
+// multiplicative noise of relative size `noise` (0: exact).
+std::vector<Point> grid_points(const SurfaceLaw& law, double n_lo, double n_hi, double d_lo,
+                               double d_hi, double step, double noise, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> eps(0.0, noise);
+  std::vector<Point> pts;
+  for (double n = n_lo; n <= n_hi; n *= step) {
+    for (double d = d_lo; d <= d_hi; d *= step) {
+      Point p;
+      p.params = n;
+      p.tokens = d;
+      p.flops = 6 * n * d;
+      p.loss = law.predict(n, d) * (noise > 0 ? std::exp(eps(rng)) : 1.0);
+      pts.push_back(p);
+    }
+  }
+  return pts;
+}
 
 const std::string kChinchilla =
     std::string(SCALEBED_SHARED_DIR) + "/data/chinchilla_epoch_svg_extracted.csv";
@@ -76,18 +105,7 @@ TEST(SurfaceFit, ReproducesEpochsChinchillaFit) {
 
 TEST(SurfaceFit, RecoversAKnownLawAndIntervalsCoverIt) {
   const SurfaceLaw truth{2.0, 400.0, 1500.0, 0.33, 0.30};
-  std::mt19937_64 rng(11);
-  std::normal_distribution<double> noise(0.0, 0.01);  // 1% multiplicative noise
-  std::vector<Point> pts;
-  for (double n = 1e7; n <= 3e9; n *= 1.8) {
-    for (double d = 1e9; d <= 3e11; d *= 1.8) {
-      Point p;
-      p.params = n;
-      p.tokens = d;
-      p.loss = truth.predict(n, d) * std::exp(noise(rng));
-      pts.push_back(p);
-    }
-  }
+  const auto pts = grid_points(truth, 1e7, 3e9, 1e9, 3e11, 1.8, 0.01, 11);  // 1% noise
   const SurfaceFit fit = fit_surface(pts);
   EXPECT_NEAR(fit.law.alpha, truth.alpha, 0.05);
   EXPECT_NEAR(fit.law.beta, truth.beta, 0.05);
@@ -107,14 +125,6 @@ TEST(SurfaceLaw, ClosedFormFrontierIsTheConstrainedMinimum) {
   // Moving along 6ND = C in either direction only raises the loss.
   for (double f : {0.8, 1.25}) EXPECT_GT(law.predict(n * f, d / f), law.predict(n, d));
 }
-
-}  // namespace
-}  // namespace scalebed::analysis
-
-#include "isoflop.h"
-
-namespace scalebed::analysis {
-namespace {
 
 // Points on IsoFLOP curves of a known law, sizes log-spaced around the optimum.
 std::vector<Point> isoflop_points(const SurfaceLaw& law, const std::vector<double>& budgets,
@@ -168,18 +178,6 @@ TEST(Isoflop, RefusesBudgetsWithoutAnInteriorMinimumOrTooFewPoints) {
   EXPECT_FALSE(r.note.empty());
 }
 
-}  // namespace
-}  // namespace scalebed::analysis
-
-#include <nlohmann/json.hpp>
-
-#include <fstream>
-
-#include "test_util.h"
-
-namespace scalebed::analysis {
-namespace {
-
 TEST(AnalyzeCli, FitsPredictsAndWritesMachineReadableOutput) {
   testing::TempDir dir;
   auto r = testing::run_process({SCALEBED_ANALYZE_PATH, kChinchilla, "--drop-highest", "5",
@@ -222,14 +220,6 @@ TEST(AnalyzeCli, FitsPredictsAndWritesMachineReadableOutput) {
   EXPECT_NE(r.output.find("bad.csv:3: column 'tokens'"), std::string::npos) << r.output;
   EXPECT_EQ(testing::run_process({SCALEBED_ANALYZE_PATH, "--bogus"}).exit_code, 2);
 }
-
-}  // namespace
-}  // namespace scalebed::analysis
-
-#include "runs.h"
-
-namespace scalebed::analysis {
-namespace {
 
 void write_run(const testing::TempDir& dir, const std::string& name, double n, double d,
                double loss, bool done) {
@@ -274,29 +264,11 @@ TEST(Runs, FinishedRunDirectoriesBecomePoints) {
   }
 }
 
-}  // namespace
-}  // namespace scalebed::analysis
-
-#include "envelope.h"
-
-namespace scalebed::analysis {
-namespace {
-
 TEST(Envelope, FrontierAndLawsOfAKnownSurface) {
   // Runs of many sizes, each logged at many token counts: the envelope of a
   // known surface follows its compute-optimal frontier.
   const SurfaceLaw law{1.8, 480, 2100, 0.35, 0.37};
-  std::vector<Point> pts;
-  for (double n = 1e7; n <= 1e10; n *= 1.25) {
-    for (double d = 1e8; d <= 1e12; d *= 1.25) {
-      Point p;
-      p.params = n;
-      p.tokens = d;
-      p.flops = 6 * n * d;
-      p.loss = law.predict(n, d);
-      pts.push_back(p);
-    }
-  }
+  const auto pts = grid_points(law, 1e7, 1e10, 1e8, 1e12, 1.25, 0.0, 0);
   auto frontier = pareto_frontier(pts);
   for (size_t i = 1; i < frontier.size(); ++i) {
     EXPECT_GT(frontier[i].flops, frontier[i - 1].flops);
@@ -310,12 +282,6 @@ TEST(Envelope, FrontierAndLawsOfAKnownSurface) {
   EXPECT_NEAR(r.E, law.E, 0.15);
   EXPECT_FALSE(fit_envelope({pts[0], pts[1]}).fitted);
 }
-
-}  // namespace
-}  // namespace scalebed::analysis
-
-namespace scalebed::analysis {
-namespace {
 
 TEST(AnalyzeCli, GroupByWritesOneGuidePerGroup) {
   testing::TempDir dir;
@@ -349,14 +315,6 @@ TEST(AnalyzeCli, GroupByWritesOneGuidePerGroup) {
   EXPECT_NE(r.output.find("--group-by color: no such column"), std::string::npos) << r.output;
 }
 
-}  // namespace
-}  // namespace scalebed::analysis
-
-#include "curve_fit.h"
-
-namespace scalebed::analysis {
-namespace {
-
 TEST(CurveFit, RecoversAPowerLawCurveThroughNoiseAndSmoothing) {
   const CurveLaw truth{2.2, 6.0, 0.45};
   std::mt19937_64 rng(5);
@@ -377,12 +335,6 @@ TEST(CurveFit, RecoversAPowerLawCurveThroughNoiseAndSmoothing) {
   EXPECT_NEAR(smoothed.at(4000), truth.at(4000), 0.01 * truth.at(4000));
   for (double s : {1000.0, 4000.0}) EXPECT_NEAR(fit.at(s), truth.at(s), 0.01 * truth.at(s));
 }
-
-}  // namespace
-}  // namespace scalebed::analysis
-
-namespace scalebed::analysis {
-namespace {
 
 TEST(Runs, CurvePointsReadOffTheFittedTrainingCurve) {
   testing::TempDir dir;

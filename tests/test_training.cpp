@@ -255,6 +255,14 @@ TEST(Cli, BadInputWritesNothingAndDryRunWritesNothing) {
   EXPECT_FALSE(fs::exists(dir / "run"));
 
   EXPECT_EQ(run_process({kTrainer, "--bogus"}).exit_code, 2);
+  // Bad flag values are usage errors that name the flag.
+  r = run_process({kTrainer, "sample", "--run", dir / "run", "--num", "x"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("--num: expected a number, got 'x'"), std::string::npos) << r.output;
+  r = run_process({kTrainer, "prepare", "--input", dir / "ok.yaml", "--val-fraction", "zz"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("--val-fraction: expected a number"), std::string::npos) << r.output;
+  EXPECT_EQ(run_process({kTrainer, "sample", "--run"}).exit_code, 2);
   EXPECT_EQ(run_process({kTrainer, "--help"}).exit_code, 0);
 }
 

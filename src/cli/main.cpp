@@ -4,6 +4,8 @@
 
 #include <cstring>
 #include <iostream>
+#include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -42,6 +44,22 @@ exit codes: 0 done | 1 error (message names file:line/key) | 2 bad command line 
             75 stopped by SIGTERM/SIGUSR1/SIGINT after checkpointing (requeue to resume)
 )";
 
+// A flag's value as a number; a bad one is a usage error naming the flag.
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+template <typename T>
+T number(const std::string& flag, const std::string& text) {
+  std::istringstream in(text);
+  T v{};
+  if (!(in >> v) || !in.eof()) {
+    throw UsageError(flag + ": expected a number, got '" + text + "'");
+  }
+  return v;
+}
+
 int usage_error(const std::string& message) {
   std::cerr << "trainer: " << message << "\n(run trainer --help for usage)\n";
   return scalebed::kExitUsage;
@@ -50,8 +68,9 @@ int usage_error(const std::string& message) {
 int run_prepare(const std::vector<std::string>& args) {
   scalebed::PrepareOptions o;
   for (size_t i = 0; i < args.size(); ++i) {
+    const std::string flag = args[i];
     auto value = [&]() -> std::string {
-      if (i + 1 >= args.size()) throw scalebed::Error(args[i] + ": needs a value");
+      if (i + 1 >= args.size()) throw UsageError(args[i] + ": needs a value");
       return args[++i];
     };
     if (args[i] == "--input") {
@@ -61,9 +80,9 @@ int run_prepare(const std::vector<std::string>& args) {
     } else if (args[i] == "--tokenizer") {
       o.tokenizer = value();
     } else if (args[i] == "--val-fraction") {
-      o.val_fraction = std::stod(value());
+      o.val_fraction = number<double>(flag, value());
     } else if (args[i] == "--shard-tokens") {
-      o.shard_tokens = std::stoll(value());
+      o.shard_tokens = number<int64_t>(flag, value());
     } else {
       return usage_error("prepare: unknown argument '" + args[i] + "'");
     }
@@ -82,26 +101,26 @@ int run_sample(const std::vector<std::string>& args) {
   scalebed::SampleOptions o;
   for (size_t i = 0; i < args.size(); ++i) {
     auto value = [&]() -> std::string {
-      if (i + 1 >= args.size()) throw scalebed::Error(args[i] + ": needs a value");
+      if (i + 1 >= args.size()) throw UsageError(args[i] + ": needs a value");
       return args[++i];
     };
     const std::string& a = args[i];
     if (a == "--run") {
       run_dir = value();
     } else if (a == "--num") {
-      o.num = std::stoll(value());
+      o.num = number<int64_t>(a, value());
     } else if (a == "--length") {
-      o.length = std::stoll(value());
+      o.length = number<int64_t>(a, value());
     } else if (a == "--steps") {
-      o.steps = std::stoll(value());
+      o.steps = number<int64_t>(a, value());
     } else if (a == "--sampler") {
       o.sampler = value();
     } else if (a == "--grid") {
       o.grid = value();
     } else if (a == "--temperature") {
-      o.temperature = std::stod(value());
+      o.temperature = number<double>(a, value());
     } else if (a == "--seed") {
-      o.seed = std::stoull(value());
+      o.seed = number<uint64_t>(a, value());
     } else if (a == "--prompt") {
       prompt = value();
     } else {
@@ -168,6 +187,8 @@ int main(int argc, char** argv) {
     }
     scalebed::install_stop_signal_handlers();
     return scalebed::run_training(*training);
+  } catch (const UsageError& e) {
+    return usage_error(e.what());
   } catch (const scalebed::Error& e) {
     std::cerr << "error: " << e.what() << "\n";
     return scalebed::kExitError;

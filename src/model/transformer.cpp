@@ -66,7 +66,6 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
     values = torch::cat(
         {sink_value.view({1, H, 1, Dh}).expand({B, H, 1, Dh}).to(v.scalar_type()), v}, 2);
   }
-  const int64_t S = sink ? 1 : 0;
   // allowed (T, T+S): causal over the sequence part; the sink is always visible.
   torch::Tensor allowed;
   if (o.causal) {
@@ -91,7 +90,6 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
   if (allowed.defined()) {
     scores = scores.masked_fill(allowed.logical_not(), -std::numeric_limits<float>::infinity());
   }
-  (void)S;
   auto probs = torch::softmax(scores, -1).to(values.scalar_type());
   return torch::matmul(probs, values);  // (B, H, T, Dh)
 }

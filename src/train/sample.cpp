@@ -19,7 +19,7 @@ std::vector<std::string> sample_from_run(const std::string& run_dir, const Sampl
   auto t = build_training(load_run_config(config_path, {}));
   const auto checkpoints = run.checkpoints();
   if (checkpoints.empty()) fail_at(run_dir, "has no complete checkpoint to sample from");
-  const TrainState state = load_checkpoint(checkpoints.front(), *t->model, *t->optimizer);
+  load_checkpoint(checkpoints.front(), *t->model, *t->optimizer);
   t->model->eval();
 
   torch::Tensor prompt;
@@ -41,7 +41,6 @@ std::vector<std::string> sample_from_run(const std::string& run_dir, const Sampl
       out.push_back(line.str());
     }
   }
-  (void)state;
   return out;
 }
 
