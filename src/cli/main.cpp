@@ -2,6 +2,9 @@
 // train/ (training, --dry-run) or data/ (prepare); exit codes are train.h's.
 #include <torch/torch.h>
 
+#include <unistd.h>
+
+#include <climits>
 #include <cstring>
 #include <iostream>
 #include <sstream>
@@ -11,6 +14,8 @@
 
 #include "config/config.h"
 #include "data/prepare.h"
+#include "sweep/command.h"
+#include "sweep/sweep.h"
 #include "train/train.h"
 #include "util/error.h"
 
@@ -26,6 +31,7 @@ usage:
   trainer sample --run RUN_DIR [--num 4] [--length T] [--temperature 1.0] [--seed 0]
                  [--steps 128] [--sampler ancestral|adaptive] [--grid cosine|linear]
                  [--prompt TEXT]   (diffusion: steps/sampler/grid; AR: prompt)
+  trainer --config SWEEP.yaml [--list | --status | --index I | --claim-next | --slurm | --collect]
   trainer --help | --help-config
 
 options:
@@ -39,17 +45,15 @@ The run directory (out_dir/name) receives config.yaml, metrics.jsonl, summary.js
 checkpoints/, log.txt and finally DONE. Rerunning the same command resumes from the newest
 complete checkpoint, or does nothing when DONE exists.
 
+%s
 exit codes: 0 done | 1 error (message names file:line/key) | 2 bad command line |
             3 non-finite loss or gradient (last good checkpoint kept) |
             75 stopped by SIGTERM/SIGUSR1/SIGINT after checkpointing (requeue to resume)
 )";
 
-// A flag's value as a number; a bad one is a usage error naming the flag.
-class UsageError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+using scalebed::UsageError;
 
+// A flag's value as a number; a bad one is a usage error naming the flag.
 template <typename T>
 T number(const std::string& flag, const std::string& text) {
   std::istringstream in(text);
@@ -58,6 +62,28 @@ T number(const std::string& flag, const std::string& text) {
     throw UsageError(flag + ": expected a number, got '" + text + "'");
   }
   return v;
+}
+
+std::string self_executable(const char* argv0) {
+  char buf[PATH_MAX];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string(argv0);
+}
+
+// Trains one run in this process (the sweep scheduler's TrainFn).
+int train_run(const scalebed::RunConfig& cfg) {
+  auto training = scalebed::build_training(cfg, scalebed::BuildMode::kTrain);
+  return scalebed::run_training(*training);
+}
+
+int run_sweep(const std::string& sweep_file, const std::vector<std::string>& args,
+              const char* argv0) {
+  scalebed::SweepHooks hooks;
+  hooks.train = train_run;
+  hooks.trainer = self_executable(argv0);
+  hooks.gpus = static_cast<int>(torch::cuda::device_count());
+  scalebed::install_stop_signal_handlers();
+  return scalebed::sweep_command(sweep_file, args, hooks, std::cout);
 }
 
 int usage_error(const std::string& message) {
@@ -152,13 +178,21 @@ int main(int argc, char** argv) {
     if (!args.empty() && args[0] == "prepare") {
       return run_prepare(std::vector<std::string>(args.begin() + 1, args.end()));
     }
+    // A sweep file takes the sweep scheduler's flags (sweep/command.h).
+    for (size_t i = 0; i + 1 < args.size(); ++i) {
+      if (args[i] == "--config" && scalebed::is_sweep_file(args[i + 1])) {
+        std::vector<std::string> rest(args.begin(), args.begin() + i);
+        rest.insert(rest.end(), args.begin() + i + 2, args.end());
+        return run_sweep(args[i + 1], rest, argv[0]);
+      }
+    }
     std::string config_path;
     std::vector<std::string> overrides;
     bool dry_run = false;
     for (size_t i = 0; i < args.size(); ++i) {
       const std::string& a = args[i];
       if (a == "--help" || a == "-h") {
-        std::cout << kUsage;
+        std::printf(kUsage, scalebed::kSweepUsage);
         return scalebed::kExitOk;
       } else if (a == "--help-config") {
         std::cout << "config keys:\n" << scalebed::describe_config_schema();
@@ -172,6 +206,9 @@ int main(int argc, char** argv) {
         overrides.push_back(a.substr(6));
       } else if (a == "--dry-run") {
         dry_run = true;
+      } else if (a == "--list" || a == "--status" || a == "--index" || a == "--claim-next" ||
+                 a == "--slurm" || a == "--collect" || a == "--jobs" || a == "--retry-failed") {
+        return usage_error(a + " applies to sweep files (configs with `grid` or `zip`)");
       } else {
         return usage_error("unknown argument '" + a + "'");
       }

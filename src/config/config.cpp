@@ -257,7 +257,8 @@ RunConfig build_run_config(FlatConfig flat, const std::string& source_path) {
   r.require(m.d_model >= 1, "model.d_model", "must be >= 1");
   r.require(m.heads >= 1, "model.heads", "must be >= 1");
   r.require(m.d_model % m.heads == 0, "model.d_model",
-            "must be divisible by model.heads = " + std::to_string(m.heads));
+            "must be divisible by model.heads = " + std::to_string(m.heads) + " (" +
+                r.value("model.heads").location + ")");
   r.require(m.head_dim() % 2 == 0, "model.heads",
             "gives an odd head dimension d_model/heads; RoPE needs an even one");
   r.require(m.context >= 2, "model.context", "must be >= 2");

@@ -110,6 +110,13 @@ FlatConfig parse_yaml_text(const std::string& text, const std::string& origin) {
   return out;
 }
 
+FlatConfig flatten_yaml(const YAML::Node& map, const std::string& origin) {
+  FlatConfig out;
+  if (!map.IsMap()) fail_at(where(origin, map.Mark()), "expected a mapping of config keys");
+  flatten(map, "", origin, out);
+  return out;
+}
+
 void apply_overrides(FlatConfig& config, const std::vector<std::string>& overrides) {
   for (const std::string& item : overrides) {
     const auto eq = item.find('=');

@@ -8,6 +8,10 @@
 #include <string>
 #include <vector>
 
+namespace YAML {
+class Node;
+}
+
 namespace scalebed {
 
 struct ConfigValue {
@@ -25,6 +29,10 @@ FlatConfig load_yaml_layers(const std::string& path);
 
 // Flattens a YAML document given as text (for tests and for sweep points).
 FlatConfig parse_yaml_text(const std::string& text, const std::string& origin);
+
+// Flattens a YAML mapping node (nested maps become dotted keys); used for
+// the `config:` section of sweep files.
+FlatConfig flatten_yaml(const YAML::Node& map, const std::string& origin);
 
 // Applies "key.path=value" overrides on top of `config`.
 void apply_overrides(FlatConfig& config, const std::vector<std::string>& overrides);

@@ -18,22 +18,6 @@ ParamCounts count_params(const TransformerOptions& o) {
   return c;
 }
 
-ParamCounts count_params(TransformerImpl& model) {
-  ParamCounts c;
-  for (const auto& item : model.named_parameters()) {
-    const int64_t n = item.value().numel();
-    const ParamGroup g = group_of(item.key());
-    if (g == ParamGroup::kEmbedding || g == ParamGroup::kHead) {
-      c.embedding += n;
-    } else {
-      c.non_embedding += n;
-    }
-  }
-  c.total = c.embedding + c.non_embedding;
-  c.per_layer = count_params(model.options()).per_layer;
-  return c;
-}
-
 FlopsPerToken flops_per_token(const TransformerOptions& o) {
   const double L = o.layers, d = o.d_model, T = o.context, r = o.mlp_ratio;
   const ParamCounts c = count_params(o);

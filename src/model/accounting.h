@@ -1,5 +1,6 @@
 // Parameter, FLOP and memory accounting in closed form (model.md), so that
-// --dry-run, metrics and the analysis stage agree on one set of numbers.
+// --dry-run, metrics and the sweep scheduler agree on one set of numbers.
+// Plain arithmetic: no LibTorch, so the scheduler can use it.
 //
 // FLOP conventions per training token (forward + backward):
 //   6nd   6·N with N = non-embedding parameters (Kaplan/Chinchilla C = 6ND)
@@ -12,7 +13,7 @@
 #include <cstdint>
 #include <string>
 
-#include "model/transformer.h"
+#include "model/options.h"
 
 namespace scalebed {
 
@@ -24,8 +25,6 @@ struct ParamCounts {
 };
 
 ParamCounts count_params(const TransformerOptions& o);
-// The same numbers read off a built model (for tests and sanity checks).
-ParamCounts count_params(TransformerImpl& model);
 
 struct FlopsPerToken {
   double c6nd = 0, palm = 0, md = 0;

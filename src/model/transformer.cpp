@@ -194,4 +194,20 @@ void TransformerImpl::initialize(const Parameterization& p) {
   }
 }
 
+ParamCounts count_params(TransformerImpl& model) {
+  ParamCounts c;
+  for (const auto& item : model.named_parameters()) {
+    const int64_t n = item.value().numel();
+    const ParamGroup g = group_of(item.key());
+    if (g == ParamGroup::kEmbedding || g == ParamGroup::kHead) {
+      c.embedding += n;
+    } else {
+      c.non_embedding += n;
+    }
+  }
+  c.total = c.embedding + c.non_embedding;
+  c.per_layer = count_params(model.options()).per_layer;
+  return c;
+}
+
 }  // namespace scalebed

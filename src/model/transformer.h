@@ -9,22 +9,11 @@
 #include <torch/torch.h>
 
 #include "config/config.h"
+#include "model/accounting.h"
+#include "model/options.h"
 #include "model/parameterization.h"
 
 namespace scalebed {
-
-enum class AttentionKernel { kSdpa, kExplicit };
-
-struct TransformerOptions {
-  int64_t layers = 2, d_model = 64, heads = 4, context = 64, mlp_ratio = 4;
-  int64_t vocab_in = 256;   // embedding rows (data vocab, + mask for diffusion)
-  int64_t vocab_out = 256;  // head outputs
-  bool causal = true, qk_norm = true, attention_sink = true;
-  double soft_cap = 0.0, rope_theta = 10000.0, norm_eps = 1e-6;
-  AttentionKernel kernel = AttentionKernel::kSdpa;
-  double residual_scale = 1.0, head_scale = 1.0;
-  int64_t head_dim() const { return d_model / heads; }
-};
 
 // Options from the config; `causal` comes from the objective, vocabularies
 // from the data and objective.
@@ -107,5 +96,9 @@ class TransformerImpl : public torch::nn::Module {
   torch::Tensor rope_cos_, rope_sin_;  // (context, Dh/2) buffers
 };
 TORCH_MODULE(Transformer);
+
+// The parameter counts read off a built model (tests compare them with the
+// closed form of accounting.h).
+ParamCounts count_params(TransformerImpl& model);
 
 }  // namespace scalebed

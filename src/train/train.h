@@ -17,17 +17,9 @@
 #include "model/transformer.h"
 #include "objectives/objective.h"
 #include "optim/optim.h"
+#include "util/exit_codes.h"
 
 namespace scalebed {
-
-// Process exit codes of `trainer`.
-enum ExitCode : int {
-  kExitOk = 0,           // finished (or was already done)
-  kExitError = 1,        // bad input or an internal error; the message names the cause
-  kExitUsage = 2,        // bad command line
-  kExitNonFinite = 3,    // loss or gradients became NaN/Inf; last good checkpoint kept
-  kExitInterrupted = 75  // SIGTERM/SIGUSR1/SIGINT: checkpointed, requeue to resume
-};
 
 struct Training {
   RunConfig cfg;

@@ -1,0 +1,92 @@
+// Writing the sbatch script of a sweep.
+#include "sweep/slurm.h"
+
+#include <sstream>
+
+#include "sweep/registry.h"
+
+namespace scalebed {
+namespace {
+
+// Single-quotes a word for bash.
+std::string quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+}  // namespace
+
+std::string compress_ranges(const std::vector<int>& indices) {
+  std::string out;
+  for (size_t i = 0; i < indices.size();) {
+    size_t j = i;
+    while (j + 1 < indices.size() && indices[j + 1] == indices[j] + 1) ++j;
+    out += (out.empty() ? "" : ",") + std::to_string(indices[i]);
+    if (j > i) out += "-" + std::to_string(indices[j]);
+    i = j + 1;
+  }
+  return out;
+}
+
+std::string sbatch_script(const SweepSpec& spec, const SlurmJob& job) {
+  const SlurmOptions& s = spec.slurm;
+  std::vector<int> tasks = job.indices;
+  if (job.claim_workers > 0) {
+    tasks.clear();
+    for (int w = 0; w < job.claim_workers; ++w) tasks.push_back(w);
+  }
+  const std::string logs = sweep_state_dir(spec) + "/slurm";
+  std::ostringstream o;
+  o << "#!/bin/bash\n"
+    << "# Sweep " << spec.stem << " (" << job.sweep_file << ", expansion " << job.sweep_hash
+    << "): "
+    << (job.claim_workers > 0 ? std::to_string(job.claim_workers) + " --claim-next workers"
+                              : std::to_string(tasks.size()) + " points, one per task")
+    << ".\n# Written by `trainer --config ... --slurm`; submit with `sbatch THIS_FILE`.\n"
+    << "#SBATCH --job-name=" << spec.stem << "\n"
+    << "#SBATCH --array=" << compress_ranges(tasks)
+    << (job.max_parallel > 0 ? "%" + std::to_string(job.max_parallel) : "") << "\n"
+    << "#SBATCH --output=" << logs << "/%A_%a.out\n"
+    << "#SBATCH --open-mode=append\n"
+    << "#SBATCH --signal=B:USR1@" << s.signal_s << "\n"
+    << "#SBATCH --requeue\n"
+    << "#SBATCH --time=" << s.time << "\n"
+    << "#SBATCH --ntasks=1\n"
+    << "#SBATCH --cpus-per-task=" << s.cpus_per_task << "\n";
+  if (s.gpus_per_task > 0) o << "#SBATCH --gres=gpu:" << s.gpus_per_task << "\n";
+  if (!s.partition.empty()) o << "#SBATCH --partition=" << s.partition << "\n";
+  if (!s.account.empty()) o << "#SBATCH --account=" << s.account << "\n";
+  if (!s.qos.empty()) o << "#SBATCH --qos=" << s.qos << "\n";
+  if (!s.mem.empty()) o << "#SBATCH --mem=" << s.mem << "\n";
+  if (!s.constraint.empty()) o << "#SBATCH --constraint=" << s.constraint << "\n";
+  for (const auto& extra : s.extra_sbatch) o << "#SBATCH " << extra << "\n";
+  o << "\nset -u\ncd " << quote(job.workdir) << "\n";
+  for (const auto& line : s.setup) o << line << "\n";
+  o << "export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1}\n\n";
+
+  o << "args=(--config " << quote(job.sweep_file) << " --sweep-hash " << job.sweep_hash;
+  for (const auto& set : job.overrides) o << " --set " << quote(set);
+  if (job.claim_workers > 0) {
+    o << " --claim-next";
+  } else {
+    o << " --index \"$SLURM_ARRAY_TASK_ID\"";
+  }
+  if (job.retry_failed) o << " --retry-failed";
+  o << ")\n"
+    << "# The trainer runs in the background so that this shell can pass Slurm's\n"
+    << "# SIGUSR1 (sent before the time limit) on: the trainer checkpoints and exits 75.\n"
+    << quote(job.trainer) << " \"${args[@]}\" &\n"
+    << "child=$!\n"
+    << "trap 'kill -USR1 \"$child\" 2>/dev/null' USR1 TERM\n"
+    << "wait \"$child\"; rc=$?\n"
+    << "while kill -0 \"$child\" 2>/dev/null; do wait \"$child\"; rc=$?; done\n"
+    << "if [ \"$rc\" -eq 75 ]; then\n"
+    << "  # Stopped before the time limit after checkpointing: requeue this task only.\n"
+    << "  scontrol requeue \"${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}\"\n"
+    << "fi\n"
+    << "exit \"$rc\"\n";
+  return o.str();
+}
+
+}  // namespace scalebed

@@ -1,0 +1,232 @@
+// The sweep scheduler driving real `trainer` processes: claiming workers
+// with one killed mid-run and restarted (every point finishes exactly once,
+// with the losses of an uninterrupted run), local runs that skip finished
+// points, failures with their reason and --retry-failed, and --collect.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <map>
+
+#include "test_util.h"
+
+namespace scalebed {
+namespace {
+namespace fs = std::filesystem;
+using testing::read_text;
+using testing::run_process;
+using testing::spawn_process;
+using testing::TempDir;
+using testing::wait_process;
+using testing::wait_until;
+using testing::write_text;
+
+const std::string kTrainer = SCALEBED_TRAINER_PATH;
+
+// Four small points (L1, d32, T32), each a few seconds, checkpointing often.
+std::string sweep_text(const std::string& out_dir, int steps, const std::string& extra = "") {
+  return "out_dir: " + out_dir +
+         "\nconfig:\n  model: {layers: 1, d_model: 32, heads: 2, context: 32}\n"
+         "  data.synthetic: {train_tokens: 200000, val_tokens: 8192}\n"
+         "  train: {batch_size: 16, steps: " +
+         std::to_string(steps) +
+         ", eval_every: 50, eval_batches: 2, log_every: 1, checkpoint_every: 20}\n"
+         "scheduler: {heartbeat_s: 0.5, stale_after_s: 5}\n"
+         "grid:\n  optim.lr: [1e-3, 3e-3]\n  seed: [0, 1]\n" +
+         extra;
+}
+
+std::vector<nlohmann::json> jsonl(const std::string& path) {
+  std::vector<nlohmann::json> out;
+  std::istringstream in(read_text(path));
+  std::string line;
+  while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+std::vector<std::string> run_dirs(const std::string& out_dir) {
+  std::vector<std::string> dirs;
+  for (const auto& e : fs::directory_iterator(out_dir)) {
+    if (e.is_directory() && e.path().filename().string()[0] != '.') dirs.push_back(e.path());
+  }
+  std::sort(dirs.begin(), dirs.end());
+  return dirs;
+}
+
+// step, train loss, grad norm and val loss of every metrics line.
+std::vector<std::string> curve(const std::string& run_dir) {
+  std::vector<std::string> out;
+  for (const auto& m : jsonl(run_dir + "/metrics.jsonl")) {
+    out.push_back(m.at("step").dump() + " " + m.at("train_loss").dump() + " " +
+                  m.at("grad_norm").dump() + " " +
+                  (m.contains("val_loss") ? m.at("val_loss").dump() : "-"));
+  }
+  return out;
+}
+
+TEST(SweepRuns, ClaimingWorkersWithOneKilledFinishEveryPointExactlyOnce) {
+  TempDir dir;
+  const int steps = 200;
+  write_text(dir / "sweep.yaml", sweep_text(dir / "runs", steps));
+  const std::vector<std::string> worker = {kTrainer, "--config", dir / "sweep.yaml",
+                                           "--claim-next"};
+  std::vector<pid_t> pids;
+  for (int w = 0; w < 3; ++w)
+    pids.push_back(spawn_process(worker, dir / ("w" + std::to_string(w))));
+
+  // Kill the worker that holds a lock once its point has a checkpoint.
+  std::string victim_dir;
+  pid_t victim = 0;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        if (!fs::exists(dir / "runs/.sweep/locks")) return false;
+        for (const auto& e : fs::directory_iterator(dir / "runs/.sweep/locks")) {
+          const auto lock = nlohmann::json::parse(read_text(e.path()), nullptr, false);
+          if (!lock.is_object()) continue;
+          const std::string run = dir / ("runs/" + lock.value("point", ""));
+          if (fs::exists(run + "/checkpoints/step_00000040") && !fs::exists(run + "/DONE")) {
+            victim = lock.value("pid", 0);
+            victim_dir = run;
+            return true;
+          }
+        }
+        return false;
+      },
+      240));
+  ASSERT_GT(victim, 0);
+  kill(victim, SIGKILL);
+  int killed = -1;
+  for (auto& p : pids) {
+    if (p == victim) {
+      killed = wait_process(p);
+      p = spawn_process(worker, dir / "restarted");
+    }
+  }
+  EXPECT_EQ(killed, -SIGKILL);
+  ASSERT_FALSE(fs::exists(victim_dir + "/DONE")) << "the point finished before the kill";
+  for (pid_t p : pids) EXPECT_EQ(wait_process(p), 0) << read_text(dir / "restarted");
+
+  // Every point is done, and each ran to completion exactly once.
+  const auto dirs = run_dirs(dir / "runs");
+  ASSERT_EQ(dirs.size(), 4u);
+  std::map<std::string, int> starts, clean_ends;
+  for (const auto& a : jsonl(dir / "runs/.sweep/attempts.jsonl")) {
+    const std::string point = a.at("point");
+    if (a.at("event") == "start") starts[point]++;
+    if (a.at("event") == "end" && a.at("exit_code") == 0) clean_ends[point]++;
+  }
+  const std::string victim_name = fs::path(victim_dir).filename();
+  for (const auto& d : dirs) {
+    const std::string name = fs::path(d).filename();
+    EXPECT_TRUE(fs::exists(d + "/DONE")) << name;
+    EXPECT_EQ(clean_ends[name], 1) << name;
+    EXPECT_EQ(starts[name], name == victim_name ? 2 : 1) << name;
+    // The resumed run dropped what it logged after its checkpoint: steps 1..N once each.
+    const auto c = curve(d);
+    ASSERT_EQ(c.size(), static_cast<size_t>(steps)) << name;
+    for (int s = 0; s < steps; ++s)
+      EXPECT_EQ(c[s].substr(0, c[s].find(' ')), std::to_string(s + 1));
+  }
+  // The killed point's losses equal those of the same point run uninterrupted
+  // elsewhere (same config -> same directory name there).
+  write_text(dir / "reference/sweep.yaml", sweep_text(dir / "reference/runs", steps));
+  auto list = run_process({kTrainer, "--config", dir / "reference/sweep.yaml", "--list"});
+  const size_t at = list.output.find(victim_name);
+  ASSERT_NE(at, std::string::npos) << list.output;
+  const std::string index = list.output.substr(list.output.rfind('\n', at) + 1, 4);
+  auto r = run_process({kTrainer, "--config", dir / "reference/sweep.yaml", "--index",
+                        std::to_string(std::stoi(index))});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(curve(victim_dir), curve(dir / ("reference/runs/" + victim_name)));
+}
+
+TEST(SweepRuns, LocalRunSkipsFinishedPointsAndCollects) {
+  TempDir dir;
+  write_text(dir / "sweep.yaml", sweep_text(dir / "runs", 30));
+  const std::string sweep = dir / "sweep.yaml";
+  auto first = run_process({kTrainer, "--config", sweep, "--jobs", "2"});
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  EXPECT_NE(first.output.find("4 to run, 2 at a time"), std::string::npos) << first.output;
+  EXPECT_NE(first.output.find("finished 4 point(s)"), std::string::npos) << first.output;
+  const size_t attempts = jsonl(dir / "runs/.sweep/attempts.jsonl").size();
+  EXPECT_EQ(attempts, 8u);  // a start and an end per point
+
+  auto again = run_process({kTrainer, "--config", sweep});
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_NE(again.output.find("4 done, 0 to run"), std::string::npos) << again.output;
+  EXPECT_EQ(jsonl(dir / "runs/.sweep/attempts.jsonl").size(), attempts);  // nothing ran twice
+  auto one = run_process({kTrainer, "--config", sweep, "--index", "2"});
+  EXPECT_EQ(one.exit_code, 0);
+  EXPECT_NE(one.output.find("is done; nothing to do"), std::string::npos) << one.output;
+
+  auto status = run_process({kTrainer, "--config", sweep, "--status"});
+  EXPECT_NE(status.output.find("done 4 | running 0 | failed 0 | pending 0"), std::string::npos)
+      << status.output;
+  EXPECT_NE(status.output.find("remaining 0 (0%)"), std::string::npos) << status.output;
+
+  auto collect = run_process({kTrainer, "--config", sweep, "--collect"});
+  ASSERT_EQ(collect.exit_code, 0) << collect.output;
+  const std::string csv = read_text(dir / "runs/collected.csv");
+  const std::string header = csv.substr(0, csv.find('\n'));
+  for (const char* column :
+       {"index", "name", "status", "optim.lr", "seed", "params_non_embedding", "flops_md",
+        "flops_6nd", "flops_palm", "final_val_loss", "best_val_loss", "tokens", "batch_tokens"}) {
+    EXPECT_NE(("," + header + ",").find(std::string(",") + column + ","), std::string::npos)
+        << column << " in " << header;
+  }
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 5);
+  const auto rows = jsonl(dir / "runs/collected.jsonl");
+  ASSERT_EQ(rows.size(), 4u);
+  for (const auto& row : rows) {
+    EXPECT_EQ(row.at("status"), "done");
+    const auto summary =
+        nlohmann::json::parse(read_text(row.at("run_dir").get<std::string>() + "/summary.json"));
+    EXPECT_EQ(row.at("final_val_loss"), summary.at("final_val_loss"));
+    EXPECT_EQ(row.at("params_non_embedding"), summary.at("params").at("non_embedding"));
+  }
+}
+
+TEST(SweepRuns, FailuresAreReportedWithTheirReasonAndRetriedOnRequest) {
+  TempDir dir;
+  // lr 1e30 makes two of the points non-finite at once.
+  write_text(dir / "sweep.yaml",
+             "out_dir: " + dir.path() +
+                 "/runs\nconfig:\n  model: {layers: 1, d_model: 32, heads: 2, context: 32}\n"
+                 "  train: {batch_size: 8, steps: 10, eval_every: 0, eval_batches: 1}\n"
+                 "  schedule.warmup_steps: 0\n"
+                 "grid:\n  optim.lr: [1e-3, 1e30]\n");
+  const std::string sweep = dir / "sweep.yaml";
+  auto run = run_process({kTrainer, "--config", sweep});
+  EXPECT_EQ(run.exit_code, 1) << run.output;
+  EXPECT_NE(run.output.find("failed with exit code 3"), std::string::npos) << run.output;
+  auto status = run_process({kTrainer, "--config", sweep, "--status"});
+  EXPECT_NE(status.output.find("done 1 | running 0 | failed 1 | pending 0"), std::string::npos)
+      << status.output;
+  EXPECT_NE(status.output.find("non-finite"), std::string::npos) << status.output;
+  auto index = run_process({kTrainer, "--config", sweep, "--index", "1"});
+  EXPECT_EQ(index.exit_code, 1);
+  EXPECT_NE(index.output.find("rerun it with --retry-failed"), std::string::npos) << index.output;
+  auto retry = run_process({kTrainer, "--config", sweep, "--retry-failed"});
+  EXPECT_NE(retry.output.find("1 to run"), std::string::npos) << retry.output;
+
+  // A Slurm task of an edited sweep refuses to run an index that moved.
+  auto slurm = run_process({kTrainer, "--config", sweep, "--slurm", "--retry-failed"});
+  ASSERT_EQ(slurm.exit_code, 0) << slurm.output;
+  EXPECT_NE(slurm.output.find("sbatch " + dir.path() + "/runs/.sweep/slurm/sweep.sbatch"),
+            std::string::npos)
+      << slurm.output;
+  EXPECT_EQ(run_process({"/bin/bash", "-n", dir / "runs/.sweep/slurm/sweep.sbatch"}).exit_code, 0);
+  auto moved =
+      run_process({kTrainer, "--config", sweep, "--index", "0", "--sweep-hash", "0000000000"});
+  EXPECT_EQ(moved.exit_code, 1);
+  EXPECT_NE(moved.output.find("the sweep changed since its job was written"), std::string::npos);
+  // Sweep flags on a plain run config, and bad flag values, are usage errors.
+  write_text(dir / "run.yaml", "name: x\n");
+  EXPECT_EQ(run_process({kTrainer, "--config", dir / "run.yaml", "--list"}).exit_code, 2);
+  EXPECT_EQ(run_process({kTrainer, "--config", sweep, "--index", "9"}).exit_code, 2);
+  EXPECT_EQ(run_process({kTrainer, "--config", sweep, "--jobs", "x"}).exit_code, 2);
+}
+
+}  // namespace
+}  // namespace scalebed
