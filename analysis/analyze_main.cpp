@@ -28,7 +28,7 @@ usage: analyze POINTS.csv|RUNS_DIR [options]
   --seed S                 bootstrap seed (default 1)
   --isoflop-tolerance T    points within T decades of FLOPs form one IsoFLOP budget (default 0.05)
   --threads T              threads for the multi-start fit and bootstrap (default 2)
-  --predict C              print the allocation at a budget of C FLOPs (C = 6ND) only
+  --predict C              print the allocation at a budget of C FLOPs only
   --curve-points K         run directories: K points per run from its fitted training curve
                            (constant-LR runs) instead of its final loss
   --group-by KEY           one analysis per value of a column / run field (objective, noise, ...);
@@ -41,7 +41,7 @@ The CSV needs a header with params, tokens and loss (flops optional; else 6ND).
 Approach 3: L(N,D) = E + A/N^alpha + B/D^beta by Huber loss in log space, 4,500 L-BFGS starts.
 Approach 2: IsoFLOP parabolas in log N, refused without an interior minimum.
 Approach 1: the Pareto frontier of loss vs FLOPs, with L(C) = E + A*C^-alpha on it.
-FLOP convention of the allocation: C = 6ND.
+Allocations use C = k*N*D, k = the points' median FLOPs per parameter and token (6 for 6ND).
 )";
 
 struct Settings {
@@ -76,13 +76,16 @@ void analyze_points(const std::vector<Point>& points, const std::string& input, 
   const SurfaceFit fit = fit_surface(points, fit_options);
   const SurfaceBootstrap boot = bootstrap_surface(points, fit, resamples, seed, 0.95, fit_options);
 
+  std::string not_allocatable;
+  const bool allocatable = fit.law.allocatable(&not_allocatable);
   if (predict > 0) {
+    if (!allocatable) throw AnalysisError(input + ": no allocation: " + not_allocatable);
     const Allocation a = allocate(fit.law, boot, predict, c_min, c_max);
     std::printf(
-        "C %.3g FLOPs (6ND): N_opt %.4g [%.4g, %.4g], D_opt %.4g [%.4g, %.4g], "
+        "C %.3g FLOPs (C = %.3g*N*D): N_opt %.4g [%.4g, %.4g], D_opt %.4g [%.4g, %.4g], "
         "%.1f tokens/param, loss %.4f [%.4f, %.4f]%s\n",
-        a.flops, a.n_opt, a.n_opt_ci.low, a.n_opt_ci.high, a.d_opt, a.d_opt_ci.low, a.d_opt_ci.high,
-        a.tokens_per_param, a.loss, a.loss_ci.low, a.loss_ci.high,
+        a.flops, fit.law.k, a.n_opt, a.n_opt_ci.low, a.n_opt_ci.high, a.d_opt, a.d_opt_ci.low,
+        a.d_opt_ci.high, a.tokens_per_param, a.loss, a.loss_ci.low, a.loss_ci.high,
         a.extrapolated ? "  (extrapolated beyond the fitted FLOPs)" : "");
     return;
   }
@@ -142,9 +145,15 @@ void analyze_points(const std::vector<Point>& points, const std::string& input, 
                      boot,     iso,
                      envelope, gpu_tflops,
                      mfu,      resamples};
-  std::printf("\nAllocation (Approach 3, C = 6ND; * = extrapolated)\n");
-  std::printf("  %10s %12s %12s %10s %22s\n", "FLOPs", "N_opt", "D_opt", "tok/param",
-              "loss [95% interval]");
+  if (!allocatable) {
+    std::printf("\nAllocation refused: %s\n", not_allocatable.c_str());
+  } else {
+    std::printf("\nAllocation (Approach 3, C = %.3g*N*D; * = extrapolated)\n", fit.law.k);
+  }
+  if (allocatable) {
+    std::printf("  %10s %12s %12s %10s %22s\n", "FLOPs", "N_opt", "D_opt", "tok/param",
+                "loss [95% interval]");
+  }
   for (const Allocation& a : allocation_table(report)) {
     std::printf("  %9.0e%s %12.4g %12.4g %10.1f %8.4f [%.4f, %.4f]\n", a.flops,
                 a.extrapolated ? "*" : " ", a.n_opt, a.d_opt, a.tokens_per_param, a.loss,
@@ -225,7 +234,7 @@ int main(int argc, char** argv) {
     const bool from_runs = std::filesystem::is_directory(input);
     const auto points = drop_highest_losses(
         from_runs ? read_run_directories(input, st.convention, &unfinished, curve_points)
-                  : read_points_csv(input),
+                  : read_points_csv(input, st.convention, &unfinished),
         st.drop);
     if (group_by.empty()) {
       analyze_points(points, input, from_runs, unfinished, st, out_dir);

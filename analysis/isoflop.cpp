@@ -51,6 +51,7 @@ std::vector<std::vector<Point>> group_by_budget(std::vector<Point> points, doubl
 IsoflopResult fit_isoflop(const std::vector<Point>& points, const IsoflopOptions& o) {
   IsoflopResult result;
   std::vector<double> budgets, n_opts, d_opts, l_opts;
+  const double k = flops_per_param_token(points);  // D_opt = C / (k·N_opt)
   for (const auto& group : group_by_budget(points, o.group_tolerance)) {
     IsoflopProfile prof;
     prof.points = static_cast<int>(group.size());
@@ -100,7 +101,7 @@ IsoflopResult fit_isoflop(const std::vector<Point>& points, const IsoflopOptions
     result.profiles.push_back(prof);
     budgets.push_back(prof.flops);
     n_opts.push_back(std::exp(prof.log_n_opt));
-    d_opts.push_back(prof.flops / (6 * std::exp(prof.log_n_opt)));
+    d_opts.push_back(prof.flops / (k * std::exp(prof.log_n_opt)));
     l_opts.push_back(prof.loss_opt);
   }
   if (budgets.size() < 2) {

@@ -29,21 +29,35 @@ std::vector<std::string> split_csv_line(const std::string& line) {
 
 }  // namespace
 
-std::vector<Point> read_points_csv(const std::string& path) {
+std::vector<Point> read_points_csv(const std::string& path, const std::string& convention,
+                                   int* skipped) {
   std::ifstream in(path);
   if (!in) throw AnalysisError(path + ": cannot open");
   std::string line;
   if (!std::getline(in, line)) throw AnalysisError(path + ": empty file (expected a header)");
   const auto header = split_csv_line(line);
-  auto column = [&](const std::string& name, bool required) -> int {
+  auto find = [&](const std::string& name) -> int {
     for (size_t i = 0; i < header.size(); ++i) {
       if (header[i] == name) return static_cast<int>(i);
     }
-    if (required) throw AnalysisError(path + ":1: no '" + name + "' column in the header");
     return -1;
   };
-  const int c_params = column("params", true), c_tokens = column("tokens", true),
-            c_loss = column("loss", true), c_flops = column("flops", false);
+  // A plain points file names params/tokens/loss/flops; a sweep's collected
+  // table (run-directory.md) names them as summary.json fields.
+  auto column = [&](const std::string& name, const std::string& collected, bool required) {
+    int c = find(name);
+    if (c < 0 && !collected.empty()) c = find(collected);
+    if (c < 0 && required) {
+      throw AnalysisError(path + ":1: no '" + name + "'" +
+                          (collected.empty() ? "" : " (or '" + collected + "')") +
+                          " column in the header");
+    }
+    return c;
+  };
+  const int c_params = column("params", "params_non_embedding", true),
+            c_tokens = column("tokens", "", true), c_loss = column("loss", "final_val_loss", true),
+            c_flops = column("flops", "flops_" + (convention.empty() ? "6nd" : convention), false),
+            c_status = find("status");
   std::vector<Point> points;
   int line_no = 1;
   while (std::getline(in, line)) {
@@ -54,6 +68,10 @@ std::vector<Point> read_points_csv(const std::string& path) {
       throw AnalysisError(path + ":" + std::to_string(line_no) + ": " +
                           std::to_string(cells.size()) + " cells, the header has " +
                           std::to_string(header.size()));
+    }
+    if (c_status >= 0 && cells[c_status] != "done") {  // a collected table's unfinished runs
+      if (skipped) ++*skipped;
+      continue;
     }
     auto number = [&](int c) {
       size_t used = 0;
@@ -80,10 +98,21 @@ std::vector<Point> read_points_csv(const std::string& path) {
         p.extra[header[i]] = cells[i];
       }
     }
+    if (p.extra.count("noise_name") && !p.extra.count("noise")) {
+      p.extra["noise"] = p.extra["noise_name"];  // the name run directories use
+    }
     points.push_back(std::move(p));
   }
   if (points.empty()) throw AnalysisError(path + ": no data rows");
   return points;
+}
+
+double flops_per_param_token(const std::vector<Point>& points) {
+  std::vector<double> k;
+  for (const auto& p : points) k.push_back(p.flops / (p.params * p.tokens));
+  if (k.empty()) return 6;
+  std::nth_element(k.begin(), k.begin() + k.size() / 2, k.end());
+  return k[k.size() / 2];
 }
 
 std::vector<Point> drop_highest_losses(std::vector<Point> points, size_t count) {

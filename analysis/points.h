@@ -22,9 +22,17 @@ class AnalysisError : public std::runtime_error {
 };
 
 // Reads a CSV whose header names at least `params`, `tokens` and `loss`
-// (`flops` optional; missing flops are 6·N·D). Throws AnalysisError naming
-// file:line and column for a missing column, a non-numeric or non-positive value.
-std::vector<Point> read_points_csv(const std::string& path);
+// (`flops` optional; missing flops are 6·N·D), or a sweep's collected table
+// (params_non_embedding, tokens, final_val_loss, flops_<convention>; rows
+// whose status is not "done" are skipped and counted in `skipped`). Throws
+// AnalysisError naming file:line and column for a missing column, a
+// non-numeric or non-positive value.
+std::vector<Point> read_points_csv(const std::string& path, const std::string& convention = "",
+                                   int* skipped = nullptr);
+
+// k of C = k·N·D: the median of flops/(params·tokens) over the points (6
+// when the FLOPs are 6ND).
+double flops_per_param_token(const std::vector<Point>& points);
 
 // The points without the `count` highest losses (Epoch's outlier rule).
 std::vector<Point> drop_highest_losses(std::vector<Point> points, size_t count);

@@ -92,7 +92,12 @@ std::vector<Allocation> allocation_table(const ReportInput& in) {
     c_max = std::max(c_max, p.flops);
   }
   std::vector<Allocation> rows;
-  for (double c = 1e17; c <= 1.01e25; c *= 10)
+  if (!in.fit.law.allocatable()) return rows;
+  // From the decade of the smallest fitted budget up to 1e25 (and at least
+  // two decades beyond the largest): where a practitioner plans.
+  const double first = std::pow(10.0, std::floor(std::log10(c_min)));
+  const double last = std::max(1e25, std::pow(10.0, std::ceil(std::log10(c_max)) + 2));
+  for (double c = first; c <= last * 1.01; c *= 10)
     rows.push_back(allocate(in.fit.law, in.boot, c, c_min, c_max));
   return rows;
 }
@@ -177,7 +182,8 @@ void write_report(const std::string& dir, const ReportInput& in) {
   doc.heading(2, "Resources");
   doc.bullets({"Input: " + in.source + " (" + std::to_string(in.points.size()) + " points)",
                "FLOP convention of the points: " + in.convention +
-                   "; the allocation below assumes C = 6·N·D with N non-embedding parameters",
+                   "; allocations use C = k·N·D with N non-embedding parameters and k = " +
+                   fmt("%.3g", law.k) + " FLOPs per parameter and token (the points' median)",
                "Fitted range: FLOPs " + sci(c_min) + " to " + sci(c_max) + ", N " + sci(n_min) +
                    " to " + sci(n_max) + ", D " + sci(d_min) + " to " + sci(d_max),
                "GPU-hours assume " + fmt("%.0f", in.gpu_tflops) + " TFLOP/s peak at " +
@@ -226,6 +232,11 @@ void write_report(const std::string& dir, const ReportInput& in) {
              "Compute-optimal size: Approach 3 with its 95% band, and Approach 2's vertices.");
 
   doc.heading(2, "Allocation");
+  std::string not_allocatable;
+  if (!law.allocatable(&not_allocatable)) {
+    doc.paragraph("No allocation: " + not_allocatable +
+                  ". Add sizes and token counts around the optimum (see the IsoFLOP plot).");
+  }
   std::vector<std::vector<std::string>> table;
   for (const auto& r : rows) {
     table.push_back({sci(r.flops) + (r.extrapolated ? " *" : ""), gpu_time(r.flops, in),
@@ -233,8 +244,10 @@ void write_report(const std::string& dir, const ReportInput& in) {
                      fmt("%.4f", r.loss) + " (" + fmt("%.4f", r.loss_ci.low) + " – " +
                          fmt("%.4f", r.loss_ci.high) + ")"});
   }
-  doc.table({"FLOPs", "compute", "N_opt", "D_opt", "tokens/param", "loss (95%)"}, table);
-  doc.paragraph("* outside the fitted FLOP range: extrapolated.");
+  if (!table.empty()) {
+    doc.table({"FLOPs", "compute", "N_opt", "D_opt", "tokens/param", "loss (95%)"}, table);
+    doc.paragraph("* outside the fitted FLOP range: extrapolated.");
+  }
 
   doc.heading(2, "Budget scenarios");
   std::vector<std::vector<std::string>> scen;
@@ -245,6 +258,7 @@ void write_report(const std::string& dir, const ReportInput& in) {
                                                    {"100–10k GPU-days", 1e4},
                                                    {"> 10k GPU-days (at 100k)", 1e5}}) {
     const double c = days * per_day;
+    if (!law.allocatable()) break;
     const Allocation a = allocate(law, in.boot, c, c_min, c_max);
     scen.push_back({name, sci(c), sci(a.n_opt), sci(a.d_opt),
                     fmt("%.4f", a.loss) + (a.extrapolated ? " (extrapolated)" : "")});
@@ -253,13 +267,14 @@ void write_report(const std::string& dir, const ReportInput& in) {
 
   doc.heading(2, "Trade-offs");
   std::vector<std::vector<std::string>> trade;
-  for (double c : {1e19, 1e21, 1e23}) {
+  for (double c : {c_max, c_max * 1e2, c_max * 1e4}) {
+    if (!law.allocatable()) break;
     const double n = law.n_opt(c), d = law.d_opt(c), best = law.predict(n, d);
     trade.push_back({sci(c), fmt("%+.4f", law.predict(n / 2, 2 * d) - best),
                      fmt("%+.4f", law.predict(2 * n, d / 2) - best),
                      fmt("%+.4f", law.predict(n / 4, 4 * d) - best)});
   }
-  doc.paragraph("Loss penalty of a mis-sized model at the same budget (C = 6ND):");
+  doc.paragraph("Loss penalty of a mis-sized model at the same budget (Approach 3):");
   doc.table({"FLOPs", "2x too small", "2x too large", "4x too small"}, trade);
 
   doc.heading(2, "Warnings");
@@ -295,7 +310,11 @@ void write_report(const std::string& dir, const ReportInput& in) {
   j["input"] = in.source;
   j["points"] = in.points.size();
   j["flops_convention"] = in.convention;
-  j["allocation_convention"] = "6ND";
+  j["allocation_convention"] = "C = k*N*D";
+  j["k_flops_per_param_token"] = law.k;
+  j["fitted_range"] = {
+      {"flops", {c_min, c_max}}, {"params", {n_min, n_max}}, {"tokens", {d_min, d_max}}};
+  if (!not_allocatable.empty()) j["allocation_refused"] = not_allocatable;
   auto iv = [](const Interval& i) { return nlohmann::json::array({i.low, i.high}); };
   j["approach3"] = {{"E", law.E},
                     {"A", law.A},

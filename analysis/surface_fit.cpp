@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <random>
 #include <thread>
@@ -13,14 +14,29 @@ double SurfaceLaw::predict(double params, double tokens) const {
   return E + A / std::pow(params, alpha) + B / std::pow(tokens, beta);
 }
 
+bool SurfaceLaw::allocatable(std::string* why) const {
+  const bool finite = std::isfinite(E) && std::isfinite(A) && std::isfinite(B) &&
+                      std::isfinite(alpha) && std::isfinite(beta);
+  const bool ok = finite && alpha > 0.01 && beta > 0.01 && A > 0 && B > 0;
+  if (!ok && why) {
+    char buf[200];
+    std::snprintf(buf, sizeof buf,
+                  "the fit has no compute-optimal trade-off (alpha %.3g, beta %.3g, A %.3g, B "
+                  "%.3g): the points do not constrain both the size and the data term",
+                  alpha, beta, A, B);
+    *why = buf;
+  }
+  return ok;
+}
+
 double SurfaceLaw::n_opt(double flops) const {
   const double G = std::pow(alpha * A / (beta * B), 1.0 / (alpha + beta));
-  return G * std::pow(flops / 6.0, beta / (alpha + beta));
+  return G * std::pow(flops / k, beta / (alpha + beta));
 }
 
 double SurfaceLaw::d_opt(double flops) const {
   const double G = std::pow(alpha * A / (beta * B), 1.0 / (alpha + beta));
-  return std::pow(flops / 6.0, alpha / (alpha + beta)) / G;
+  return std::pow(flops / k, alpha / (alpha + beta)) / G;
 }
 
 double surface_objective(const std::vector<Point>& points, const Eigen::VectorXd& t, double delta,
@@ -66,6 +82,7 @@ SurfaceFit run_start(const std::vector<Point>& points, const Eigen::VectorXd& st
   const LbfgsResult r = minimize_lbfgs(f, start, o.lbfgs);
   SurfaceFit fit;
   fit.law = law_of(r.x);
+  fit.law.k = flops_per_param_token(points);
   fit.objective = r.value;
   fit.gradient_norm = r.gradient_norm;
   fit.starts = 1;

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "lbfgs.h"
@@ -16,12 +17,18 @@ namespace scalebed::analysis {
 
 struct SurfaceLaw {
   double E = 0, A = 0, B = 0, alpha = 0, beta = 0;
+  // k of C = k·N·D: FLOPs per parameter and token under the points' FLOP
+  // convention (6 for 6ND; the median of C/(N·D) of the points otherwise).
+  double k = 6;
   double predict(double params, double tokens) const;
-  // Compute-optimal allocation under C = 6·N·D (closed form):
-  //   G = (αA/(βB))^{1/(α+β)}, N_opt = G·(C/6)^{β/(α+β)}, D_opt = G^{-1}·(C/6)^{α/(α+β)}
+  // Compute-optimal allocation under C = k·N·D (closed form):
+  //   G = (αA/(βB))^{1/(α+β)}, N_opt = G·(C/k)^{β/(α+β)}, D_opt = G^{-1}·(C/k)^{α/(α+β)}
   double n_opt(double flops) const;
   double d_opt(double flops) const;
   double n_exponent() const { return beta / (alpha + beta); }  // a in N_opt ∝ C^a
+  // An allocation needs both terms to fall with scale (α, β > 0.01 and A, B
+  // > 0, finite); otherwise `why` says what the fit found.
+  bool allocatable(std::string* why = nullptr) const;
 };
 
 struct SurfaceFitOptions {

@@ -187,7 +187,8 @@ TEST(AnalyzeCli, FitsPredictsAndWritesMachineReadableOutput) {
   auto fit = nlohmann::json::parse(testing::read_text(dir / "out/fit.json"));
   EXPECT_NEAR(fit["approach3"]["E"].get<double>(), 1.817, 0.01);
   EXPECT_EQ(fit["approach3"]["bootstrap"]["resamples"], 50);
-  EXPECT_EQ(fit["allocation_convention"], "6ND");
+  EXPECT_EQ(fit["allocation_convention"], "C = k*N*D");
+  EXPECT_NEAR(fit["k_flops_per_param_token"].get<double>(), 6.0, 1e-5);  // its flops are 6ND
   EXPECT_TRUE(fit["approach1"]["fitted"].get<bool>());
   EXPECT_NEAR(fit["approach1"]["n_opt"]["exponent"].get<double>(), 0.5,
               0.05);  // Chinchilla's ~0.50
@@ -207,12 +208,22 @@ TEST(AnalyzeCli, FitsPredictsAndWritesMachineReadableOutput) {
   for (const char* svg : {"loss_vs_flops.svg", "isoflop.svg", "n_opt.svg"}) {
     EXPECT_EQ(testing::read_text(dir / (std::string("out/") + svg)).rfind("<svg", 0), 0u) << svg;
   }
-  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 10);  // header + 1e17..1e25
+  // One row per decade, from the decade of the smallest fitted budget to 1e25
+  // or two decades past the largest.
+  std::istringstream rows(csv);
+  std::string line, first_row, last_row;
+  std::getline(rows, line);
+  while (std::getline(rows, line)) (first_row.empty() ? first_row : last_row) = line;
+  EXPECT_LE(std::stod(first_row), fit["fitted_range"]["flops"][0].get<double>());
+  EXPECT_GT(std::stod(first_row) * 10, fit["fitted_range"]["flops"][0].get<double>());
+  const double c_max = fit["fitted_range"]["flops"][1].get<double>();
+  EXPECT_NEAR(std::stod(last_row), std::max(1e25, std::pow(10, std::ceil(std::log10(c_max)) + 2)),
+              1e10);
 
   r = testing::run_process({SCALEBED_ANALYZE_PATH, kChinchilla, "--drop-highest", "5",
                             "--bootstrap", "50", "--predict", "1e21"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("C 1e+21 FLOPs (6ND): N_opt 2.79"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("C 1e+21 FLOPs (C = 6*N*D): N_opt 2.79"), std::string::npos) << r.output;
 
   testing::write_text(dir / "bad.csv", "params,tokens,loss\n1e6,1e9,2.5\n1e7,-3,2.4\n");
   r = testing::run_process({SCALEBED_ANALYZE_PATH, dir / "bad.csv"});

@@ -36,7 +36,9 @@ std::string sbatch_script(const SweepSpec& spec, const SlurmJob& job) {
     tasks.clear();
     for (int w = 0; w < job.claim_workers; ++w) tasks.push_back(w);
   }
-  const std::string logs = sweep_state_dir(spec) + "/slurm";
+  // Slurm opens the log before the script's `cd`: give it an absolute path.
+  std::string logs = sweep_state_dir(spec) + "/slurm";
+  if (!logs.empty() && logs[0] != '/') logs = job.workdir + "/" + logs;
   std::ostringstream o;
   o << "#!/bin/bash\n"
     << "# Sweep " << spec.stem << " (" << job.sweep_file << ", expansion " << job.sweep_hash
@@ -49,6 +51,7 @@ std::string sbatch_script(const SweepSpec& spec, const SlurmJob& job) {
     << (job.max_parallel > 0 ? "%" + std::to_string(job.max_parallel) : "") << "\n"
     << "#SBATCH --output=" << logs << "/%A_%a.out\n"
     << "#SBATCH --open-mode=append\n"
+    << "#SBATCH --chdir=" << job.workdir << "\n"
     << "#SBATCH --signal=B:USR1@" << s.signal_s << "\n"
     << "#SBATCH --requeue\n"
     << "#SBATCH --time=" << s.time << "\n"
