@@ -5,6 +5,7 @@
 //   analyze POINTS.csv|RUNS_DIR [--flops 6nd|palm|md] [--drop-highest K]
 //           [--bootstrap N] [--seed S] [--isoflop-tolerance DECADES]
 //           [--threads T] [--predict C] [--out DIR]
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -31,7 +32,7 @@ usage: analyze POINTS.csv|RUNS_DIR [options]
   --predict C              print the allocation at a budget of C FLOPs only
   --curve-points K         run directories: K points per run from its fitted training curve
                            (constant-LR runs) instead of its final loss
-  --group-by KEY           one analysis per value of a column / run field (objective, noise, ...);
+  --group-by KEY[,KEY]     one analysis per value of a column / run field (objective, noise, ...);
                            with --out, each goes to DIR/KEY-VALUE/
   --out DIR                write the planning guide: report.md, report.html, plots (.svg),
                            fit.json, allocation.csv
@@ -140,11 +141,26 @@ void analyze_points(const std::vector<Point>& points, const std::string& input, 
   } else {
     std::printf("  %s\n", envelope.note.c_str());
   }
-  ReportInput report{input,    from_runs ? convention : "as given (flops column or 6ND)",
-                     points,   fit,
-                     boot,     iso,
-                     envelope, gpu_tflops,
-                     mfu,      resamples};
+  const HyperparameterLaws hyper = fit_hyperparameter_laws(points, resamples, seed);
+  std::printf("\nHyperparameter laws (parabola vertices; best = k*x^e)\n");
+  for (const auto& [name, h] :
+       std::vector<std::pair<std::string, const HyperLaw*>>{{"B* vs D  ", &hyper.batch_vs_tokens},
+                                                            {"lr* vs B ", &hyper.lr_vs_batch},
+                                                            {"lr* vs D ", &hyper.lr_vs_tokens}}) {
+    if (h->fitted) {
+      std::printf("  %s k %.4g, e %.4f [%.4f, %.4f], %zu vertices, %d refused\n", name.c_str(),
+                  h->law.k, h->law.exponent, h->exponent_ci.low, h->exponent_ci.high,
+                  h->optima.size(), h->refused);
+    } else {
+      std::printf("  %s not fitted: %s\n", name.c_str(), h->note.c_str());
+    }
+  }
+  ReportInput report{input,      from_runs ? convention : "as given (flops column or 6ND)",
+                     points,     fit,
+                     boot,       iso,
+                     envelope,   hyper,
+                     gpu_tflops, mfu,
+                     resamples};
   if (!allocatable) {
     std::printf("\nAllocation refused: %s\n", not_allocatable.c_str());
   } else {
@@ -240,22 +256,38 @@ int main(int argc, char** argv) {
       analyze_points(points, input, from_runs, unfinished, st, out_dir);
       return 0;
     }
-    // One analysis per value of the grouping column (e.g. objective or noise).
-    std::map<std::string, std::vector<Point>> groups;
-    for (const auto& p : points) {
-      auto it = p.extra.find(group_by);
-      if (it == p.extra.end()) {
-        throw AnalysisError(input + ": --group-by " + group_by + ": no such column/field");
-      }
-      groups[it->second].push_back(p);
+    // One analysis per value of the grouping column(s) (objective, noise, ...);
+    // "objective,noise" groups by both (a missing field counts as empty).
+    std::vector<std::string> keys;
+    for (size_t start = 0; start <= group_by.size();) {
+      const size_t comma = std::min(group_by.find(',', start), group_by.size());
+      keys.push_back(group_by.substr(start, comma - start));
+      start = comma + 1;
     }
+    std::map<std::string, std::vector<Point>> groups;
+    for (const auto& key : keys) {
+      bool anywhere = false;
+      for (const auto& p : points) anywhere = anywhere || p.extra.count(key);
+      if (!anywhere) throw AnalysisError(input + ": --group-by " + key + ": no such column/field");
+    }
+    for (const auto& p : points) {
+      std::string value;
+      for (const auto& key : keys) {
+        auto it = p.extra.find(key);
+        const std::string v = it == p.extra.end() ? "" : it->second;
+        if (!v.empty()) value += (value.empty() ? "" : "-") + v;
+      }
+      groups[value.empty() ? "none" : value].push_back(p);
+    }
+    std::string group_dir = group_by;
+    std::replace(group_dir.begin(), group_dir.end(), ',', '+');
     int failed = 0;
     for (const auto& [value, group] : groups) {
       std::printf("==================== %s = %s ====================\n", group_by.c_str(),
                   value.c_str());
       try {
         analyze_points(group, input + " [" + group_by + " = " + value + "]", from_runs, unfinished,
-                       st, out_dir.empty() ? "" : out_dir + "/" + group_by + "-" + value);
+                       st, out_dir.empty() ? "" : out_dir + "/" + group_dir + "-" + value);
       } catch (const AnalysisError& e) {  // one group's refusal does not stop the others
         std::printf("refused: %s\n", e.what());
         ++failed;

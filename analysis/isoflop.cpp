@@ -7,7 +7,6 @@
 #include <cmath>
 
 namespace scalebed::analysis {
-namespace {
 
 PowerLaw fit_power_law(const std::vector<double>& x, const std::vector<double>& y) {
   const size_t n = x.size();
@@ -27,8 +26,6 @@ PowerLaw fit_power_law(const std::vector<double>& x, const std::vector<double>& 
   p.r2 = ss_tot > 0 ? 1.0 - residual.squaredNorm() / ss_tot : 1.0;
   return p;
 }
-
-}  // namespace
 
 double PowerLaw::at(double x) const {
   return k * std::pow(x, exponent);

@@ -36,6 +36,9 @@ struct PowerLaw {  // y = k·x^exponent, fitted in log-log space
   double at(double x) const;
 };
 
+// Least squares in log-log space (x, y > 0).
+PowerLaw fit_power_law(const std::vector<double>& x, const std::vector<double>& y);
+
 struct IsoflopResult {
   std::vector<IsoflopProfile> profiles;
   PowerLaw n_opt, d_opt, loss_opt;  // against C; valid when fitted

@@ -161,7 +161,8 @@ void write_report(const std::string& dir, const ReportInput& in) {
   }
   const std::string iso_svg = iso_plot.render();
 
-  SvgPlot n_plot("Compute-optimal model size", "FLOPs (C = 6ND)", "N_opt", true, true);
+  SvgPlot n_plot("Compute-optimal model size", "FLOPs (" + in.convention + ")", "N_opt", true,
+                 true);
   std::vector<double> cx, ny, nlo, nhi;
   for (const auto& r : rows) {
     cx.push_back(r.flops), ny.push_back(r.n_opt), nlo.push_back(r.n_opt_ci.low),
@@ -191,7 +192,8 @@ void write_report(const std::string& dir, const ReportInput& in) {
   doc.heading(2, "Laws");
   doc.paragraph("Approach 3: L(N, D) = E + A/N^α + B/D^β, Huber (δ = 1e-3) in log space, " +
                 std::to_string(in.fit.starts) + " L-BFGS starts; 95% bootstrap intervals from " +
-                std::to_string(in.resamples) + " resamples. R² on log loss: " + fmt("%.4f", r2) +
+                std::to_string(in.resamples) + " resamples. R² on log loss: " +
+                (std::isfinite(r2) ? fmt("%.4f", r2) : std::string("n/a (the fit is degenerate)")) +
                 ".");
   doc.table(
       {"coefficient", "value", "95% interval"},
@@ -231,6 +233,51 @@ void write_report(const std::string& dir, const ReportInput& in) {
   doc.figure("n_opt.svg", n_svg,
              "Compute-optimal size: Approach 3 with its 95% band, and Approach 2's vertices.");
 
+  // Hyperparameter laws, when the sweep varied batch or LR.
+  doc.heading(2, "Hyperparameter laws");
+  auto hyper_row = [&](const std::string& name, const HyperLaw& h) -> std::vector<std::string> {
+    if (!h.fitted) return {name, "-", "-", "-", h.note};
+    return {name, fmt("%.4g", h.law.k), fmt("%.4f", h.law.exponent),
+            fmt("%.4f", h.exponent_ci.low) + " – " + fmt("%.4f", h.exponent_ci.high),
+            std::to_string(h.optima.size()) + " vertices (" + std::to_string(h.refused) +
+                " without an interior minimum), R² " + fmt("%.3f", h.law.r2)};
+  };
+  doc.paragraph(
+      "B*: per model size and target loss, the batch (tokens) that reaches the target in the "
+      "fewest tokens (parabola of log tokens over log batch near the best batch, the best LR at "
+      "each batch). η*: per size and batch, the parabola of the final loss over log LR. "
+      "Vertices are biased when the grid is coarse: half-octave steps recover a known law, "
+      "octave steps can miss its exponent by 0.1. Paper: B* ≈ 10^-2.4·D^0.82, η* ∝ B^0.34.");
+  doc.table({"law (best = k·x^e)", "k", "e", "e 95%", "from"},
+            {hyper_row("B* vs D (tokens)", in.hyper.batch_vs_tokens),
+             hyper_row("η* vs B (tokens)", in.hyper.lr_vs_batch),
+             hyper_row("η* vs D (tokens)", in.hyper.lr_vs_tokens)});
+  std::string batch_svg, lr_svg;
+  auto hyper_plot = [&](const HyperLaw& h, const std::string& title, const std::string& x_label,
+                        const std::string& y_label) {
+    SvgPlot plot(title, x_label, y_label, true, true);
+    std::vector<double> x, y;
+    for (const auto& o : h.optima) x.push_back(o.x), y.push_back(o.best);
+    plot.add_points(x, y, series_color(0), "vertices", 4);
+    const double lo = *std::min_element(x.begin(), x.end()),
+                 hi = *std::max_element(x.begin(), x.end());
+    std::vector<double> lx, ly;
+    for (int i = 0; i <= 20; ++i) {
+      lx.push_back(lo * std::pow(hi / lo, i / 20.0));
+      ly.push_back(h.law.at(lx.back()));
+    }
+    plot.add_line(lx, ly, series_color(1), "fit e = " + fmt("%.3f", h.law.exponent));
+    return plot.render();
+  };
+  if (in.hyper.batch_vs_tokens.fitted) {
+    batch_svg = hyper_plot(in.hyper.batch_vs_tokens, "Optimal batch", "tokens D", "B* (tokens)");
+    doc.figure("batch_opt.svg", batch_svg, "Optimal batch against tokens.");
+  }
+  if (in.hyper.lr_vs_batch.fitted) {
+    lr_svg = hyper_plot(in.hyper.lr_vs_batch, "Optimal learning rate", "batch B (tokens)", "η*");
+    doc.figure("lr_opt.svg", lr_svg, "Optimal base LR against the batch.");
+  }
+
   doc.heading(2, "Allocation");
   std::string not_allocatable;
   if (!law.allocatable(&not_allocatable)) {
@@ -247,9 +294,28 @@ void write_report(const std::string& dir, const ReportInput& in) {
   if (!table.empty()) {
     doc.table({"FLOPs", "compute", "N_opt", "D_opt", "tokens/param", "loss (95%)"}, table);
     doc.paragraph("* outside the fitted FLOP range: extrapolated.");
+  } else if (in.isoflop.fitted) {
+    // Without a surface, the IsoFLOP laws still say how to split a budget.
+    doc.paragraph("From the Approach-2 laws instead (IsoFLOP vertices; no intervals): N_opt = " +
+                  fmt("%.4g", in.isoflop.n_opt.k) + "·C^" + fmt("%.4f", in.isoflop.n_opt.exponent) +
+                  ", D_opt = C/(k·N_opt), L_opt = " + fmt("%.4g", in.isoflop.loss_opt.k) + "·C^" +
+                  fmt("%.4f", in.isoflop.loss_opt.exponent) + ".");
+    std::vector<std::vector<std::string>> iso_rows;
+    const double first = std::pow(10.0, std::floor(std::log10(c_min)));
+    const double last = std::pow(10.0, std::ceil(std::log10(c_max)) + 3);
+    for (double c = first; c <= last * 1.01; c *= 10) {
+      const double n = in.isoflop.n_opt.at(c), d = c / (law.k * n);
+      iso_rows.push_back({sci(c) + (c < c_min || c > c_max ? " *" : ""), gpu_time(c, in), sci(n),
+                          sci(d), fmt("%.1f", d / n), fmt("%.4f", in.isoflop.loss_opt.at(c))});
+    }
+    doc.table({"FLOPs", "compute", "N_opt", "D_opt", "tokens/param", "loss"}, iso_rows);
+    doc.paragraph("* outside the fitted FLOP range: extrapolated.");
   }
 
   doc.heading(2, "Budget scenarios");
+  // Approach 3 when its surface allows an allocation, else the IsoFLOP laws.
+  const bool by_surface = law.allocatable();
+  const bool can_plan = by_surface || in.isoflop.fitted;
   std::vector<std::vector<std::string>> scen;
   const double per_day = in.gpu_tflops * 1e12 * in.mfu * 86400;
   for (auto [name, days] :
@@ -257,25 +323,51 @@ void write_report(const std::string& dir, const ReportInput& in) {
                                                    {"1–100 GPU-days", 100},
                                                    {"100–10k GPU-days", 1e4},
                                                    {"> 10k GPU-days (at 100k)", 1e5}}) {
+    if (!can_plan) break;
     const double c = days * per_day;
-    if (!law.allocatable()) break;
-    const Allocation a = allocate(law, in.boot, c, c_min, c_max);
-    scen.push_back({name, sci(c), sci(a.n_opt), sci(a.d_opt),
-                    fmt("%.4f", a.loss) + (a.extrapolated ? " (extrapolated)" : "")});
+    const bool outside = c < c_min || c > c_max;
+    double n, d, loss;
+    if (by_surface) {
+      const Allocation a = allocate(law, in.boot, c, c_min, c_max);
+      n = a.n_opt, d = a.d_opt, loss = a.loss;
+    } else {
+      n = in.isoflop.n_opt.at(c), d = c / (law.k * n), loss = in.isoflop.loss_opt.at(c);
+    }
+    scen.push_back(
+        {name, sci(c), sci(n), sci(d), fmt("%.4f", loss) + (outside ? " (extrapolated)" : "")});
   }
-  doc.table({"scenario (upper edge)", "FLOPs", "N_opt", "D_opt", "loss"}, scen);
+  if (can_plan) {
+    doc.paragraph(std::string("From ") +
+                  (by_surface ? "the Approach-3 surface." : "the Approach-2 IsoFLOP laws."));
+    doc.table({"scenario (upper edge)", "FLOPs", "N_opt", "D_opt", "loss"}, scen);
+  } else {
+    doc.paragraph("No scenarios: neither a usable surface nor IsoFLOP laws were fitted.");
+  }
 
   doc.heading(2, "Trade-offs");
   std::vector<std::vector<std::string>> trade;
-  for (double c : {c_max, c_max * 1e2, c_max * 1e4}) {
-    if (!law.allocatable()) break;
-    const double n = law.n_opt(c), d = law.d_opt(c), best = law.predict(n, d);
-    trade.push_back({sci(c), fmt("%+.4f", law.predict(n / 2, 2 * d) - best),
-                     fmt("%+.4f", law.predict(2 * n, d / 2) - best),
-                     fmt("%+.4f", law.predict(n / 4, 4 * d) - best)});
+  if (by_surface) {
+    for (double c : {c_max, c_max * 1e2, c_max * 1e4}) {
+      const double n = law.n_opt(c), d = law.d_opt(c), best = law.predict(n, d);
+      trade.push_back({sci(c), fmt("%+.4f", law.predict(n / 2, 2 * d) - best),
+                       fmt("%+.4f", law.predict(2 * n, d / 2) - best),
+                       fmt("%+.4f", law.predict(n / 4, 4 * d) - best)});
+    }
+    doc.paragraph("Loss penalty of a mis-sized model at the same budget (Approach 3):");
+  } else {
+    // Measured: each accepted IsoFLOP parabola, away from its vertex.
+    for (const auto& p : in.isoflop.profiles) {
+      if (!p.accepted) continue;
+      const double n = std::exp(p.log_n_opt);
+      trade.push_back({sci(p.flops), fmt("%+.4f", p.parabola(n / 2) - p.loss_opt),
+                       fmt("%+.4f", p.parabola(2 * n) - p.loss_opt),
+                       fmt("%+.4f", p.parabola(n / 4) - p.loss_opt)});
+    }
+    doc.paragraph(
+        "Loss penalty of a mis-sized model at the same budget, read off the IsoFLOP "
+        "parabolas of the sweep:");
   }
-  doc.paragraph("Loss penalty of a mis-sized model at the same budget (Approach 3):");
-  doc.table({"FLOPs", "2x too small", "2x too large", "4x too small"}, trade);
+  if (!trade.empty()) doc.table({"FLOPs", "2x too small", "2x too large", "4x too small"}, trade);
 
   doc.heading(2, "Warnings");
   std::vector<std::string> warnings;
@@ -291,6 +383,11 @@ void write_report(const std::string& dir, const ReportInput& in) {
         std::to_string(refused) +
         " IsoFLOP budget(s) refused (too few points, no minimum, or no interior minimum)");
   warnings.push_back("allocations beyond " + sci(c_max) + " FLOPs extrapolate the fit");
+  if (!by_surface && in.isoflop.fitted) {
+    warnings.push_back(
+        "the plan uses the IsoFLOP loss law L_opt = k·C^e, which has no irreducible term: far "
+        "beyond the fitted range it underestimates the loss");
+  }
   doc.bullets(warnings);
 
   write_file_atomic(dir + "/report.md", doc.md.str());
@@ -305,6 +402,8 @@ void write_report(const std::string& dir, const ReportInput& in) {
   write_file_atomic(dir + "/loss_vs_flops.svg", loss_svg);
   write_file_atomic(dir + "/isoflop.svg", iso_svg);
   write_file_atomic(dir + "/n_opt.svg", n_svg);
+  if (!batch_svg.empty()) write_file_atomic(dir + "/batch_opt.svg", batch_svg);
+  if (!lr_svg.empty()) write_file_atomic(dir + "/lr_opt.svg", lr_svg);
 
   nlohmann::json j;
   j["input"] = in.source;
@@ -312,6 +411,20 @@ void write_report(const std::string& dir, const ReportInput& in) {
   j["flops_convention"] = in.convention;
   j["allocation_convention"] = "C = k*N*D";
   j["k_flops_per_param_token"] = law.k;
+  auto hyper_json = [](const HyperLaw& h) {
+    nlohmann::json o = {{"fitted", h.fitted}, {"note", h.note}, {"refused", h.refused}};
+    if (h.fitted) {
+      o["k"] = h.law.k, o["exponent"] = h.law.exponent, o["r2"] = h.law.r2;
+      o["exponent_ci"] = {h.exponent_ci.low, h.exponent_ci.high};
+    }
+    nlohmann::json v = nlohmann::json::array();
+    for (const auto& p : h.optima) v.push_back({p.x, p.best});
+    o["vertices"] = v;
+    return o;
+  };
+  j["hyperparameters"] = {{"batch_vs_tokens", hyper_json(in.hyper.batch_vs_tokens)},
+                          {"lr_vs_batch", hyper_json(in.hyper.lr_vs_batch)},
+                          {"lr_vs_tokens", hyper_json(in.hyper.lr_vs_tokens)}};
   j["fitted_range"] = {
       {"flops", {c_min, c_max}}, {"params", {n_min, n_max}}, {"tokens", {d_min, d_max}}};
   if (!not_allocatable.empty()) j["allocation_refused"] = not_allocatable;

@@ -10,6 +10,7 @@
 
 #include "allocation.h"
 #include "envelope.h"
+#include "hyperparams.h"
 #include "isoflop.h"
 #include "surface_fit.h"
 
@@ -23,6 +24,7 @@ struct ReportInput {
   SurfaceBootstrap boot;
   IsoflopResult isoflop;
   EnvelopeResult envelope;
+  HyperparameterLaws hyper;
   double gpu_tflops = 989;  // peak dense bf16 TFLOP/s of the GPU used for GPU-hours (H100 SXM)
   double mfu = 0.4;         // model FLOPs utilisation assumed for GPU-hours
   int resamples = 0;

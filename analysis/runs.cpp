@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 
 #include "curve_fit.h"
@@ -72,10 +73,7 @@ std::vector<Point> curve_points_of(const fs::path& run, const Point& final,
   for (size_t i = 0; i < steps.size(); ++i) {
     if (steps[i] > 0.1 * last_step) fit_steps.push_back(steps[i]), fit_losses.push_back(smooth[i]);
   }
-  if (fit_steps.size() < 5) {
-    throw AnalysisError(metrics_path.string() +
-                        ": fewer than 5 logged steps after warm-up to fit a curve");
-  }
+  if (fit_steps.size() < 5) return {};  // too short a curve: the caller keeps the final loss
   const CurveLaw curve = fit_curve(fit_steps, fit_losses);
   std::vector<Point> out;
   for (int k = 0; k < count; ++k) {
@@ -118,8 +116,13 @@ std::vector<Point> read_run_directories(const std::string& path, const std::stri
     }
     const Point final = point_of(run, convention);
     if (curve_points > 0) {
-      for (const auto& p : curve_points_of(run, final, convention, curve_points))
-        points.push_back(p);
+      const auto curve = curve_points_of(run, final, convention, curve_points);
+      if (curve.empty()) {
+        std::cerr << "note: " << run.string()
+                  << ": fewer than 5 logged steps after warm-up; using its final loss only\n";
+        points.push_back(final);
+      }
+      for (const auto& p : curve) points.push_back(p);
     } else {
       points.push_back(final);
     }

@@ -17,7 +17,9 @@ double SurfaceLaw::predict(double params, double tokens) const {
 bool SurfaceLaw::allocatable(std::string* why) const {
   const bool finite = std::isfinite(E) && std::isfinite(A) && std::isfinite(B) &&
                       std::isfinite(alpha) && std::isfinite(beta);
-  const bool ok = finite && alpha > 0.01 && beta > 0.01 && A > 0 && B > 0;
+  // Exponents beyond the start grid's 2 mean a term that acts as a step, not a law.
+  const bool ok =
+      finite && alpha > 0.01 && beta > 0.01 && alpha < 2.5 && beta < 2.5 && A > 0 && B > 0;
   if (!ok && why) {
     char buf[200];
     std::snprintf(buf, sizeof buf,

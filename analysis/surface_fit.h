@@ -26,8 +26,8 @@ struct SurfaceLaw {
   double n_opt(double flops) const;
   double d_opt(double flops) const;
   double n_exponent() const { return beta / (alpha + beta); }  // a in N_opt ∝ C^a
-  // An allocation needs both terms to fall with scale (α, β > 0.01 and A, B
-  // > 0, finite); otherwise `why` says what the fit found.
+  // An allocation needs both terms to fall with scale like power laws
+  // (0.01 < α, β < 2.5, A, B > 0, finite); otherwise `why` says what the fit found.
   bool allocatable(std::string* why = nullptr) const;
 };
 

@@ -56,9 +56,16 @@ cmake --build "$build" -j "$jobs"
 case "$mode" in
   build) ;;
   run)
-    say "training the CPU quick-start run (configs/tiny.yaml) into runs/tiny-ar"
-    "$build/bin/trainer" --config configs/tiny.yaml
-    say "done: see runs/tiny-ar/summary.json and metrics.jsonl"
+    # The main job: the quick-start sweep (AR, masked and uniform diffusion on
+    # the tiny ladder at three FLOP budgets; resumes, skips finished runs),
+    # then the analysis stage's planning guide, one per objective/noise.
+    say "running the quick-start sweep (sweeps/quickstart.yaml) into runs/quickstart"
+    "$build/bin/trainer" --config sweeps/quickstart.yaml
+    "$build/bin/trainer" --config sweeps/quickstart.yaml --collect
+    say "fitting scaling laws: runs/quickstart/guide/"
+    "$build/bin/analyze" runs/quickstart --flops md --curve-points 6 \
+      --group-by objective,noise --out runs/quickstart/guide
+    say "done: open runs/quickstart/guide/*/report.html"
     ;;
   test)
     say "running all tests"

@@ -13,6 +13,7 @@
 
 #include "curve_fit.h"
 #include "envelope.h"
+#include "hyperparams.h"
 #include "isoflop.h"
 #include "runs.h"
 #include "surface_fit.h"
@@ -368,6 +369,71 @@ TEST(Runs, CurvePointsReadOffTheFittedTrainingCurve) {
   // Read off the smoothed-and-fitted curve: close to the truth (EMA lag aside).
   EXPECT_NEAR(pts.back().loss, truth.at(1000), 0.01 * truth.at(1000));
   EXPECT_GT(pts.front().loss, pts.back().loss);
+}
+
+}  // namespace
+}  // namespace scalebed::analysis
+
+namespace scalebed::analysis {
+namespace {
+
+// Runs of a known world: loss(D, B, η) = 2 + 40·D^-0.25 + 0.05·ln²(B/B*(D))
+// + 0.03·ln²(η/η*(B)) with the paper's B*(D) = 10^-2.4·D^0.8225 tokens and
+// η*(B) = 0.001·B^0.34; each run logs its curve at log-spaced token counts.
+std::vector<Point> hyperparameter_world() {
+  std::vector<Point> points;
+  int id = 0;
+  for (double params : {1e7, 3e7}) {
+    for (int e = 20; e <= 40; ++e) {  // batches 2^10 … 2^20, half-octave steps
+      const double batch = std::pow(2.0, e / 2.0);
+      const double lr_opt = 0.001 * std::pow(batch, 0.34);
+      for (double f : {0.25, 0.5, 1.0, 2.0, 4.0}) {
+        const std::string name = "run" + std::to_string(id++);
+        for (int k = 0; k <= 40; ++k) {
+          const double tokens = std::pow(10.0, 6 + 4.0 * k / 40);
+          const double b_opt = std::pow(10.0, -2.4) * std::pow(tokens, 0.8225);
+          Point p;
+          p.params = params;
+          p.tokens = tokens;
+          p.loss = 2 + 40 * std::pow(tokens, -0.25) + 0.05 * std::pow(std::log(batch / b_opt), 2) +
+                   0.03 * std::pow(std::log(f), 2);
+          p.flops = 6 * params * tokens;
+          p.extra = {{"name", name},
+                     {"batch_tokens", std::to_string(batch)},
+                     {"base_lr", std::to_string(lr_opt * f)}};
+          points.push_back(p);
+        }
+      }
+    }
+  }
+  return points;
+}
+
+TEST(HyperparameterLaws, RecoverTheOptimalBatchAndLearningRateOfAKnownWorld) {
+  const auto laws = fit_hyperparameter_laws(hyperparameter_world(), 200, 3);
+  ASSERT_TRUE(laws.batch_varied && laws.lr_varied);
+  ASSERT_TRUE(laws.batch_vs_tokens.fitted) << laws.batch_vs_tokens.note;
+  EXPECT_GE(laws.batch_vs_tokens.optima.size(), 6u);
+  // Vertices of tokens-to-target over log B lie on B*(D): exponent 0.8225.
+  EXPECT_NEAR(laws.batch_vs_tokens.law.exponent, 0.8225, 0.03);
+  EXPECT_NEAR(std::log10(laws.batch_vs_tokens.law.k), -2.4, 0.3);
+  EXPECT_TRUE(laws.batch_vs_tokens.exponent_ci.contains(laws.batch_vs_tokens.law.exponent));
+  // The loss is exactly quadratic in ln η: the LR law comes back exactly.
+  ASSERT_TRUE(laws.lr_vs_batch.fitted) << laws.lr_vs_batch.note;
+  EXPECT_EQ(laws.lr_vs_batch.optima.size(), 2u * 21u);
+  EXPECT_NEAR(laws.lr_vs_batch.law.exponent, 0.34, 1e-3);
+  EXPECT_NEAR(laws.lr_vs_batch.law.k, 0.001, 1e-5);
+  EXPECT_EQ(laws.lr_vs_batch.refused, 0);
+}
+
+TEST(HyperparameterLaws, SayWhyWhenTheSweepDoesNotVaryThem) {
+  auto points = hyperparameter_world();
+  for (auto& p : points) p.extra["base_lr"] = "0.5", p.extra["batch_tokens"] = "1024";
+  const auto laws = fit_hyperparameter_laws(points, 10, 3);
+  EXPECT_FALSE(laws.batch_vs_tokens.fitted);
+  EXPECT_NE(laws.batch_vs_tokens.note.find("batch was not varied"), std::string::npos);
+  EXPECT_FALSE(laws.lr_vs_batch.fitted);
+  EXPECT_NE(laws.lr_vs_batch.note.find("LR was not varied"), std::string::npos);
 }
 
 }  // namespace
