@@ -14,6 +14,7 @@
 #include <map>
 #include <string>
 
+#include "compare.h"
 #include "report.h"
 #include "runs.h"
 
@@ -36,6 +37,9 @@ usage: analyze POINTS.csv|RUNS_DIR [options]
                            with --out, each goes to DIR/KEY-VALUE/
   --out DIR                write the planning guide: report.md, report.html, plots (.svg),
                            fit.json, allocation.csv
+  --reference FILE         published laws to compare with (JSON, e.g. analysis/references/
+                           diffusion_paper.json); with --group-by and --out they are overlaid
+                           in DIR/comparison.html
   --gpu-tflops P --mfu M   GPU-hours in the guide at P peak TFLOP/s and MFU M (default 989, 0.4)
 
 The CSV needs a header with params, tokens and loss (flops optional; else 6ND).
@@ -55,9 +59,10 @@ struct Settings {
   IsoflopOptions iso_options;
 };
 
-// Fits, prints and (with out_dir) writes the guide for one set of points.
-void analyze_points(const std::vector<Point>& points, const std::string& input, bool from_runs,
-                    int unfinished, const Settings& st, const std::string& out_dir) {
+// Fits, prints and (with out_dir) writes the guide for one set of points;
+// returns the laws for the comparison across groups.
+GroupLaws analyze_points(const std::vector<Point>& points, const std::string& input, bool from_runs,
+                         int unfinished, const Settings& st, const std::string& out_dir) {
   const std::string& convention = st.convention;
   const size_t drop = st.drop;
   const int resamples = st.resamples;
@@ -81,6 +86,7 @@ void analyze_points(const std::vector<Point>& points, const std::string& input, 
   const bool allocatable = fit.law.allocatable(&not_allocatable);
   if (predict > 0) {
     if (!allocatable) throw AnalysisError(input + ": no allocation: " + not_allocatable);
+    GroupLaws laws{"", fit.law, {}, c_min, c_max};
     const Allocation a = allocate(fit.law, boot, predict, c_min, c_max);
     std::printf(
         "C %.3g FLOPs (C = %.3g*N*D): N_opt %.4g [%.4g, %.4g], D_opt %.4g [%.4g, %.4g], "
@@ -88,7 +94,7 @@ void analyze_points(const std::vector<Point>& points, const std::string& input, 
         a.flops, fit.law.k, a.n_opt, a.n_opt_ci.low, a.n_opt_ci.high, a.d_opt, a.d_opt_ci.low,
         a.d_opt_ci.high, a.tokens_per_param, a.loss, a.loss_ci.low, a.loss_ci.high,
         a.extrapolated ? "  (extrapolated beyond the fitted FLOPs)" : "");
-    return;
+    return laws;
   }
 
   std::printf("points: %zu from %s (dropped the %zu highest losses); FLOPs %.3g to %.3g%s\n",
@@ -182,12 +188,13 @@ void analyze_points(const std::vector<Point>& points, const std::string& input, 
         "allocation.csv)\n",
         out_dir.c_str());
   }
+  return GroupLaws{"", fit.law, iso, c_min, c_max};
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string input, out_dir, group_by;
+  std::string input, out_dir, group_by, reference_file;
   int curve_points = 0;
   Settings st;
   for (int i = 1; i < argc; ++i) {
@@ -225,6 +232,8 @@ int main(int argc, char** argv) {
         curve_points = std::stoi(value());
       } else if (a == "--group-by") {
         group_by = value();
+      } else if (a == "--reference") {
+        reference_file = value();
       } else if (a == "--out") {
         out_dir = value();
       } else if (!a.empty() && a[0] == '-') {
@@ -246,6 +255,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
+    const std::vector<ReferenceLaw> references =
+        reference_file.empty() ? std::vector<ReferenceLaw>{} : read_reference_laws(reference_file);
     int unfinished = 0;
     const bool from_runs = std::filesystem::is_directory(input);
     const auto points = drop_highest_losses(
@@ -282,17 +293,46 @@ int main(int argc, char** argv) {
     std::string group_dir = group_by;
     std::replace(group_dir.begin(), group_dir.end(), ',', '+');
     int failed = 0;
+    std::vector<GroupLaws> compared;
     for (const auto& [value, group] : groups) {
       std::printf("==================== %s = %s ====================\n", group_by.c_str(),
                   value.c_str());
       try {
-        analyze_points(group, input + " [" + group_by + " = " + value + "]", from_runs, unfinished,
-                       st, out_dir.empty() ? "" : out_dir + "/" + group_dir + "-" + value);
+        GroupLaws laws = analyze_points(
+            group, input + " [" + group_by + " = " + value + "]", from_runs, unfinished, st,
+            out_dir.empty() ? "" : out_dir + "/" + group_dir + "-" + value);
+        laws.name = value;
+        compared.push_back(laws);
       } catch (const AnalysisError& e) {  // one group's refusal does not stop the others
         std::printf("refused: %s\n", e.what());
         ++failed;
       }
       std::printf("\n");
+    }
+    if (compared.size() >= 2) {
+      double lo = 1e300, hi = 0;
+      for (const auto& g : compared) {
+        if (g.can_plan()) lo = std::min(lo, g.c_min), hi = std::max(hi, g.c_max);
+      }
+      std::printf("==================== comparison across %s ====================\n",
+                  group_by.c_str());
+      if (hi > 0) {
+        for (double c : {lo, hi, hi * 1e3, hi * 1e6}) {
+          std::printf("  C %.3g:", c);
+          for (const auto& g : compared) {
+            if (g.can_plan()) std::printf("  %s %.4f", g.name.c_str(), g.optimal_loss(c));
+          }
+          std::printf("\n");
+        }
+        for (const auto& x : find_crossings(compared, lo, hi * 1e6)) {
+          std::printf("  %s and %s cross at %.3g FLOPs%s\n", x.first.c_str(), x.second.c_str(),
+                      x.flops, x.flops > hi ? " (extrapolated)" : "");
+        }
+      }
+      if (!out_dir.empty()) {
+        write_comparison(out_dir, group_by, compared, references);
+        std::printf("wrote %s/comparison.html (and .md, optimal_loss.svg)\n", out_dir.c_str());
+      }
     }
     if (failed > 0) return 1;
   } catch (const AnalysisError& e) {

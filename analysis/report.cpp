@@ -10,72 +10,12 @@
 #include <fstream>
 #include <sstream>
 
+#include "doc.h"
 #include "svg_plot.h"
 #include "util/fs.h"
 
 namespace scalebed::analysis {
 namespace {
-
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
-
-// A document as blocks, rendered to both Markdown and HTML.
-struct Doc {
-  std::ostringstream md, html;
-  void heading(int level, const std::string& text) {
-    md << std::string(level, '#') << " " << text << "\n\n";
-    html << "<h" << level << ">" << text << "</h" << level << ">\n";
-  }
-  void paragraph(const std::string& text) {
-    md << text << "\n\n";
-    html << "<p>" << text << "</p>\n";
-  }
-  void bullets(const std::vector<std::string>& items) {
-    html << "<ul>\n";
-    for (const auto& i : items) {
-      md << "- " << i << "\n";
-      html << "<li>" << i << "</li>\n";
-    }
-    md << "\n";
-    html << "</ul>\n";
-  }
-  void table(const std::vector<std::string>& header,
-             const std::vector<std::vector<std::string>>& rows) {
-    md << "|";
-    html << "<table><tr>";
-    for (const auto& h : header) {
-      md << " " << h << " |";
-      html << "<th>" << h << "</th>";
-    }
-    md << "\n|";
-    for (size_t i = 0; i < header.size(); ++i) md << "---|";
-    md << "\n";
-    html << "</tr>\n";
-    for (const auto& r : rows) {
-      md << "|";
-      html << "<tr>";
-      for (const auto& c : r) {
-        md << " " << c << " |";
-        html << "<td>" << c << "</td>";
-      }
-      md << "\n";
-      html << "</tr>\n";
-    }
-    md << "\n";
-    html << "</table>\n";
-  }
-  void figure(const std::string& file, const std::string& svg, const std::string& caption) {
-    md << "![" << caption << "](" << file << ")\n\n";
-    html << "<figure>" << svg << "<figcaption>" << caption << "</figcaption></figure>\n";
-  }
-};
-
-std::string sci(double v) {
-  return fmt("%.3g", v);
-}
 
 std::string gpu_time(double flops, const ReportInput& in) {
   const double hours = flops / (in.gpu_tflops * 1e12 * in.mfu) / 3600.0;
@@ -391,14 +331,7 @@ void write_report(const std::string& dir, const ReportInput& in) {
   doc.bullets(warnings);
 
   write_file_atomic(dir + "/report.md", doc.md.str());
-  write_file_atomic(
-      dir + "/report.html",
-      "<!doctype html><html><head><meta charset=\"utf-8\"><title>Scaling-law planning guide</title>"
-      "<style>body{font-family:sans-serif;max-width:980px;margin:2em auto;line-height:1.4}"
-      "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;"
-      "text-align:right}figure{margin:1em "
-      "0}figcaption{color:#555;font-size:90%}</style></head><body>\n" +
-          doc.html.str() + "</body></html>\n");
+  write_file_atomic(dir + "/report.html", doc.page("Scaling-law planning guide"));
   write_file_atomic(dir + "/loss_vs_flops.svg", loss_svg);
   write_file_atomic(dir + "/isoflop.svg", iso_svg);
   write_file_atomic(dir + "/n_opt.svg", n_svg);

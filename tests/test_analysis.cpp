@@ -11,6 +11,7 @@
 
 #include <fstream>
 
+#include "compare.h"
 #include "curve_fit.h"
 #include "envelope.h"
 #include "hyperparams.h"
@@ -434,6 +435,53 @@ TEST(HyperparameterLaws, SayWhyWhenTheSweepDoesNotVaryThem) {
   EXPECT_NE(laws.batch_vs_tokens.note.find("batch was not varied"), std::string::npos);
   EXPECT_FALSE(laws.lr_vs_batch.fitted);
   EXPECT_NE(laws.lr_vs_batch.note.find("LR was not varied"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace scalebed::analysis
+
+namespace scalebed::analysis {
+namespace {
+
+TEST(Compare, CrossingOfTwoKnownLawsAndReferenceFiles) {
+  // L_a = 30·C^-0.05 and L_b = 40·C^-0.06 meet where C^0.01 = 4/3.
+  GroupLaws a, b;
+  a.name = "a", b.name = "b";
+  a.isoflop.fitted = b.isoflop.fitted = true;
+  a.isoflop.loss_opt = {30, -0.05, 1};
+  b.isoflop.loss_opt = {40, -0.06, 1};
+  a.c_min = b.c_min = 1e10, a.c_max = b.c_max = 1e12;
+  const auto crossings = find_crossings({a, b}, 1e8, 1e20);
+  ASSERT_EQ(crossings.size(), 1u);
+  EXPECT_NEAR(std::log(crossings[0].flops), 100 * std::log(4.0 / 3.0), 1e-6);
+  EXPECT_TRUE(find_crossings({a, b}, 1e8, 1e11).empty());
+
+  testing::TempDir dir;
+  testing::write_text(dir / "ref.json",
+                      R"({"laws": [{"name": "p", "loss_opt": {"k": 27.22, "exponent": -0.0496}},
+                                   {"name": "s", "surface": {"E": 2.17, "A": 222, "alpha": 0.292,
+                                    "B": 1920, "beta": 0.367, "k": 1}}]})");
+  const auto refs = read_reference_laws(dir / "ref.json");
+  ASSERT_EQ(refs.size(), 2u);
+  EXPECT_NEAR(refs[0].optimal_loss(1e18), 27.22 * std::pow(1e18, -0.0496), 1e-12);
+  // The surface's optimum under C = M·D is its constrained minimum.
+  const SurfaceLaw& s = *refs[1].surface;
+  const double c = 1e20, m = s.n_opt(c);
+  EXPECT_NEAR(m * s.d_opt(c), c, c * 1e-9);
+  EXPECT_LT(refs[1].optimal_loss(c), s.predict(m * 1.1, c / (m * 1.1)));
+  EXPECT_LT(refs[1].optimal_loss(c), s.predict(m / 1.1, c / (m / 1.1)));
+  testing::write_text(dir / "bad.json", R"({"laws": [{"name": "x", "loss_opt": {"k": 1}}]})");
+  try {
+    read_reference_laws(dir / "bad.json");
+    FAIL() << "no error";
+  } catch (const AnalysisError& e) {
+    EXPECT_NE(std::string(e.what()).find("bad.json: laws[0]"), std::string::npos) << e.what();
+  }
+
+  write_comparison(dir / "cmp", "objective", {a, b}, refs);
+  const std::string md = testing::read_text(dir / "cmp/comparison.md");
+  EXPECT_NE(md.find("a and b cross at 3.12e+12 FLOPs (extrapolated)"), std::string::npos) << md;
+  EXPECT_NE(md.find("| FLOPs | L* a | L* b | b / a | ref p | ref s |"), std::string::npos) << md;
 }
 
 }  // namespace

@@ -1,0 +1,218 @@
+// Comparing the compute-optimal loss of several objectives, and references.
+#include "compare.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+#include "doc.h"
+#include "svg_plot.h"
+#include "util/fs.h"
+
+namespace scalebed::analysis {
+
+double GroupLaws::optimal_loss(double flops) const {
+  if (surface.allocatable()) return surface.predict(surface.n_opt(flops), surface.d_opt(flops));
+  return isoflop.loss_opt.at(flops);
+}
+
+double ReferenceLaw::optimal_loss(double flops) const {
+  if (loss_opt) return loss_opt->at(flops);
+  return surface->predict(surface->n_opt(flops), surface->d_opt(flops));
+}
+
+std::vector<ReferenceLaw> read_reference_laws(const std::string& path) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_file(path));
+  } catch (const std::exception& e) {
+    throw AnalysisError(path + ": " + e.what());
+  }
+  if (!j.contains("laws") || !j["laws"].is_array()) {
+    throw AnalysisError(path + ": expected {\"laws\": [...]}");
+  }
+  std::vector<ReferenceLaw> out;
+  for (size_t i = 0; i < j["laws"].size(); ++i) {
+    const auto& e = j["laws"][i];
+    const std::string where = path + ": laws[" + std::to_string(i) + "]";
+    try {
+      ReferenceLaw r;
+      r.name = e.at("name").get<std::string>();
+      r.group = e.value("group", "");
+      if (e.contains("loss_opt")) {
+        PowerLaw p;
+        p.k = e["loss_opt"].at("k").get<double>();
+        p.exponent = e["loss_opt"].at("exponent").get<double>();
+        r.loss_opt = p;
+      } else if (e.contains("surface")) {
+        const auto& s = e["surface"];
+        SurfaceLaw law;
+        law.E = s.at("E"), law.A = s.at("A"), law.alpha = s.at("alpha"), law.B = s.at("B"),
+        law.beta = s.at("beta");
+        law.k = s.value("k", 6.0);
+        if (!law.allocatable()) throw AnalysisError("its surface has no optimum");
+        r.surface = law;
+      } else {
+        throw AnalysisError("needs \"loss_opt\" or \"surface\"");
+      }
+      out.push_back(r);
+    } catch (const std::exception& ex) {
+      throw AnalysisError(where + ": " + ex.what());
+    }
+  }
+  return out;
+}
+
+std::vector<Crossing> find_crossings(const std::vector<GroupLaws>& groups, double lo, double hi) {
+  std::vector<Crossing> out;
+  for (size_t a = 0; a < groups.size(); ++a) {
+    for (size_t b = a + 1; b < groups.size(); ++b) {
+      if (!groups[a].can_plan() || !groups[b].can_plan()) continue;
+      auto diff = [&](double log_c) {
+        const double c = std::exp(log_c);
+        return groups[a].optimal_loss(c) - groups[b].optimal_loss(c);
+      };
+      const int steps = 400;
+      double x0 = std::log(lo), f0 = diff(x0);
+      for (int i = 1; i <= steps; ++i) {
+        const double x1 = std::log(lo) + (std::log(hi) - std::log(lo)) * i / steps;
+        const double f1 = diff(x1);
+        if (f0 == 0 || (f0 < 0) != (f1 < 0)) {
+          double l = x0, r = x1;
+          for (int it = 0; it < 60; ++it) {
+            const double m = 0.5 * (l + r);
+            ((diff(l) < 0) != (diff(m) < 0) ? r : l) = m;
+          }
+          out.push_back({groups[a].name, groups[b].name, std::exp(0.5 * (l + r))});
+        }
+        x0 = x1, f0 = f1;
+      }
+    }
+  }
+  return out;
+}
+
+void write_comparison(const std::string& dir, const std::string& group_key,
+                      const std::vector<GroupLaws>& groups,
+                      const std::vector<ReferenceLaw>& references) {
+  std::filesystem::create_directories(dir);
+  double c_min = 1e300, c_max = 0;
+  for (const auto& g : groups) {
+    if (!g.can_plan()) continue;
+    c_min = std::min(c_min, g.c_min), c_max = std::max(c_max, g.c_max);
+  }
+  Doc doc;
+  doc.heading(1, "Objective comparison: " + group_key);
+  std::vector<std::string> lines;
+  for (const auto& g : groups) {
+    lines.push_back(g.name + ": " +
+                    (g.can_plan() ? std::string("L*(C) from ") + g.source() + ", fitted on " +
+                                        sci(g.c_min) + " to " + sci(g.c_max) + " FLOPs"
+                                  : std::string("no compute-optimal law (see its guide)")));
+  }
+  for (const auto& r : references) {
+    lines.push_back(
+        "reference " + r.name + (r.group.empty() ? "" : " (for " + r.group + ")") + ": " +
+        (r.loss_opt
+             ? "L* = " + fmt("%.4g", r.loss_opt->k) + "·C^" + fmt("%.4f", r.loss_opt->exponent)
+             : "surface E " + fmt("%.3g", r.surface->E) + ", α " + fmt("%.3f", r.surface->alpha) +
+                   ", β " + fmt("%.3f", r.surface->beta)));
+  }
+  doc.bullets(lines);
+  if (c_max <= 0) {
+    doc.paragraph("No group has a compute-optimal law: nothing to compare.");
+  } else {
+    // Budgets: each decade from the fitted range to six decades beyond it.
+    std::vector<double> budgets;
+    for (double c = std::pow(10.0, std::floor(std::log10(c_min)));
+         c <= std::pow(10.0, std::ceil(std::log10(c_max)) + 6) * 1.01; c *= 10) {
+      budgets.push_back(c);
+    }
+    std::vector<std::string> header = {"FLOPs"};
+    const GroupLaws* base = nullptr;
+    for (const auto& g : groups) {
+      if (!g.can_plan()) continue;
+      header.push_back("L* " + g.name);
+      if (!base) base = &g;
+    }
+    for (const auto& g : groups) {
+      if (g.can_plan() && &g != base) header.push_back(g.name + " / " + base->name);
+    }
+    for (const auto& r : references) header.push_back("ref " + r.name);
+    std::vector<std::vector<std::string>> rows;
+    for (double c : budgets) {
+      std::vector<std::string> row = {sci(c) + (c < c_min || c > c_max ? " *" : "")};
+      for (const auto& g : groups) {
+        if (g.can_plan()) row.push_back(fmt("%.4f", g.optimal_loss(c)));
+      }
+      for (const auto& g : groups) {
+        if (g.can_plan() && &g != base) {
+          row.push_back(fmt("%.4f", g.optimal_loss(c) / base->optimal_loss(c)));
+        }
+      }
+      for (const auto& r : references) row.push_back(fmt("%.4f", r.optimal_loss(c)));
+      rows.push_back(row);
+    }
+    doc.heading(2, "Compute-optimal loss by budget");
+    doc.table(header, rows);
+    doc.paragraph("* outside the fitted FLOP range of at least one group: extrapolated.");
+
+    const double hi = std::pow(10.0, std::ceil(std::log10(c_max)) + 6);
+    const auto crossings = find_crossings(groups, c_min, hi);
+    doc.heading(2, "Crossings");
+    doc.paragraph(
+        "A law fitted by Approach 2 (L* = k·C^e) has no irreducible loss: far beyond "
+        "the fitted range it keeps falling, so crossings marked extrapolated are "
+        "forecasts, not measurements.");
+    if (crossings.empty()) {
+      doc.paragraph("No two L*(C) curves cross between " + sci(c_min) + " and " + sci(hi) +
+                    " FLOPs.");
+    } else {
+      std::vector<std::string> items;
+      for (const auto& x : crossings) {
+        items.push_back(x.first + " and " + x.second + " cross at " + sci(x.flops) + " FLOPs" +
+                        (x.flops > c_max ? " (extrapolated)" : ""));
+      }
+      doc.bullets(items);
+    }
+
+    SvgPlot plot("Compute-optimal loss", "FLOPs", "L*(C)", true, true);
+    int color = 0;
+    for (const auto& g : groups) {
+      if (!g.can_plan()) continue;
+      std::vector<double> xin, yin, xout, yout;
+      for (double e = std::log10(c_min); e <= std::log10(hi) + 1e-9; e += 0.05) {
+        const double c = std::pow(10.0, e);
+        (c <= g.c_max && c >= g.c_min ? xin : xout).push_back(c);
+        (c <= g.c_max && c >= g.c_min ? yin : yout).push_back(g.optimal_loss(c));
+      }
+      plot.add_line(xin, yin, series_color(color), g.name + " (" + g.source() + ")");
+      plot.add_line(xout, yout, series_color(color), "", true);
+      std::vector<double> vx, vy;
+      for (const auto& p : g.isoflop.profiles) {
+        if (p.accepted) vx.push_back(p.flops), vy.push_back(p.loss_opt);
+      }
+      plot.add_points(vx, vy, series_color(color), "", 3);
+      ++color;
+    }
+    for (const auto& r : references) {
+      std::vector<double> x, y;
+      for (double e = std::log10(c_min); e <= std::log10(hi) + 1e-9; e += 0.05) {
+        x.push_back(std::pow(10.0, e));
+        y.push_back(r.optimal_loss(x.back()));
+      }
+      plot.add_line(x, y, series_color(color++), "ref " + r.name, true);
+    }
+    const std::string svg = plot.render(760, 460);
+    doc.figure("optimal_loss.svg", svg,
+               "L*(C) per group (solid: fitted range, dashed: extrapolated; dots: IsoFLOP "
+               "vertices) and reference laws (dashed).");
+    write_file_atomic(dir + "/optimal_loss.svg", svg);
+  }
+  write_file_atomic(dir + "/comparison.md", doc.md.str());
+  write_file_atomic(dir + "/comparison.html", doc.page("Objective comparison"));
+}
+
+}  // namespace scalebed::analysis

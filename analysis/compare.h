@@ -1,0 +1,56 @@
+// Objective against objective (analysis.md, trade-offs): the compute-optimal
+// loss L*(C) of each group (objective / noise type) of one sweep, their
+// ratios across budgets, where their curves cross, and published reference
+// laws overlaid for a reproduction to be read against point by point.
+//
+// L*(C) of a group comes from its Approach-3 surface when that allows an
+// allocation, else from its IsoFLOP law L_opt = k·C^e.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "isoflop.h"
+#include "surface_fit.h"
+
+namespace scalebed::analysis {
+
+struct GroupLaws {
+  std::string name;  // e.g. "diffusion-masked"
+  SurfaceLaw surface;
+  IsoflopResult isoflop;
+  double c_min = 0, c_max = 0;  // fitted FLOPs
+  bool can_plan() const { return surface.allocatable() || isoflop.fitted; }
+  const char* source() const { return surface.allocatable() ? "Approach 3" : "Approach 2"; }
+  double optimal_loss(double flops) const;
+};
+
+// A published law: L*(C) = k·C^e, or a surface E + A/X^α + B/D^β whose
+// optimum under C = X·D (the diffusion paper counts X = M, FLOPs per token).
+struct ReferenceLaw {
+  std::string name, group;  // group: the --group-by value it is compared with (may be empty)
+  std::optional<PowerLaw> loss_opt;
+  std::optional<SurfaceLaw> surface;  // with surface->k = 1 when C = X·D
+  double optimal_loss(double flops) const;
+};
+
+// Reads {"laws": [{"name", "group", "loss_opt": {"k", "exponent"}} |
+// {"name", "group", "surface": {"E", "A", "alpha", "B", "beta", "k"}}]}.
+// Throws AnalysisError naming the file and the entry.
+std::vector<ReferenceLaw> read_reference_laws(const std::string& path);
+
+struct Crossing {
+  std::string first, second;
+  double flops = 0;  // where L*_first = L*_second (log-grid root, refined by bisection)
+};
+
+// Crossings of every pair's L*(C) between lo and hi FLOPs.
+std::vector<Crossing> find_crossings(const std::vector<GroupLaws>& groups, double lo, double hi);
+
+// comparison.md / comparison.html / optimal_loss.svg in `dir`.
+void write_comparison(const std::string& dir, const std::string& group_key,
+                      const std::vector<GroupLaws>& groups,
+                      const std::vector<ReferenceLaw>& references);
+
+}  // namespace scalebed::analysis
