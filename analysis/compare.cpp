@@ -188,7 +188,7 @@ void write_comparison(const std::string& dir, const std::string& group_key,
         (c <= g.c_max && c >= g.c_min ? xin : xout).push_back(c);
         (c <= g.c_max && c >= g.c_min ? yin : yout).push_back(g.optimal_loss(c));
       }
-      plot.add_line(xin, yin, series_color(color), g.name + " (" + g.source() + ")");
+      plot.add_line(xin, yin, series_color(color), g.name);
       plot.add_line(xout, yout, series_color(color), "", true);
       std::vector<double> vx, vy;
       for (const auto& p : g.isoflop.profiles) {
