@@ -79,7 +79,16 @@ GroupLaws analyze_points(const std::vector<Point>& points, const std::string& in
     c_min = std::min(c_min, p.flops);
     c_max = std::max(c_max, p.flops);
   }
-  const SurfaceFit fit = fit_surface(points, fit_options);
+  SurfaceFit fit = fit_surface(points, fit_options);
+  // Variable projection as a cross-check; it wins when it finds a lower objective.
+  const SurfaceFit varpro = fit_surface_varpro(points, fit_options);
+  const bool varpro_better = varpro.objective < fit.objective * (1 - 1e-9);
+  if (varpro_better) {
+    const bool edge = fit.optimum_at_grid_edge;
+    const int starts = fit.starts;
+    fit = varpro;
+    fit.optimum_at_grid_edge = edge, fit.starts = starts;
+  }
   const SurfaceBootstrap boot = bootstrap_surface(points, fit, resamples, seed, 0.95, fit_options);
 
   std::string not_allocatable;
@@ -113,6 +122,12 @@ GroupLaws analyze_points(const std::vector<Point>& points, const std::string& in
   std::printf("  beta  %9.4f  [%.4f, %.4f]\n", fit.law.beta, boot.beta.low, boot.beta.high);
   std::printf("  N_opt ~ C^%.4f [%.4f, %.4f], D_opt ~ C^%.4f\n", fit.law.n_exponent(),
               boot.n_exponent.low, boot.n_exponent.high, 1 - fit.law.n_exponent());
+  std::printf(
+      "  variable projection: alpha %.4f, beta %.4f, E %.4f, objective %.6g vs %.6g "
+      "multi-start%s\n",
+      varpro.law.alpha, varpro.law.beta, varpro.law.E, varpro.objective,
+      varpro_better ? varpro.objective : fit.objective,
+      varpro_better ? " (lower: its optimum is used)" : "");
   if (fit.optimum_at_grid_edge) {
     std::printf("  WARNING: the optimum lies on the edge of the start grid; widen the grid\n");
   }
@@ -161,12 +176,12 @@ GroupLaws analyze_points(const std::vector<Point>& points, const std::string& in
       std::printf("  %s not fitted: %s\n", name.c_str(), h->note.c_str());
     }
   }
-  ReportInput report{input,      from_runs ? convention : "as given (flops column or 6ND)",
-                     points,     fit,
-                     boot,       iso,
-                     envelope,   hyper,
-                     gpu_tflops, mfu,
-                     resamples};
+  ReportInput report{input,    from_runs ? convention : "as given (flops column or 6ND)",
+                     points,   fit,
+                     boot,     iso,
+                     envelope, hyper,
+                     varpro,   gpu_tflops,
+                     mfu,      resamples};
   if (!allocatable) {
     std::printf("\nAllocation refused: %s\n", not_allocatable.c_str());
   } else {

@@ -146,6 +146,12 @@ void write_report(const std::string& dir, const ReportInput& in) {
         fmt("%.4f", in.boot.beta.low) + " – " + fmt("%.4f", in.boot.beta.high)},
        {"a = β/(α+β) (N_opt ∝ C^a)", fmt("%.4f", law.n_exponent()),
         fmt("%.4f", in.boot.n_exponent.low) + " – " + fmt("%.4f", in.boot.n_exponent.high)}});
+  doc.paragraph(
+      "Variable projection (a grid over α, β with E, A, B solved exactly, then "
+      "polished): α " +
+      fmt("%.4f", in.varpro.law.alpha) + ", β " + fmt("%.4f", in.varpro.law.beta) + ", E " +
+      fmt("%.4f", in.varpro.law.E) + "; objective " + fmt("%.6g", in.varpro.objective) +
+      " against " + fmt("%.6g", in.fit.objective) + " for the result above.");
   if (in.isoflop.fitted) {
     doc.paragraph(
         "Approach 2 (IsoFLOP vertices; biased by wide or off-centre size grids, read it beside "
@@ -371,6 +377,13 @@ void write_report(const std::string& dir, const ReportInput& in) {
                     {"objective", in.fit.objective},
                     {"gradient_norm", in.fit.gradient_norm},
                     {"optimum_at_grid_edge", in.fit.optimum_at_grid_edge},
+                    {"variable_projection",
+                     {{"E", in.varpro.law.E},
+                      {"A", in.varpro.law.A},
+                      {"B", in.varpro.law.B},
+                      {"alpha", in.varpro.law.alpha},
+                      {"beta", in.varpro.law.beta},
+                      {"objective", in.varpro.objective}}},
                     {"bootstrap",
                      {{"resamples", in.resamples},
                       {"level", 0.95},

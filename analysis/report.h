@@ -25,6 +25,7 @@ struct ReportInput {
   IsoflopResult isoflop;
   EnvelopeResult envelope;
   HyperparameterLaws hyper;
+  SurfaceFit varpro;        // variable projection's optimum, a cross-check of `fit`
   double gpu_tflops = 989;  // peak dense bf16 TFLOP/s of the GPU used for GPU-hours (H100 SXM)
   double mfu = 0.4;         // model FLOPs utilisation assumed for GPU-hours
   int resamples = 0;

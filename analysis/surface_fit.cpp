@@ -134,6 +134,61 @@ SurfaceFit fit_surface(const std::vector<Point>& points, const SurfaceFitOptions
   return fit;
 }
 
+SurfaceFit fit_surface_varpro(const std::vector<Point>& points, const SurfaceFitOptions& o) {
+  const size_t n = points.size();
+  std::vector<double> log_n(n), log_d(n), loss(n);
+  for (size_t i = 0; i < n; ++i) {
+    log_n[i] = std::log(points[i].params);
+    log_d[i] = std::log(points[i].tokens);
+    loss[i] = points[i].loss;
+  }
+  // Inner problem for fixed (α, β): min Σ ((E + A·x1 + B·x2 − L)/L)² over
+  // E, A, B ≥ 0, by trying every subset of free coefficients (7 small solves).
+  auto inner = [&](double alpha, double beta, Eigen::Vector3d* coef) {
+    Eigen::MatrixXd X(n, 3);
+    Eigen::VectorXd y = Eigen::VectorXd::Ones(n);
+    for (size_t i = 0; i < n; ++i) {
+      X(i, 0) = 1.0 / loss[i];
+      X(i, 1) = std::exp(-alpha * log_n[i]) / loss[i];
+      X(i, 2) = std::exp(-beta * log_d[i]) / loss[i];
+    }
+    double best = std::numeric_limits<double>::infinity();
+    for (int mask = 1; mask < 8; ++mask) {
+      std::vector<int> cols;
+      for (int c = 0; c < 3; ++c) {
+        if (mask & (1 << c)) cols.push_back(c);
+      }
+      Eigen::MatrixXd Xs(n, cols.size());
+      for (size_t c = 0; c < cols.size(); ++c) Xs.col(c) = X.col(cols[c]);
+      const Eigen::VectorXd w = (Xs.transpose() * Xs).ldlt().solve(Xs.transpose() * y);
+      if ((w.array() < 0).any() || !w.allFinite()) continue;
+      const double r = (Xs * w - y).squaredNorm();
+      if (r < best) {
+        best = r;
+        coef->setZero();
+        for (size_t c = 0; c < cols.size(); ++c) (*coef)[cols[c]] = w[c];
+      }
+    }
+    return best;
+  };
+  double best = std::numeric_limits<double>::infinity(), best_alpha = 0, best_beta = 0;
+  Eigen::Vector3d best_coef = Eigen::Vector3d::Zero();
+  for (double alpha = 0.02; alpha <= 2.5; alpha += 0.02) {
+    for (double beta = 0.02; beta <= 2.5; beta += 0.02) {
+      Eigen::Vector3d coef;
+      const double r = inner(alpha, beta, &coef);
+      if (r < best) best = r, best_alpha = alpha, best_beta = beta, best_coef = coef;
+    }
+  }
+  // Polish from the grid optimum (a zero coefficient starts at a tiny one).
+  Eigen::VectorXd start(5);
+  start << std::log(std::max(best_coef[1], 1e-12)), std::log(std::max(best_coef[2], 1e-12)),
+      std::log(std::max(best_coef[0], 1e-12)), best_alpha, best_beta;
+  SurfaceFit fit = run_start(points, start, o);
+  fit.starts = 1;
+  return fit;
+}
+
 SurfaceFit refit_surface(const std::vector<Point>& points, const SurfaceLaw& start,
                          const SurfaceFitOptions& o) {
   Eigen::VectorXd t(5);

@@ -57,6 +57,13 @@ double surface_objective(const std::vector<Point>& points, const Eigen::VectorXd
 
 SurfaceFit fit_surface(const std::vector<Point>& points, const SurfaceFitOptions& o = {});
 
+// Variable projection (analysis.md): for fixed (α, β) the surface is linear
+// in (E, A, B); on a grid of (α, β) (0.02 … 2.5, step 0.02) solve that small
+// non-negative least-squares problem in relative error, take the best grid
+// cell, then polish with L-BFGS on the same Huber objective as fit_surface.
+// One deterministic start instead of 4,500: faster, and a cross-check.
+SurfaceFit fit_surface_varpro(const std::vector<Point>& points, const SurfaceFitOptions& o = {});
+
 // Refits one start (e.g. the full-data optimum) on `points`.
 SurfaceFit refit_surface(const std::vector<Point>& points, const SurfaceLaw& start,
                          const SurfaceFitOptions& o = {});

@@ -105,6 +105,23 @@ TEST(SurfaceFit, ReproducesEpochsChinchillaFit) {
   EXPECT_LT(boot.beta.high, 0.46);
 }
 
+TEST(SurfaceFit, VariableProjectionFindsTheMultiStartOptimumFromOneStart) {
+  // Chinchilla: the same optimum as 4,500 L-BFGS starts, and a known law.
+  auto pts = drop_highest_losses(read_points_csv(kChinchilla), 5);
+  const SurfaceFit multi = fit_surface(pts), vp = fit_surface_varpro(pts);
+  EXPECT_EQ(vp.starts, 1);
+  EXPECT_NEAR(vp.objective, multi.objective, 1e-9 * std::max(1.0, multi.objective));
+  EXPECT_NEAR(vp.law.alpha, multi.law.alpha, 1e-4);
+  EXPECT_NEAR(vp.law.beta, multi.law.beta, 1e-4);
+  EXPECT_NEAR(vp.law.E, multi.law.E, 1e-4);
+  const SurfaceLaw truth{2.0, 400.0, 1500.0, 0.33, 0.30};
+  const SurfaceFit known =
+      fit_surface_varpro(grid_points(truth, 1e7, 3e9, 1e9, 3e11, 1.8, 0.0, 11));
+  EXPECT_NEAR(known.law.alpha, truth.alpha, 1e-3);
+  EXPECT_NEAR(known.law.beta, truth.beta, 1e-3);
+  EXPECT_NEAR(known.law.E, truth.E, 1e-3);
+}
+
 TEST(SurfaceFit, RecoversAKnownLawAndIntervalsCoverIt) {
   const SurfaceLaw truth{2.0, 400.0, 1500.0, 0.33, 0.30};
   const auto pts = grid_points(truth, 1e7, 3e9, 1e9, 3e11, 1.8, 0.01, 11);  // 1% noise
