@@ -65,9 +65,13 @@ inline ProcessResult run_process(const std::vector<std::string>& argv) {
 }
 
 // Starts argv in the background (output to `log_path`) and returns its pid.
-inline pid_t spawn_process(const std::vector<std::string>& argv, const std::string& log_path) {
+// new_group: the process leads a new process group, so that kill(-pid, sig)
+// reaches it and everything it started.
+inline pid_t spawn_process(const std::vector<std::string>& argv, const std::string& log_path,
+                           bool new_group = false) {
   pid_t pid = fork();
   if (pid == 0) {
+    if (new_group) setpgid(0, 0);
     FILE* f = freopen(log_path.c_str(), "w", stdout);
     (void)f;
     dup2(fileno(stdout), fileno(stderr));

@@ -14,6 +14,7 @@
 
 #include "config/config.h"
 #include "data/prepare.h"
+#include "distributed/launcher.h"
 #include "sweep/command.h"
 #include "sweep/sweep.h"
 #include "train/train.h"
@@ -31,6 +32,7 @@ usage:
   trainer sample --run RUN_DIR [--num 4] [--length T] [--temperature 1.0] [--seed 0]
                  [--steps 128] [--sampler ancestral|adaptive] [--grid cosine|linear]
                  [--prompt TEXT]   (diffusion: steps/sampler/grid; AR: prompt)
+  trainer --nproc-per-node K --config RUN.yaml [...]   (K data-parallel ranks on this machine)
   trainer --config SWEEP.yaml [--list | --status | --index I | --claim-next | --slurm | --collect]
   trainer --help | --help-config
 
@@ -40,6 +42,8 @@ options:
   --dry-run         validate, print the resolved config, parameter counts, FLOPs per token
                     under each convention, tokens, steps and a memory estimate; write nothing
   --help-config     list every config key with its type, default and meaning
+  --nproc-per-node K  start K ranks of this command (Gloo on CPU, NCCL with one GPU per rank);
+                    under torchrun or srun, ranks come from RANK/WORLD_SIZE/... or SLURM_PROCID/...
 
 The run directory (out_dir/name) receives config.yaml, metrics.jsonl, summary.json,
 checkpoints/, log.txt and finally DONE. Rerunning the same command resumes from the newest
@@ -172,6 +176,22 @@ int run_sample(const std::vector<std::string>& args) {
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   try {
+    // The local launcher: this same command, K times, as ranks of one job.
+    for (size_t i = 0; i < args.size(); ++i) {
+      if (args[i] == "--nproc-per-node") {
+        if (i + 1 >= args.size()) return usage_error("--nproc-per-node needs a value");
+        const int nproc = number<int>(args[i], args[i + 1]);
+        if (nproc < 1) return usage_error("--nproc-per-node: must be >= 1");
+        std::vector<std::string> rest(args.begin(), args.begin() + i);
+        rest.insert(rest.end(), args.begin() + i + 2, args.end());
+        for (size_t j = 0; j + 1 < rest.size(); ++j) {
+          if (rest[j] == "--config" && scalebed::is_sweep_file(rest[j + 1])) {
+            return usage_error("--nproc-per-node runs one config; sweeps do not take it yet");
+          }
+        }
+        return scalebed::launch_local_ranks(self_executable(argv[0]), rest, nproc, std::cout);
+      }
+    }
     if (!args.empty() && args[0] == "sample") {
       return run_sample(std::vector<std::string>(args.begin() + 1, args.end()));
     }

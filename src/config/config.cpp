@@ -90,6 +90,9 @@ const std::vector<SchemaEntry> kSchema = {
   {"train.log_every", "int", "10", "write a metrics line every K steps", {}},
   {"train.checkpoint_every", "int", "200", "checkpoint every K steps (and at the end, and on SIGTERM/SIGUSR1); 0 = only those", {}},
   {"train.keep_checkpoints", "int", "2", "complete checkpoints kept (newest first)", {}},
+
+  {"distributed.bucket_mb", "float", "25", "data parallel: gradient bucket size; each bucket is all-reduced as soon as its gradients are complete", {}},
+  {"distributed.timeout_s", "float", "300", "data parallel: how long a rank waits for the others (rendezvous, collectives) before failing", {}},
 };
 // clang-format on
 
@@ -415,6 +418,12 @@ RunConfig build_run_config(FlatConfig flat, const std::string& source_path) {
   r.require(t.log_every >= 1, "train.log_every", "must be >= 1");
   r.require(t.checkpoint_every >= 0, "train.checkpoint_every", "must be >= 0");
   r.require(t.keep_checkpoints >= 1, "train.keep_checkpoints", "must be >= 1");
+
+  DistributedConfig& dc = c.distributed;
+  dc.bucket_mb = r.real("distributed.bucket_mb");
+  dc.timeout_s = r.real("distributed.timeout_s");
+  r.require(dc.bucket_mb > 0, "distributed.bucket_mb", "must be > 0");
+  r.require(dc.timeout_s > 0, "distributed.timeout_s", "must be > 0");
 
   c.resolved = flat;
   return c;

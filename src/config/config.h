@@ -82,6 +82,10 @@ struct TrainConfig {
   int64_t eval_every, eval_batches, log_every, checkpoint_every, keep_checkpoints;
 };
 
+struct DistributedConfig {
+  double bucket_mb, timeout_s;  // gradient bucket size; rendezvous/collective timeout
+};
+
 struct RunConfig {
   std::string name, out_dir, device, source_path;
   int64_t seed, threads;
@@ -92,6 +96,7 @@ struct RunConfig {
   OptimConfig optim;
   ScheduleConfig schedule;
   TrainConfig train;
+  DistributedConfig distributed;
   FlatConfig resolved;  // every key with its value (defaults filled in)
 
   std::string run_dir() const { return out_dir + "/" + name; }

@@ -400,7 +400,10 @@ SweepSpec load_sweep(const std::string& path) {
 std::string config_hash(const RunConfig& config) {
   uint64_t h = fnv1a("scalebed-run-v1");
   for (const auto& [key, value] : config.resolved) {
-    if (key == "name" || key == "out_dir" || key == "threads") continue;
+    if (key == "name" || key == "out_dir" || key == "threads" ||
+        key.rfind("distributed.", 0) == 0) {
+      continue;  // where and how it runs, not what it computes
+    }
     const SchemaEntry& e = *schema_by_key().at(key);
     std::string text = value.text;
     // Numbers hash by value: 1e-3 and 0.001 are the same run.

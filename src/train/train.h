@@ -13,6 +13,7 @@
 
 #include "config/config.h"
 #include "data/data.h"
+#include "distributed/data_parallel.h"
 #include "model/accounting.h"
 #include "model/transformer.h"
 #include "objectives/objective.h"
@@ -32,6 +33,10 @@ struct Training {
   ParamCounts params;
   FlopsPerToken flops;
   torch::Device device{torch::kCPU};
+  RankInfo ranks;                    // this process's place in a data-parallel job
+  std::unique_ptr<DataParallel> dp;  // null when training alone
+  bool is_main() const { return ranks.rank == 0; }
+  int64_t rank_batch() const { return cfg.train.batch_size / ranks.world; }  // sequences per rank
 };
 
 // Validates and builds; throws Error on bad input. Writes nothing.

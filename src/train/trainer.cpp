@@ -52,7 +52,7 @@ std::string format_duration(double s) {
 bool may_change_on_resume(const std::string& key) {
   return key == "threads" || key == "device" || key == "train.log_every" ||
          key == "train.eval_every" || key == "train.checkpoint_every" ||
-         key == "train.keep_checkpoints";
+         key == "train.keep_checkpoints" || key.rfind("distributed.", 0) == 0;
 }
 
 void check_same_config(const RunDirectory& run, const RunConfig& cfg) {
@@ -93,7 +93,27 @@ std::unique_ptr<Training> build_training(const RunConfig& cfg, BuildMode mode) {
   auto t = std::make_unique<Training>();
   t->cfg = cfg;
   if (cfg.threads > 0) torch::set_num_threads(static_cast<int>(cfg.threads));
+  t->ranks = dry_run ? RankInfo{} : discover_ranks();
   t->device = select_device(cfg.device);
+  if (t->device.is_cuda() && t->ranks.distributed()) {
+    t->device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(t->ranks.local_rank));
+  }
+  if (t->ranks.distributed()) {
+    // The global batch splits evenly over the ranks; micro-batches split each rank's share.
+    const int64_t world = t->ranks.world, batch = cfg.train.batch_size;
+    if (batch % world != 0) {
+      fail_at(cfg.resolved.at("train.batch_size").location, "train.batch_size ", batch,
+              " does not split over ", world, " ranks");
+    }
+    if (!cfg.train.micro_batch_auto) {
+      int64_t& micro = t->cfg.train.micro_batch;
+      if (micro == batch) micro = batch / world;  // "the whole batch" means each rank's share
+      if ((batch / world) % micro != 0) {
+        fail_at(cfg.resolved.at("train.micro_batch").location, "train.micro_batch ", micro,
+                " does not divide the per-rank batch of ", batch / world, " sequences");
+      }
+    }
+  }
   t->objective = make_objective(cfg.objective);
   try {
     t->data = open_dataset(cfg.data, cfg.model.vocab, cfg.model.context);
@@ -118,7 +138,7 @@ std::unique_ptr<Training> build_training(const RunConfig& cfg, BuildMode mode) {
                           : t->device.is_cuda()
                               ? static_cast<double>(total_device_memory(t->device))
                               : 8 * gib;
-    const int64_t m = largest_fitting_micro_batch(t->model_options, cfg.train.batch_size, budget);
+    const int64_t m = largest_fitting_micro_batch(t->model_options, t->rank_batch(), budget);
     if (m == 0) {
       fail_at(cfg.resolved.at("train.micro_batch").location,
               "train.micro_batch: auto: not even one sequence fits the memory budget of ",
@@ -139,6 +159,14 @@ std::unique_ptr<Training> build_training(const RunConfig& cfg, BuildMode mode) {
     named.emplace_back(item.key(), item.value());
   }
   t->optimizer = std::make_unique<Optimizer>(named, *t->parameterization, cfg.optim);
+  if (t->ranks.distributed()) {
+    std::vector<torch::Tensor> params;
+    for (const auto& item : named) params.push_back(item.second);
+    t->dp = std::make_unique<DataParallel>(
+        t->ranks, t->device, params, cfg.distributed.bucket_mb,
+        std::chrono::milliseconds(static_cast<int64_t>(cfg.distributed.timeout_s * 1000)));
+    t->dp->broadcast_parameters();
+  }
   return t;
 }
 
@@ -198,13 +226,18 @@ Evaluation evaluate(Training& t, const BatchSource& batches) {
   const int64_t rows = t.cfg.train.micro_batch, total = t.cfg.train.eval_batches * rows;
   double sum = 0;
   int64_t count = 0;
-  for (int64_t b = 0; b < t.cfg.train.eval_batches; ++b) {
+  // Rank r evaluates batches r, r + world, ...; the sums are added up.
+  for (int64_t b = t.ranks.rank; b < t.cfg.train.eval_batches; b += t.ranks.world) {
     auto windows = to_device(batches.val_rows(b * rows, rows, total), batches.window(), t.device);
     auto out = t.objective->eval_loss(*t.model, windows, b * rows);
     sum += out.metric_sum.item<double>();
     count += out.metric_count;
   }
   t.model->train();
+  if (t.dp) {
+    const auto totals = t.dp->sum({sum, static_cast<double>(count)});
+    sum = totals[0], count = static_cast<int64_t>(totals[1]);
+  }
   return {sum / count, count};
 }
 
@@ -258,22 +291,30 @@ nlohmann::json make_summary(const Training& t, const TrainState& s, const std::s
 
 StepResult training_step(Training& t, const BatchSource& batches, int64_t step, double lr) {
   const RunConfig& c = t.cfg;
-  const int64_t accum = c.train.batch_size / c.train.micro_batch;
+  // This rank's share of the global batch: rows [rank·share, (rank+1)·share)
+  // in micro-batches; noise seeds by the global micro-batch index. So K ranks
+  // see exactly the rows and noise one rank with the same global batch sees.
+  const int64_t accum = t.rank_batch() / c.train.micro_batch;
+  const int64_t first_row = t.ranks.rank * t.rank_batch();
   t.optimizer->zero_grad();
   auto loss_sum = torch::zeros({}, torch::TensorOptions().device(t.device));
   auto metric_sum =
       torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(t.device));
   int64_t metric_count = 0;
   for (int64_t a = 0; a < accum; ++a) {
-    auto windows = to_device(batches.train_rows(step, a * c.train.micro_batch, c.train.micro_batch),
-                             batches.window(), t.device);
+    auto windows = to_device(
+        batches.train_rows(step, first_row + a * c.train.micro_batch, c.train.micro_batch),
+        batches.window(), t.device);
+    const int64_t micro_index = t.ranks.rank * accum + a;
     auto out = t.objective->train_loss(*t.model, windows,
-                                       mix_seed(static_cast<uint64_t>(c.seed), step, a));
+                                       mix_seed(static_cast<uint64_t>(c.seed), step, micro_index));
+    if (t.dp) t.dp->set_final_micro_step(a == accum - 1);
     (out.loss / static_cast<double>(accum)).backward();
     loss_sum += out.loss.detach();
     metric_sum += out.metric_sum.to(torch::kFloat64);
     metric_count += out.metric_count;
   }
+  if (t.dp) t.dp->finish_gradient_sync();  // every rank now holds the averaged gradients
   auto grad_norm = global_grad_norm(t.optimizer->params());
   // One host sync per step for the finiteness check and the logged values.
   auto host = torch::stack({loss_sum / static_cast<double>(accum), grad_norm.to(loss_sum.dtype()),
@@ -283,6 +324,12 @@ StepResult training_step(Training& t, const BatchSource& batches, int64_t step, 
   r.loss = host[0].item<double>();
   r.grad_norm = host[1].item<double>();
   r.metric = host[2].item<double>();
+  if (t.dp) {  // the global batch's loss and metric
+    const auto totals =
+        t.dp->sum({r.loss, metric_sum.item<double>(), static_cast<double>(metric_count)});
+    r.loss = totals[0] / t.ranks.world;
+    r.metric = totals[1] / totals[2];
+  }
   if (!std::isfinite(r.loss)) {
     r.failure = strprintf("non-finite training loss (%g) at step %lld", r.loss,
                           static_cast<long long>(step + 1));
@@ -299,7 +346,7 @@ StepResult training_step(Training& t, const BatchSource& batches, int64_t step, 
   return r;
 }
 
-int run_training(Training& t) {
+static int run_training_impl(Training& t) {
   const RunConfig& c = t.cfg;
   RunDirectory run(c.run_dir());
   if (run.is_done()) {
@@ -307,11 +354,18 @@ int run_training(Training& t) {
     return kExitOk;
   }
   check_same_config(run, c);
-  run.create();
-  if (!std::filesystem::exists(run.file("config.yaml"))) {
-    write_file_atomic(run.file("config.yaml"), c.resolved_yaml());
+  // Rank 0 writes the run directory; every rank reads its checkpoints.
+  const bool main = t.is_main();
+  if (main) {
+    run.create();
+    if (!std::filesystem::exists(run.file("config.yaml"))) {
+      write_file_atomic(run.file("config.yaml"), c.resolved_yaml());
+    }
   }
-  const Logger log(run.file("log.txt"));
+  const Logger log(main ? run.file("log.txt") : "");
+  auto info = [&](const std::string& message) {
+    if (main) log.info(message);
+  };
 
   TrainState state;
   const auto checkpoints = run.checkpoints();
@@ -323,10 +377,10 @@ int run_training(Training& t) {
                 " (delete that checkpoint directory to resume from an older one)");
       throw;
     }
-    log.info(strprintf("resumed from %s (step %lld)", checkpoints.front().c_str(),
-                       static_cast<long long>(state.step)));
+    info(strprintf("resumed from %s (step %lld)", checkpoints.front().c_str(),
+                   static_cast<long long>(state.step)));
   }
-  run.truncate_metrics(state.metrics_bytes);  // drop lines logged after the checkpoint
+  if (main) run.truncate_metrics(state.metrics_bytes);  // drop lines logged after the checkpoint
 
   BatchSource batches(t.data, c.model.context, static_cast<uint64_t>(c.seed));
   const int64_t eval_rows = c.train.eval_batches * c.train.micro_batch;
@@ -335,13 +389,12 @@ int run_training(Training& t) {
   const int64_t total = c.train.steps;
   const int64_t step_tokens = c.tokens_per_step();
 
-  log.info(strprintf("run %s | %s | %s params (%s non-embedding) | %lld steps x %lld tokens | %s",
-                     c.name.c_str(), t.data.description.c_str(),
-                     human_count(t.params.total).c_str(),
-                     human_count(t.params.non_embedding).c_str(), static_cast<long long>(total),
-                     static_cast<long long>(step_tokens), describe_device(t.device).c_str()));
+  info(strprintf("run %s | %s | %s params (%s non-embedding) | %lld steps x %lld tokens | %s",
+                 c.name.c_str(), t.data.description.c_str(), human_count(t.params.total).c_str(),
+                 human_count(t.params.non_embedding).c_str(), static_cast<long long>(total),
+                 static_cast<long long>(step_tokens), describe_device(t.device).c_str()));
   if (floor) {
-    log.info(strprintf("optimal held-out loss of the synthetic source: %.4f nats/token", *floor));
+    info(strprintf("optimal held-out loss of the synthetic source: %.4f nats/token", *floor));
   }
 
   const auto segment_start = Clock::now();
@@ -351,24 +404,31 @@ int run_training(Training& t) {
   int64_t last_log_tokens = state.tokens;
   auto checkpoint = [&] {
     state.elapsed_s = wall();
-    state.metrics_bytes = run.metrics_bytes();
-    save_checkpoint(run, *t.model, *t.optimizer, state, c.train.keep_checkpoints);
-    run.write_summary(make_summary(t, state, "running", state.elapsed_s, floor, ""));
+    if (main) {
+      state.metrics_bytes = run.metrics_bytes();
+      save_checkpoint(run, *t.model, *t.optimizer, state, c.train.keep_checkpoints);
+      run.write_summary(make_summary(t, state, "running", state.elapsed_s, floor, ""));
+    }
+    if (t.dp) t.dp->barrier();  // no rank runs ahead of a checkpoint in progress
   };
   auto fail = [&](const std::string& reason) {
     log.error(reason);
-    run.write_summary(make_summary(t, state, "failed", wall(), floor, reason));
+    if (main) run.write_summary(make_summary(t, state, "failed", wall(), floor, reason));
     return kExitNonFinite;
   };
 
   t.model->train();
   while (state.step < total) {
-    if (int sig = g_stop_signal.load()) {
+    int sig = g_stop_signal.load();
+    // Every rank stops at the same step when any of them got a signal.
+    if (t.dp && t.dp->sum({sig != 0 ? 1.0 : 0.0})[0] > 0 && sig == 0) sig = SIGTERM;
+    if (sig) {
       checkpoint();
-      log.warn(
-          strprintf("signal %d received: checkpointed at step %lld; exiting with code %d to "
-                    "be requeued",
-                    sig, static_cast<long long>(state.step), static_cast<int>(kExitInterrupted)));
+      if (main)
+        log.warn(
+            strprintf("signal %d received: checkpointed at step %lld; exiting with code %d to "
+                      "be requeued",
+                      sig, static_cast<long long>(state.step), static_cast<int>(kExitInterrupted)));
       return kExitInterrupted;
     }
     const double lr = c.optim.lr * lr_multiplier(c.schedule, state.step, total);
@@ -412,9 +472,9 @@ int run_training(Training& t) {
         val_text = buf;
       }
       line["flops_executed"] = state.flops_executed;  // training and evaluation so far
-      run.append_metrics(line);
+      if (main) run.append_metrics(line);
       const double eta = (total - state.step) * step_tokens / std::max(tokens_per_s, 1e-9);
-      log.info(strprintf(
+      info(strprintf(
           "step %lld/%lld (%.1f%%) | loss %.4f%s | lr %.2e | gnorm %.3f | "
           "%.1fk tok/s | elapsed %s | ETA %s",
           static_cast<long long>(state.step), static_cast<long long>(total),
@@ -429,13 +489,37 @@ int run_training(Training& t) {
   }
 
   checkpoint();
-  run.write_summary(make_summary(t, state, "done", state.elapsed_s, floor, ""));
-  run.mark_done();
-  log.info(strprintf("done: %lld steps, %s tokens, final val %.4f (best %.4f) in %s",
-                     static_cast<long long>(state.step), human_count(state.tokens).c_str(),
-                     state.last_val_loss, state.best_val_loss,
-                     format_duration(state.elapsed_s).c_str()));
+  if (main) {
+    run.write_summary(make_summary(t, state, "done", state.elapsed_s, floor, ""));
+    run.mark_done();
+  }
+  info(strprintf("done: %lld steps, %s tokens, final val %.4f (best %.4f) in %s",
+                 static_cast<long long>(state.step), human_count(state.tokens).c_str(),
+                 state.last_val_loss, state.best_val_loss,
+                 format_duration(state.elapsed_s).c_str()));
   return kExitOk;
+}
+
+int run_training(Training& t) {
+  if (!t.dp) return run_training_impl(t);
+  // A collective that fails means another rank died, was killed, or stopped
+  // answering (c10d and Gloo report it with their own exception types).
+  auto lost = [&](const std::string& what) {
+    fail_at("rank " + std::to_string(t.ranks.rank) + " of " + std::to_string(t.ranks.world),
+            "lost contact with the other ranks (one died, was killed, or hung longer than "
+            "distributed.timeout_s = ",
+            t.cfg.distributed.timeout_s, " s): ", what);
+  };
+  try {
+    return run_training_impl(t);
+  } catch (const Error&) {
+    throw;
+  } catch (const c10::Error& e) {
+    lost(e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    lost(e.what());
+  }
+  return kExitError;
 }
 
 }  // namespace scalebed

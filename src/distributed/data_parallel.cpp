@@ -1,0 +1,157 @@
+// c10d process groups and bucketed, overlapped gradient all-reduce.
+#include "distributed/data_parallel.h"
+
+#include <torch/csrc/autograd/utils/lambda_post_hook.h>
+#include <torch/csrc/autograd/variable.h>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#ifdef SCALEBED_WITH_CUDA
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+
+#include <algorithm>
+
+#include "util/error.h"
+
+namespace scalebed {
+
+DataParallel::DataParallel(const RankInfo& ranks, const torch::Device& device,
+                           std::vector<torch::Tensor> params, double bucket_mb,
+                           std::chrono::milliseconds timeout)
+    : ranks_(ranks), device_(device), params_(std::move(params)) {
+  c10d::TCPStoreOptions so;
+  so.port = static_cast<uint16_t>(ranks.master_port);
+  so.isServer = ranks.rank == 0;
+  so.numWorkers = ranks.world;
+  so.waitWorkers = true;
+  so.timeout = timeout;
+  c10::intrusive_ptr<c10d::Store> store;
+  try {
+    store = c10::make_intrusive<c10d::TCPStore>(ranks.master_addr, so);
+  } catch (const std::exception& e) {
+    fail_at(ranks.master_addr + ":" + std::to_string(ranks.master_port), "rank ", ranks.rank,
+            " could not join the rendezvous of ", ranks.world, " ranks: ", e.what());
+  }
+  if (device.is_cuda()) {
+#ifdef SCALEBED_WITH_CUDA
+    auto options = c10d::ProcessGroupNCCL::Options::create();
+    options->timeout = timeout;
+    backend_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, ranks.rank, ranks.world, options);
+#else
+    fail_at("device", "CUDA data parallelism needs a CUDA build of LibTorch");
+#endif
+  } else {
+    auto options = c10d::ProcessGroupGloo::Options::create();
+    options->timeout = timeout;
+    options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+    if (ranks.master_addr != "127.0.0.1" && ranks.master_addr != "localhost") {
+      options->devices.back() = c10d::ProcessGroupGloo::createDefaultDevice();
+    }
+    backend_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store, ranks.rank, ranks.world, options);
+  }
+
+  // Buckets in reverse parameter order: gradients arrive roughly last-layer
+  // first, so the first bucket fills (and is reduced) while backward goes on.
+  const int64_t bucket_bytes = static_cast<int64_t>(bucket_mb * 1024 * 1024);
+  bucket_of_.resize(params_.size());
+  for (size_t k = params_.size(); k-- > 0;) {
+    const int64_t bytes = params_[k].numel() * params_[k].element_size();
+    if (buckets_.empty() ||
+        buckets_.back().numel * params_[k].element_size() + bytes > bucket_bytes) {
+      buckets_.emplace_back();
+    }
+    buckets_.back().params.push_back(k);
+    buckets_.back().numel += params_[k].numel();
+    bucket_of_[k] = buckets_.size() - 1;
+  }
+  for (auto& b : buckets_) {
+    b.buffer = torch::zeros({b.numel}, params_[b.params.front()].options());
+    b.pending = static_cast<int>(b.params.size());
+  }
+  // A post-hook on each parameter's gradient accumulator: it fires once the
+  // micro-step's gradient has been added into .grad().
+  for (size_t k = 0; k < params_.size(); ++k) {
+    auto acc = torch::autograd::impl::grad_accumulator(params_[k]);
+    acc->add_post_hook(std::make_unique<torch::autograd::utils::LambdaPostHook>(
+        [this, k](const torch::autograd::variable_list& outputs,
+                  const torch::autograd::variable_list&) {
+          on_gradient_ready(k);
+          return outputs;
+        }));
+    accumulators_.push_back(std::move(acc));
+  }
+}
+
+DataParallel::~DataParallel() = default;
+
+void DataParallel::broadcast_parameters() {
+  torch::NoGradGuard no_grad;
+  for (auto& p : params_) {
+    std::vector<at::Tensor> t{p.data()};
+    backend_->broadcast(t)->wait();
+  }
+}
+
+void DataParallel::set_final_micro_step(bool final) {
+  final_micro_step_ = final;
+}
+
+void DataParallel::on_gradient_ready(size_t param) {
+  if (!final_micro_step_) return;  // gradients keep accumulating locally
+  Bucket& b = buckets_[bucket_of_[param]];
+  if (--b.pending == 0) launch(b);
+}
+
+void DataParallel::launch(Bucket& b) {
+  torch::NoGradGuard no_grad;
+  int64_t offset = 0;
+  for (size_t k : b.params) {
+    const auto& g = params_[k].grad();
+    const int64_t n = params_[k].numel();
+    if (g.defined()) {
+      b.buffer.narrow(0, offset, n).copy_(g.reshape({-1}));
+    } else {
+      b.buffer.narrow(0, offset, n).zero_();  // unused this step: contributes zero
+    }
+    offset += n;
+  }
+  std::vector<at::Tensor> t{b.buffer};
+  b.work = backend_->allreduce(t);
+}
+
+void DataParallel::finish_gradient_sync() {
+  torch::NoGradGuard no_grad;
+  for (auto& b : buckets_) {
+    if (!b.work) launch(b);  // a bucket with a parameter that got no gradient
+  }
+  for (auto& b : buckets_) {
+    b.work->wait();
+    b.work.reset();
+    b.pending = static_cast<int>(b.params.size());
+    b.buffer.div_(static_cast<double>(ranks_.world));
+    int64_t offset = 0;
+    for (size_t k : b.params) {
+      auto& p = params_[k];
+      const int64_t n = p.numel();
+      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+      p.mutable_grad().copy_(b.buffer.narrow(0, offset, n).view_as(p));
+      offset += n;
+    }
+  }
+  final_micro_step_ = false;
+}
+
+std::vector<double> DataParallel::sum(const std::vector<double>& values) {
+  auto t = torch::tensor(values, torch::TensorOptions().dtype(torch::kFloat64));
+  if (device_.is_cuda()) t = t.to(device_);
+  std::vector<at::Tensor> v{t};
+  backend_->allreduce(v)->wait();
+  t = v[0].to(torch::kCPU);
+  return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
+}
+
+void DataParallel::barrier() {
+  sum({0.0});
+}
+
+}  // namespace scalebed

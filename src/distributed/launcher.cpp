@@ -1,0 +1,132 @@
+// Starting and supervising the ranks of a single-machine job.
+#include "distributed/launcher.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <ostream>
+#include <thread>
+
+#include "util/error.h"
+#include "util/exit_codes.h"
+
+extern char** environ;
+
+namespace scalebed {
+namespace {
+
+volatile sig_atomic_t g_forward_signal = 0;
+void on_signal(int sig) {
+  g_forward_signal = sig;
+}
+
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    if (fd >= 0) ::close(fd);
+    fail_at("--nproc-per-node", "cannot find a free local port: ", std::strerror(errno));
+  }
+  const int port = ntohs(addr.sin_port);
+  ::close(fd);
+  return port;
+}
+
+}  // namespace
+
+int launch_local_ranks(const std::string& trainer, const std::vector<std::string>& args, int nproc,
+                       std::ostream& out, double grace_s) {
+  const int port = free_port();
+  std::map<pid_t, int> ranks;  // pid -> rank
+  for (int rank = 0; rank < nproc; ++rank) {
+    std::vector<std::string> env;
+    for (char** e = environ; *e; ++e) {
+      const std::string v = *e;
+      bool ours = false;
+      for (const char* k : {"RANK=", "WORLD_SIZE=", "LOCAL_RANK=", "LOCAL_WORLD_SIZE=",
+                            "MASTER_ADDR=", "MASTER_PORT="}) {
+        ours = ours || v.rfind(k, 0) == 0;
+      }
+      if (!ours) env.push_back(v);
+    }
+    env.push_back("RANK=" + std::to_string(rank));
+    env.push_back("LOCAL_RANK=" + std::to_string(rank));
+    env.push_back("WORLD_SIZE=" + std::to_string(nproc));
+    env.push_back("LOCAL_WORLD_SIZE=" + std::to_string(nproc));
+    env.push_back("MASTER_ADDR=127.0.0.1");
+    env.push_back("MASTER_PORT=" + std::to_string(port));
+    std::vector<std::string> argv_s = {trainer};
+    argv_s.insert(argv_s.end(), args.begin(), args.end());
+    std::vector<char*> argv, envp;
+    for (auto& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    for (auto& e : env) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    pid_t pid = 0;
+    const int err = posix_spawn(&pid, trainer.c_str(), nullptr, nullptr, argv.data(), envp.data());
+    if (err != 0) fail_at(trainer, "cannot start rank ", rank, ": ", std::strerror(err));
+    ranks[pid] = rank;
+  }
+  out << "[launcher] started " << nproc << " ranks (rendezvous 127.0.0.1:" << port << ")\n"
+      << std::flush;
+
+  struct sigaction sa {
+  }, old[3];
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  const int forwarded[3] = {SIGINT, SIGTERM, SIGUSR1};
+  for (int i = 0; i < 3; ++i) sigaction(forwarded[i], &sa, &old[i]);
+  g_forward_signal = 0;
+
+  int result = kExitOk;
+  bool stopping = false, interrupted = false;
+  auto stop_started = std::chrono::steady_clock::now();
+  while (!ranks.empty()) {
+    if (const int sig = g_forward_signal) {
+      g_forward_signal = 0;
+      for (const auto& [pid, rank] : ranks) ::kill(pid, sig);
+    }
+    int status = 0;
+    const pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid > 0 && ranks.count(pid)) {
+      const int rank = ranks[pid];
+      ranks.erase(pid);
+      const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      if (code == kExitInterrupted) interrupted = true;
+      if (code != kExitOk && code != kExitInterrupted && !stopping) {
+        out << "[launcher] rank " << rank << " exited with code " << code
+            << "; stopping the other ranks\n"
+            << std::flush;
+        result = WIFEXITED(status) ? code : kExitError;
+        stopping = true;
+        stop_started = std::chrono::steady_clock::now();
+        for (const auto& [other, r] : ranks) ::kill(other, SIGTERM);
+      }
+      continue;
+    }
+    if (stopping &&
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - stop_started).count() >
+            grace_s) {
+      for (const auto& [other, r] : ranks) ::kill(other, SIGKILL);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  for (int i = 0; i < 3; ++i) sigaction(forwarded[i], &old[i], nullptr);
+  if (result != kExitOk) return result;
+  return interrupted ? kExitInterrupted : kExitOk;
+}
+
+}  // namespace scalebed

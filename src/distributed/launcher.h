@@ -1,0 +1,20 @@
+// The built-in local launcher: `trainer --nproc-per-node K ARGS...` starts K
+// ranks of `trainer ARGS...` on this machine with torchrun's variables
+// (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT on a free port),
+// passes SIGINT/SIGTERM/SIGUSR1 on to them, and when one rank fails stops
+// the others (SIGTERM, then SIGKILL after a grace period) instead of letting
+// them wait on it. No LibTorch here.
+#pragma once
+
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+namespace scalebed {
+
+// Returns the job's exit code: the first failing rank's code, else 75 when
+// the ranks stopped for a signal, else 0.
+int launch_local_ranks(const std::string& trainer, const std::vector<std::string>& args, int nproc,
+                       std::ostream& out, double grace_s = 30);
+
+}  // namespace scalebed

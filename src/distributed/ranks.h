@@ -1,0 +1,29 @@
+// Who this process is in a data-parallel job: rank, world size, local rank
+// and where the rendezvous store listens, from torchrun's variables (RANK,
+// WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT), from Slurm's
+// (SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID, the first host of
+// SLURM_JOB_NODELIST), or a single process. No LibTorch here.
+#pragma once
+
+#include <functional>
+#include <string>
+
+namespace scalebed {
+
+struct RankInfo {
+  int rank = 0, world = 1, local_rank = 0;
+  std::string master_addr = "127.0.0.1";
+  int master_port = 29500;
+  std::string source = "single process";  // torchrun | slurm | single process
+  bool distributed() const { return world > 1; }
+};
+
+// `getenv` is injectable for tests. Throws Error naming the variable when
+// the variables are inconsistent (rank outside the world, bad numbers).
+RankInfo discover_ranks(const std::function<const char*(const char*)>& getenv);
+RankInfo discover_ranks();
+
+// "node[01-03,07],gpu5" -> "node01"; "a,b" -> "a".
+std::string first_slurm_host(const std::string& nodelist);
+
+}  // namespace scalebed

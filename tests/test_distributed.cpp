@@ -1,0 +1,176 @@
+// Data parallel training through the `trainer` binary with Gloo on CPU:
+// 2 ranks against 1 rank at the same global batch (AR and diffusion),
+// kill-and-resume of a 2-rank job against an uninterrupted one, and a killed
+// rank ending the job with a clear error instead of a hang. Also rank
+// discovery from torchrun's and Slurm's variables.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <map>
+
+#include "distributed/ranks.h"
+#include "test_util.h"
+#include "util/error.h"
+
+namespace scalebed {
+namespace {
+namespace fs = std::filesystem;
+using testing::read_text;
+using testing::run_process;
+using testing::spawn_process;
+using testing::TempDir;
+using testing::wait_process;
+using testing::wait_until;
+using testing::write_text;
+
+const std::string kTrainer = SCALEBED_TRAINER_PATH;
+
+RankInfo ranks_from(const std::map<std::string, std::string>& env) {
+  return discover_ranks([&](const char* name) -> const char* {
+    auto it = env.find(name);
+    return it == env.end() ? nullptr : it->second.c_str();
+  });
+}
+
+TEST(Ranks, FromTorchrunSlurmOrAlone) {
+  EXPECT_FALSE(ranks_from({}).distributed());
+  const RankInfo t = ranks_from({{"RANK", "3"},
+                                 {"WORLD_SIZE", "4"},
+                                 {"LOCAL_RANK", "1"},
+                                 {"MASTER_ADDR", "node7"},
+                                 {"MASTER_PORT", "29400"}});
+  EXPECT_EQ(t.source, "torchrun");
+  EXPECT_EQ(t.rank, 3);
+  EXPECT_EQ(t.world, 4);
+  EXPECT_EQ(t.local_rank, 1);
+  EXPECT_EQ(t.master_addr, "node7");
+  EXPECT_EQ(t.master_port, 29400);
+  const RankInfo s = ranks_from({{"SLURM_PROCID", "5"},
+                                 {"SLURM_NTASKS", "8"},
+                                 {"SLURM_LOCALID", "1"},
+                                 {"SLURM_JOB_NODELIST", "gpu[012-015],cpu1"},
+                                 {"SLURM_JOB_ID", "4242"}});
+  EXPECT_EQ(s.source, "slurm");
+  EXPECT_EQ(s.rank, 5);
+  EXPECT_EQ(s.world, 8);
+  EXPECT_EQ(s.local_rank, 1);
+  EXPECT_EQ(s.master_addr, "gpu012");
+  EXPECT_EQ(s.master_port, 20000 + 4242);
+  // One Slurm task is not a distributed job.
+  EXPECT_FALSE(ranks_from({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "1"}}).distributed());
+  EXPECT_EQ(first_slurm_host("a,b"), "a");
+  EXPECT_EQ(first_slurm_host("n[1,3-4]"), "n1");
+  try {
+    ranks_from({{"RANK", "4"}, {"WORLD_SIZE", "4"}});
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("RANK: rank 4 is outside a world of 4"), std::string::npos)
+        << e.what();
+  }
+}
+
+std::string config(const std::string& out_dir, int steps, const std::string& extra = "") {
+  return "name: run\nout_dir: " + out_dir +
+         "\nmodel: {layers: 2, d_model: 32, heads: 2, context: 32}\n"
+         "data: {synthetic: {train_tokens: 200000, val_tokens: 8192}}\n"
+         "optim: {lr: 3e-3}\n"
+         "train: {batch_size: 16, micro_batch: 4, steps: " +
+         std::to_string(steps) +
+         ", eval_every: 10, eval_batches: 4, log_every: 1, checkpoint_every: 10}\n" + extra;
+}
+
+std::vector<nlohmann::json> metrics_of(const std::string& run_dir) {
+  std::vector<nlohmann::json> out;
+  std::istringstream in(read_text(run_dir + "/metrics.jsonl"));
+  std::string line;
+  while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+void expect_same_curves(const std::string& a, const std::string& b, double tolerance) {
+  const auto ma = metrics_of(a), mb = metrics_of(b);
+  ASSERT_EQ(ma.size(), mb.size());
+  for (size_t i = 0; i < ma.size(); ++i) {
+    EXPECT_EQ(ma[i].at("step"), mb[i].at("step"));
+    for (const char* key : {"train_loss", "train_metric", "grad_norm", "val_loss"}) {
+      if (!ma[i].contains(key)) continue;
+      EXPECT_NEAR(ma[i].at(key).get<double>(), mb[i].at(key).get<double>(), tolerance)
+          << key << " at step " << ma[i].at("step");
+    }
+  }
+}
+
+TEST(DataParallel, TwoRanksFollowTheOneRankCurveAtTheSameGlobalBatch) {
+  for (const std::string objective : {"", "objective: {kind: diffusion, noise: masked}\n"}) {
+    TempDir dir;
+    write_text(dir / "one.yaml", config(dir / "one", 20, objective));
+    write_text(dir / "two.yaml", config(dir / "two", 20, objective));
+    auto one = run_process({kTrainer, "--config", dir / "one.yaml"});
+    ASSERT_EQ(one.exit_code, 0) << one.output;
+    auto two = run_process({kTrainer, "--nproc-per-node", "2", "--config", dir / "two.yaml"});
+    ASSERT_EQ(two.exit_code, 0) << two.output;
+    EXPECT_NE(two.output.find("started 2 ranks"), std::string::npos) << two.output;
+    expect_same_curves(dir / "one/run", dir / "two/run", 1e-5);
+    EXPECT_TRUE(fs::exists(dir / "two/run/DONE"));
+  }
+}
+
+TEST(DataParallel, KilledTwoRankJobResumesToTheUninterruptedCurve) {
+  TempDir dir;
+  const int steps = 120;
+  write_text(dir / "full.yaml", config(dir / "full", steps));
+  auto full = run_process({kTrainer, "--nproc-per-node", "2", "--config", dir / "full.yaml"});
+  ASSERT_EQ(full.exit_code, 0) << full.output;
+
+  write_text(dir / "cut.yaml", config(dir / "cut", steps));
+  const std::vector<std::string> job = {kTrainer, "--nproc-per-node", "2", "--config",
+                                        dir / "cut.yaml"};
+  pid_t pid = spawn_process(job, dir / "first.log", /*new_group=*/true);
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return fs::exists(dir / "cut/run/checkpoints/step_00000030") &&
+               metrics_of(dir / "cut/run").size() >= 35;
+      },
+      120))
+      << read_text(dir / "first.log");
+  kill(-pid, SIGKILL);  // the launcher and both ranks at once
+  wait_process(pid);
+  ASSERT_FALSE(fs::exists(dir / "cut/run/DONE")) << "the job finished before it could be killed";
+  auto resumed = run_process(job);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("resumed from"), std::string::npos);
+  expect_same_curves(dir / "full/run", dir / "cut/run", 0.0);  // bit-identical
+}
+
+TEST(DataParallel, AKilledRankEndsTheJobWithAClearErrorInsteadOfAHang) {
+  TempDir dir;
+  write_text(dir / "c.yaml", config(dir / "runs", 100000));
+  pid_t launcher = spawn_process({kTrainer, "--nproc-per-node", "2", "--config", dir / "c.yaml"},
+                                 dir / "job.log", /*new_group=*/true);
+  ASSERT_TRUE(wait_until([&] { return fs::exists(dir / "runs/run/metrics.jsonl"); }, 120));
+  // The launcher's children are the ranks; kill one of them.
+  std::string children = read_text("/proc/" + std::to_string(launcher) + "/task/" +
+                                   std::to_string(launcher) + "/children");
+  std::istringstream in(children);
+  pid_t rank_pid = 0, other = 0;
+  in >> rank_pid >> other;
+  ASSERT_GT(rank_pid, 0) << children;
+  const auto killed_at = std::chrono::steady_clock::now();
+  kill(rank_pid, SIGKILL);
+  const int code = wait_process(launcher);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - killed_at).count();
+  kill(-launcher, SIGKILL);  // in case anything is left
+  const std::string log = read_text(dir / "job.log");
+  EXPECT_NE(code, 0) << log;
+  EXPECT_LT(seconds, 60) << log;
+  EXPECT_NE(log.find("exited with code 137; stopping the other ranks"), std::string::npos) << log;
+  EXPECT_NE(log.find("lost contact with the other ranks"), std::string::npos) << log;
+}
+
+}  // namespace
+}  // namespace scalebed
