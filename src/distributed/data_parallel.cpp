@@ -93,13 +93,17 @@ void DataParallel::broadcast_parameters() {
 }
 
 void DataParallel::set_final_micro_step(bool final) {
+  if (final) launched_in_backward_ = 0;
   final_micro_step_ = final;
 }
 
 void DataParallel::on_gradient_ready(size_t param) {
   if (!final_micro_step_) return;  // gradients keep accumulating locally
   Bucket& b = buckets_[bucket_of_[param]];
-  if (--b.pending == 0) launch(b);
+  if (--b.pending == 0) {
+    launch(b);
+    ++launched_in_backward_;
+  }
 }
 
 void DataParallel::launch(Bucket& b) {

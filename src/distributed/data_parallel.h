@@ -49,6 +49,11 @@ class DataParallel {
   std::vector<double> sum(const std::vector<double>& values);
   void barrier();
 
+  int buckets() const { return static_cast<int>(buckets_.size()); }
+  // Buckets of the last synchronised step whose all-reduce was launched by a
+  // gradient hook, i.e. while backward was still running.
+  int buckets_launched_in_backward() const { return launched_in_backward_; }
+
  private:
   struct Bucket {
     std::vector<size_t> params;  // indices into params_
@@ -68,6 +73,7 @@ class DataParallel {
   std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;  // kept alive for the hooks
   c10::intrusive_ptr<c10d::Backend> backend_;
   bool final_micro_step_ = false;
+  int launched_in_backward_ = 0;
 };
 
 }  // namespace scalebed

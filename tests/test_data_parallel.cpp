@@ -1,0 +1,54 @@
+// DataParallel's gradient buckets in one process (a world of one rank over
+// Gloo): all-reduces are launched by the gradient-accumulator hooks during
+// the final micro-step's backward (not after it, not on earlier micro-steps),
+// and the synchronised gradients equal the locally accumulated ones.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <torch/torch.h>
+
+#include "distributed/data_parallel.h"
+
+namespace scalebed {
+namespace {
+
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+TEST(DataParallelBuckets, HooksLaunchReductionsDuringTheFinalBackwardOnly) {
+  std::vector<torch::Tensor> params;
+  for (int k = 0; k < 3; ++k) params.push_back(torch::randn({100}).requires_grad_());
+  RankInfo ranks;
+  ranks.master_port = free_port();
+  // 100 floats = 400 bytes per parameter; 300-byte buckets hold one each.
+  DataParallel dp(ranks, torch::kCPU, params, 300.0 / (1024 * 1024), std::chrono::seconds(30));
+  ASSERT_EQ(dp.buckets(), 3);
+  const auto x1 = torch::randn({100}), x2 = torch::randn({100});
+  auto loss = [&](const torch::Tensor& x) {
+    return (params[0] * x).sum() + (params[1] * x).sum() * 2 + (params[2] * x).sum() * 3;
+  };
+  dp.set_final_micro_step(false);
+  loss(x1).backward();
+  EXPECT_EQ(dp.buckets_launched_in_backward(), 0);  // a non-final micro-step reduces nothing
+  dp.set_final_micro_step(true);
+  loss(x2).backward();
+  EXPECT_EQ(dp.buckets_launched_in_backward(), 3);  // every bucket, from inside backward
+  dp.finish_gradient_sync();
+  for (int k = 0; k < 3; ++k) {
+    EXPECT_TRUE(torch::allclose(params[k].grad(), (k + 1) * (x1 + x2))) << k;
+  }
+  EXPECT_EQ(dp.sum({1.5, 2.0}), (std::vector<double>{1.5, 2.0}));
+}
+
+}  // namespace
+}  // namespace scalebed
