@@ -342,6 +342,10 @@ TEST_F(SweepFiles, SbatchScriptParsesAndHasArraySignalAndRequeue) {
   EXPECT_NE(script.find("scontrol requeue \"${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}\""),
             std::string::npos);
 
+  // A point on several GPUs asks for them all on its task's node.
+  auto multi = load_sweep(sweep("grid:\n  seed: [0, 1]\nscheduler: {gpus_per_run: 4}\n"));
+  EXPECT_NE(sbatch_script(multi, job).find("\n#SBATCH --gres=gpu:4\n"), std::string::npos);
+
   job.indices = {1, 2, 4};
   job.max_parallel = 0;
   EXPECT_NE(sbatch_script(spec, job).find("\n#SBATCH --array=1-2,4\n"), std::string::npos);

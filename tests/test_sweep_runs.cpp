@@ -228,5 +228,38 @@ TEST(SweepRuns, FailuresAreReportedWithTheirReasonAndRetriedOnRequest) {
   EXPECT_EQ(run_process({kTrainer, "--config", sweep, "--jobs", "x"}).exit_code, 2);
 }
 
+TEST(SweepRuns, PointsOnSeveralRanksMatchSingleRankPoints) {
+  // gpus_per_run: 2 on CPU runs each point as two Gloo ranks; the curves
+  // match the same sweep on one rank (same global batch), and each point is
+  // claimed and recorded once, by the process that starts its ranks.
+  TempDir dir;
+  const std::string two = sweep_text(dir / "two", 20, "");
+  std::string text = two;
+  text.replace(text.find("scheduler: {"), 12, "scheduler: {gpus_per_run: 2, ");
+  write_text(dir / "two.yaml", text);
+  write_text(dir / "one.yaml", sweep_text(dir / "one", 20));
+  auto r2 = run_process({kTrainer, "--config", dir / "two.yaml"});
+  ASSERT_EQ(r2.exit_code, 0) << r2.output;
+  auto r1 = run_process({kTrainer, "--config", dir / "one.yaml"});
+  ASSERT_EQ(r1.exit_code, 0) << r1.output;
+  const auto a = run_dirs(dir / "one"), b = run_dirs(dir / "two");
+  ASSERT_EQ(a.size(), 4u);
+  ASSERT_EQ(b.size(), 4u);
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(fs::path(a[i]).filename(), fs::path(b[i]).filename());  // same run, same hash
+    const auto ma = jsonl(a[i] + "/metrics.jsonl"), mb = jsonl(b[i] + "/metrics.jsonl");
+    ASSERT_EQ(ma.size(), mb.size());
+    for (size_t k = 0; k < ma.size(); ++k) {
+      EXPECT_NEAR(ma[k].at("train_loss").get<double>(), mb[k].at("train_loss").get<double>(), 1e-5);
+    }
+  }
+  EXPECT_EQ(jsonl(dir / "two/.sweep/attempts.jsonl").size(), 8u);
+  EXPECT_NE(read_text(dir / "two/.sweep/logs/" + fs::path(b[0]).filename().string() + ".out")
+                .find("started 2 ranks"),
+            std::string::npos);
+  auto slurm = run_process({kTrainer, "--config", dir / "two.yaml", "--slurm", "--retry-failed"});
+  EXPECT_EQ(slurm.exit_code, 0) << slurm.output;  // nothing pending: no script, no error
+}
+
 }  // namespace
 }  // namespace scalebed

@@ -10,6 +10,7 @@
 #include <ostream>
 #include <sstream>
 
+#include "distributed/launcher.h"
 #include "sweep/collect.h"
 #include "sweep/registry.h"
 #include "sweep/slurm.h"
@@ -106,7 +107,7 @@ int sweep_command(const std::string& sweep_file, const std::vector<std::string>&
   std::string mode, expected_hash, collect_out, slurm_out;
   std::vector<std::string> overrides;
   int index = -1, jobs = -1, claim_workers = 0;
-  bool retry_failed = false;
+  bool retry_failed = false, train_only = false;
   auto set_mode = [&](const std::string& m) {
     if (!mode.empty() && mode != m) throw UsageError(m + " cannot be combined with " + mode);
     mode = m;
@@ -139,6 +140,8 @@ int sweep_command(const std::string& sweep_file, const std::vector<std::string>&
       collect_out = value();
     } else if (a == "--retry-failed") {
       retry_failed = true;
+    } else if (a == "--train-only") {  // a rank of a multi-GPU point: its launcher holds the lock
+      train_only = true;
     } else if (a == "--sweep-hash") {
       expected_hash = value();
     } else if (a == "--set") {
@@ -169,6 +172,20 @@ int sweep_command(const std::string& sweep_file, const std::vector<std::string>&
             "); indices may point at other runs now: write the job again with --slurm");
   }
 
+  // A point on several GPUs: the process that claims it starts its ranks
+  // (`--train-only` copies of this command, one per GPU) and waits for them.
+  const int ranks = spec.scheduler.gpus_per_run;
+  const TrainFn train = ranks <= 1 ? hooks.train : TrainFn([&](const RunConfig& config) {
+    int point = 0;
+    while (points[point].name != config.name) ++point;
+    std::vector<std::string> rank_args = {"--config",     fs::absolute(sweep_file).string(),
+                                          "--index",      std::to_string(point),
+                                          "--sweep-hash", hash,
+                                          "--train-only"};
+    for (const auto& o : overrides) rank_args.insert(rank_args.end(), {"--set", o});
+    return launch_local_ranks(hooks.trainer, rank_args, ranks, out);
+  });
+
   if (mode == "--list") {
     print_list(spec, points, out);
     return kExitOk;
@@ -182,9 +199,10 @@ int sweep_command(const std::string& sweep_file, const std::vector<std::string>&
       throw UsageError("--index " + std::to_string(index) + ": the sweep has points 0-" +
                        std::to_string(points.size() - 1));
     }
-    return run_point(spec, points[index], hooks.train, retry_failed, out);
+    if (train_only) return hooks.train(points[index].config);
+    return run_point(spec, points[index], train, retry_failed, out);
   }
-  if (mode == "--claim-next") return claim_points(spec, points, hooks.train, retry_failed, out);
+  if (mode == "--claim-next") return claim_points(spec, points, train, retry_failed, out);
   if (mode == "--collect") {
     const std::string csv = collect_out.empty() ? spec.out_dir + "/collected.csv" : collect_out;
     const std::string jsonl = fs::path(csv).replace_extension(".jsonl").string();
@@ -239,9 +257,10 @@ int sweep_command(const std::string& sweep_file, const std::vector<std::string>&
 
   LocalRunOptions local;
   local.gpus = hooks.gpus;
+  local.gpus_per_run = spec.scheduler.gpus_per_run;
   local.jobs = jobs > 0                  ? jobs
                : spec.scheduler.jobs > 0 ? spec.scheduler.jobs
-                                         : std::max(1, hooks.gpus);
+                                         : std::max(1, hooks.gpus / local.gpus_per_run);
   local.retry_failed = retry_failed;
   local.trainer = hooks.trainer;
   local.child_args = child_args;

@@ -146,7 +146,7 @@ int run_local(const SweepSpec& spec, const std::vector<SweepPoint>& points,
   const int jobs = std::max(1, options.jobs);
   out << "[sweep] " << spec.stem << ": " << points.size() << " points, " << already_done
       << " done, " << queue.size() << " to run, " << jobs << " at a time";
-  if (options.gpus > 0) out << " (one GPU each)";
+  if (options.gpus > 0) out << " (" << options.gpus_per_run << " GPU(s) each)";
   out << "; logs in " << logs << "\n" << std::flush;
 
   struct sigaction sa {
@@ -219,8 +219,15 @@ int run_local(const SweepSpec& spec, const std::vector<SweepPoint>& points,
       for (char** e = environ; *e; ++e) {
         if (std::string(*e).rfind("CUDA_VISIBLE_DEVICES=", 0) != 0) env.push_back(*e);
       }
-      if (options.gpus > 0)
-        env.push_back("CUDA_VISIBLE_DEVICES=" + std::to_string(slot % options.gpus));
+      if (options.gpus > 0) {
+        // Slot s owns devices s·g … s·g + g − 1 (g = gpus_per_run).
+        std::string devices;
+        for (int g = 0; g < options.gpus_per_run; ++g) {
+          const int device = (slot * options.gpus_per_run + g) % options.gpus;
+          devices += (g ? "," : "") + std::to_string(device);
+        }
+        env.push_back("CUDA_VISIBLE_DEVICES=" + devices);
+      }
       std::vector<char*> argv, envp;
       for (auto& a : args) argv.push_back(a.data());
       argv.push_back(nullptr);

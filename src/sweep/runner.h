@@ -29,7 +29,8 @@ int claim_points(const SweepSpec& spec, const std::vector<SweepPoint>& points, c
 
 struct LocalRunOptions {
   int jobs = 1;
-  int gpus = 0;  // > 0: CUDA_VISIBLE_DEVICES per job slot
+  int gpus = 0;          // > 0: CUDA_VISIBLE_DEVICES per job slot
+  int gpus_per_run = 1;  // devices per slot (the run's data-parallel ranks)
   bool retry_failed = false;
   std::string trainer;                  // this executable
   std::vector<std::string> child_args;  // --config SWEEP [--set ...] --sweep-hash H

@@ -1,6 +1,7 @@
 // Writing the sbatch script of a sweep.
 #include "sweep/slurm.h"
 
+#include <algorithm>
 #include <sstream>
 
 #include "sweep/registry.h"
@@ -57,7 +58,10 @@ std::string sbatch_script(const SweepSpec& spec, const SlurmJob& job) {
     << "#SBATCH --time=" << s.time << "\n"
     << "#SBATCH --ntasks=1\n"
     << "#SBATCH --cpus-per-task=" << s.cpus_per_task << "\n";
-  if (s.gpus_per_task > 0) o << "#SBATCH --gres=gpu:" << s.gpus_per_task << "\n";
+  // A multi-GPU point runs its ranks on its task's node (trainer --index
+  // starts them, one per GPU).
+  const int gpus = std::max(s.gpus_per_task, spec.scheduler.gpus_per_run);
+  if (gpus > 0) o << "#SBATCH --gres=gpu:" << gpus << "\n";
   if (!s.partition.empty()) o << "#SBATCH --partition=" << s.partition << "\n";
   if (!s.account.empty()) o << "#SBATCH --account=" << s.account << "\n";
   if (!s.qos.empty()) o << "#SBATCH --qos=" << s.qos << "\n";

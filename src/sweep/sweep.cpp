@@ -120,13 +120,15 @@ void read_scheduler(const YAML::Node& node, const std::string& origin, Scheduler
     const std::string name = "scheduler." + key;
     if (key == "jobs") {
       s.jobs = static_cast<int>(read_number(item.second, origin, name, 0));
+    } else if (key == "gpus_per_run") {
+      s.gpus_per_run = static_cast<int>(read_number(item.second, origin, name, 1));
     } else if (key == "heartbeat_s") {
       s.heartbeat_s = read_number(item.second, origin, name, 0.1);
     } else if (key == "stale_after_s") {
       s.stale_after_s = read_number(item.second, origin, name, 1);
     } else {
       fail_at(where(origin, item.first.Mark()), "unknown key '", name,
-              "' (known: jobs, heartbeat_s, stale_after_s)");
+              "' (known: jobs, gpus_per_run, heartbeat_s, stale_after_s)");
     }
   }
   if (s.stale_after_s < 2 * s.heartbeat_s) {

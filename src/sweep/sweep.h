@@ -46,7 +46,8 @@ struct ExcludeRule {
 };
 
 struct SchedulerOptions {
-  int jobs = 0;                // local parallel runs; 0 = one per GPU, or 1 on CPU
+  int jobs = 0;                // local parallel runs; 0 = one per gpus_per_run GPUs, or 1 on CPU
+  int gpus_per_run = 1;        // > 1: each point trains data-parallel on that many GPUs (ranks)
   double heartbeat_s = 30;     // a running point refreshes its lock this often
   double stale_after_s = 600;  // a lock older than this is taken over
 };
