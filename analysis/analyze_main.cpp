@@ -31,6 +31,7 @@ usage: analyze POINTS.csv|RUNS_DIR [options]
   --isoflop-tolerance T    points within T decades of FLOPs form one IsoFLOP budget (default 0.05)
   --threads T              threads for the multi-start fit and bootstrap (default 2)
   --predict C              print the allocation at a budget of C FLOPs only
+  --params N --tokens D    print the predicted loss of that model (and its budget's optimum)
   --curve-points K         run directories: K points per run from its fitted training curve
                            (constant-LR runs) instead of its final loss
   --group-by KEY[,KEY]     one analysis per value of a column / run field (objective, noise, ...);
@@ -55,6 +56,7 @@ struct Settings {
   int resamples = 1000;
   uint64_t seed = 1;
   double predict = 0, gpu_tflops = 989, mfu = 0.4;
+  double at_params = 0, at_tokens = 0;  // --params N --tokens D: the loss of one model
   SurfaceFitOptions fit_options;
   IsoflopOptions iso_options;
 };
@@ -93,6 +95,23 @@ GroupLaws analyze_points(const std::vector<Point>& points, const std::string& in
 
   std::string not_allocatable;
   const bool allocatable = fit.law.allocatable(&not_allocatable);
+  if (st.at_params > 0) {
+    // One given model: its predicted loss, and how far it is from the
+    // compute-optimal loss at its own budget.
+    const double n = st.at_params, d = st.at_tokens, c = fit.law.k * n * d;
+    std::vector<double> losses;
+    for (const auto& l : boot.laws) losses.push_back(l.predict(n, d));
+    const Interval ci = percentile_interval(losses, 0.95);
+    std::printf("N %.4g, D %.4g (C = %.3g*N*D = %.3g FLOPs): loss %.4f [%.4f, %.4f]%s\n", n, d,
+                fit.law.k, c, fit.law.predict(n, d), ci.low, ci.high,
+                c < c_min || c > c_max ? "  (extrapolated beyond the fitted FLOPs)" : "");
+    if (allocatable) {
+      const Allocation a = allocate(fit.law, boot, c, c_min, c_max);
+      std::printf("compute-optimal at that budget: N_opt %.4g, D_opt %.4g, loss %.4f (%+.4f)\n",
+                  a.n_opt, a.d_opt, a.loss, fit.law.predict(n, d) - a.loss);
+    }
+    return GroupLaws{"", fit.law, {}, c_min, c_max};
+  }
   if (predict > 0) {
     if (!allocatable) throw AnalysisError(input + ": no allocation: " + not_allocatable);
     GroupLaws laws{"", fit.law, {}, c_min, c_max};
@@ -176,12 +195,26 @@ GroupLaws analyze_points(const std::vector<Point>& points, const std::string& in
       std::printf("  %s not fitted: %s\n", name.c_str(), h->note.c_str());
     }
   }
-  ReportInput report{input,    from_runs ? convention : "as given (flops column or 6ND)",
-                     points,   fit,
-                     boot,     iso,
-                     envelope, hyper,
-                     varpro,   gpu_tflops,
-                     mfu,      resamples};
+  const std::vector<Sensitivity> sens = sensitivity(points, iso_options.group_tolerance);
+  std::printf("\nSensitivity (loss spread over a choice, the others held fixed)\n");
+  for (const auto& x : sens) {
+    std::printf("  %-7s median %.4f, largest %.4f over %d group(s)\n", x.choice.c_str(),
+                x.median_spread, x.max_spread, x.groups);
+  }
+  ReportInput report;
+  report.source = input;
+  report.convention = from_runs ? convention : "as given (flops column or 6ND)";
+  report.points = points;
+  report.fit = fit;
+  report.boot = boot;
+  report.isoflop = iso;
+  report.envelope = envelope;
+  report.hyper = hyper;
+  report.varpro = varpro;
+  report.sensitivity = sens;
+  report.gpu_tflops = gpu_tflops;
+  report.mfu = mfu;
+  report.resamples = resamples;
   if (!allocatable) {
     std::printf("\nAllocation refused: %s\n", not_allocatable.c_str());
   } else {
@@ -237,6 +270,10 @@ int main(int argc, char** argv) {
         st.iso_options.group_tolerance = std::stod(value());
       } else if (a == "--threads") {
         st.fit_options.threads = std::stoi(value());
+      } else if (a == "--params") {
+        st.at_params = std::stod(value());
+      } else if (a == "--tokens") {
+        st.at_tokens = std::stod(value());
       } else if (a == "--predict") {
         st.predict = std::stod(value());
       } else if (a == "--gpu-tflops") {
@@ -267,6 +304,10 @@ int main(int argc, char** argv) {
   }
   if (input.empty()) {
     std::cerr << kUsage;
+    return 2;
+  }
+  if ((st.at_params > 0) != (st.at_tokens > 0)) {
+    std::cerr << "analyze: --params and --tokens go together (both > 0)\n";
     return 2;
   }
   try {

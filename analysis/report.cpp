@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "doc.h"
@@ -315,6 +316,41 @@ void write_report(const std::string& dir, const ReportInput& in) {
   }
   if (!trade.empty()) doc.table({"FLOPs", "2x too small", "2x too large", "4x too small"}, trade);
 
+  doc.heading(2, "Sensitivity");
+  if (in.sensitivity.empty()) {
+    doc.paragraph("The sweep varies no choice with the others held fixed.");
+  } else {
+    const std::map<std::string, std::string> held = {{"size", "FLOP budget (best batch/LR)"},
+                                                     {"tokens", "size (best batch/LR)"},
+                                                     {"batch", "size, tokens (best LR)"},
+                                                     {"LR", "size, tokens, batch"}};
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& x : in.sensitivity) {
+      rows.push_back({x.choice, held.at(x.choice), std::to_string(x.groups),
+                      fmt("%.4f", x.median_spread), fmt("%.4f", x.max_spread)});
+    }
+    doc.paragraph(
+        "How far each choice moves the loss in this sweep, the others held fixed "
+        "(spread = worst − best over the values it took), largest first:");
+    doc.table({"choice", "held fixed", "groups", "median spread", "largest spread"}, rows);
+  }
+
+  // Residuals of the surface, when it is a usable law.
+  std::string residual_svg;
+  if (law.allocatable()) {
+    SvgPlot res("Approach-3 residuals", "FLOPs", "log L − log L̂", true, false);
+    std::vector<double> x, y;
+    for (const auto& p : in.points) {
+      x.push_back(p.flops);
+      y.push_back(std::log(p.loss) - std::log(law.predict(p.params, p.tokens)));
+    }
+    res.add_points(x, y, series_color(0), "points");
+    residual_svg = res.render();
+    doc.figure("residuals.svg", residual_svg,
+               "Residuals of the fitted surface in log loss: structure here means the form "
+               "does not describe the data.");
+  }
+
   doc.heading(2, "Warnings");
   std::vector<std::string> warnings;
   if (in.points.size() < 20)
@@ -342,6 +378,7 @@ void write_report(const std::string& dir, const ReportInput& in) {
   write_file_atomic(dir + "/isoflop.svg", iso_svg);
   write_file_atomic(dir + "/n_opt.svg", n_svg);
   if (!batch_svg.empty()) write_file_atomic(dir + "/batch_opt.svg", batch_svg);
+  if (!residual_svg.empty()) write_file_atomic(dir + "/residuals.svg", residual_svg);
   if (!lr_svg.empty()) write_file_atomic(dir + "/lr_opt.svg", lr_svg);
 
   nlohmann::json j;
@@ -364,6 +401,14 @@ void write_report(const std::string& dir, const ReportInput& in) {
   j["hyperparameters"] = {{"batch_vs_tokens", hyper_json(in.hyper.batch_vs_tokens)},
                           {"lr_vs_batch", hyper_json(in.hyper.lr_vs_batch)},
                           {"lr_vs_tokens", hyper_json(in.hyper.lr_vs_tokens)}};
+  nlohmann::json sens = nlohmann::json::array();
+  for (const auto& x : in.sensitivity) {
+    sens.push_back({{"choice", x.choice},
+                    {"groups", x.groups},
+                    {"median_spread", x.median_spread},
+                    {"max_spread", x.max_spread}});
+  }
+  j["sensitivity"] = sens;
   j["fitted_range"] = {
       {"flops", {c_min, c_max}}, {"params", {n_min, n_max}}, {"tokens", {d_min, d_max}}};
   if (!not_allocatable.empty()) j["allocation_refused"] = not_allocatable;

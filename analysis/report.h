@@ -12,6 +12,7 @@
 #include "envelope.h"
 #include "hyperparams.h"
 #include "isoflop.h"
+#include "sensitivity.h"
 #include "surface_fit.h"
 
 namespace scalebed::analysis {
@@ -25,7 +26,8 @@ struct ReportInput {
   IsoflopResult isoflop;
   EnvelopeResult envelope;
   HyperparameterLaws hyper;
-  SurfaceFit varpro;        // variable projection's optimum, a cross-check of `fit`
+  SurfaceFit varpro;                     // variable projection's optimum, a cross-check of `fit`
+  std::vector<Sensitivity> sensitivity;  // one-choice-at-a-time loss spreads of the sweep
   double gpu_tflops = 989;  // peak dense bf16 TFLOP/s of the GPU used for GPU-hours (H100 SXM)
   double mfu = 0.4;         // model FLOPs utilisation assumed for GPU-hours
   int resamples = 0;

@@ -17,6 +17,7 @@
 #include "hyperparams.h"
 #include "isoflop.h"
 #include "runs.h"
+#include "sensitivity.h"
 #include "surface_fit.h"
 #include "test_util.h"
 
@@ -243,6 +244,17 @@ TEST(AnalyzeCli, FitsPredictsAndWritesMachineReadableOutput) {
                             "--bootstrap", "50", "--predict", "1e21"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("C 1e+21 FLOPs (C = 6*N*D): N_opt 2.79"), std::string::npos) << r.output;
+  // One model's loss: Chinchilla itself (70B params, 1.4T tokens) is near its budget's optimum.
+  r = testing::run_process({SCALEBED_ANALYZE_PATH, kChinchilla, "--drop-highest", "5",
+                            "--bootstrap", "50", "--params", "7e10", "--tokens", "1.4e12"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const SurfaceLaw epoch{1.8172, 477.9, 2143.0, 0.3473, 0.3672};
+  char expected[64];
+  std::snprintf(expected, sizeof expected, "loss %.3f", epoch.predict(7e10, 1.4e12));
+  EXPECT_NE(r.output.find(expected), std::string::npos) << expected << "\n" << r.output;
+  EXPECT_NE(r.output.find("compute-optimal at that budget"), std::string::npos);
+  EXPECT_EQ(
+      testing::run_process({SCALEBED_ANALYZE_PATH, kChinchilla, "--params", "7e10"}).exit_code, 2);
 
   testing::write_text(dir / "bad.csv", "params,tokens,loss\n1e6,1e9,2.5\n1e7,-3,2.4\n");
   r = testing::run_process({SCALEBED_ANALYZE_PATH, dir / "bad.csv"});
@@ -499,6 +511,43 @@ TEST(Compare, CrossingOfTwoKnownLawsAndReferenceFiles) {
   const std::string md = testing::read_text(dir / "cmp/comparison.md");
   EXPECT_NE(md.find("a and b cross at 3.12e+12 FLOPs (extrapolated)"), std::string::npos) << md;
   EXPECT_NE(md.find("| FLOPs | L* a | L* b | b / a | ref p | ref s |"), std::string::npos) << md;
+}
+
+}  // namespace
+}  // namespace scalebed::analysis
+
+namespace scalebed::analysis {
+namespace {
+
+TEST(Sensitivity, RanksTheChoicesOfAKnownSweep) {
+  // loss = 2 + 0.5·[N = 1e6] + 0.3·[D = 1e8] + 0.1·[B = 2e4] + 0.05·[η = 0.2]
+  std::vector<Point> points;
+  for (double n : {1e6, 1e7})
+    for (double d : {1e8, 1e9})
+      for (double b : {1e4, 2e4})
+        for (double lr : {0.1, 0.2}) {
+          Point p;
+          p.params = n, p.tokens = d, p.flops = 6 * n * d;
+          p.loss = 2 + 0.5 * (n == 1e6) + 0.3 * (d == 1e8) + 0.1 * (b == 2e4) + 0.05 * (lr == 0.2);
+          p.extra = {{"batch_tokens", std::to_string(b)}, {"base_lr", std::to_string(lr)}};
+          points.push_back(p);
+        }
+  const auto s = sensitivity(points);
+  ASSERT_EQ(s.size(), 4u);
+  // tokens at fixed size: 0.3; size at the shared budget 6e15 (1e6 x 1e9 vs
+  // 1e7 x 1e8): 2.5 vs 2.3 = 0.2; batch: 0.1; LR: 0.05.
+  EXPECT_EQ(s[0].choice, "tokens");
+  EXPECT_NEAR(s[0].median_spread, 0.3, 1e-12);
+  EXPECT_EQ(s[1].choice, "size");
+  EXPECT_NEAR(s[1].median_spread, 0.2, 1e-12);
+  EXPECT_EQ(s[1].groups, 1);
+  EXPECT_EQ(s[2].choice, "batch");
+  EXPECT_NEAR(s[2].median_spread, 0.1, 1e-12);
+  EXPECT_EQ(s[3].choice, "LR");
+  EXPECT_NEAR(s[3].median_spread, 0.05, 1e-12);
+  // Without batch and LR columns only size and tokens are ranked.
+  for (auto& p : points) p.extra.clear();
+  EXPECT_EQ(sensitivity(points).size(), 2u);
 }
 
 }  // namespace
