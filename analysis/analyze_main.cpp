@@ -56,7 +56,8 @@ struct Settings {
   int resamples = 1000;
   uint64_t seed = 1;
   double predict = 0, gpu_tflops = 989, mfu = 0.4;
-  double at_params = 0, at_tokens = 0;  // --params N --tokens D: the loss of one model
+  double at_params = 0, at_tokens = 0;   // --params N --tokens D: the loss of one model
+  std::vector<ReferenceLaw> references;  // for this group (or all, ungrouped)
   SurfaceFitOptions fit_options;
   IsoflopOptions iso_options;
 };
@@ -212,6 +213,7 @@ GroupLaws analyze_points(const std::vector<Point>& points, const std::string& in
   report.hyper = hyper;
   report.varpro = varpro;
   report.sensitivity = sens;
+  report.references = st.references;
   report.gpu_tflops = gpu_tflops;
   report.mfu = mfu;
   report.resamples = resamples;
@@ -320,6 +322,7 @@ int main(int argc, char** argv) {
                   : read_points_csv(input, st.convention, &unfinished),
         st.drop);
     if (group_by.empty()) {
+      st.references = references;
       analyze_points(points, input, from_runs, unfinished, st, out_dir);
       return 0;
     }
@@ -354,8 +357,12 @@ int main(int argc, char** argv) {
       std::printf("==================== %s = %s ====================\n", group_by.c_str(),
                   value.c_str());
       try {
+        Settings group_st = st;  // with the reference laws meant for this group
+        for (const auto& r : references) {
+          if (r.group.empty() || r.group == value) group_st.references.push_back(r);
+        }
         GroupLaws laws = analyze_points(
-            group, input + " [" + group_by + " = " + value + "]", from_runs, unfinished, st,
+            group, input + " [" + group_by + " = " + value + "]", from_runs, unfinished, group_st,
             out_dir.empty() ? "" : out_dir + "/" + group_dir + "-" + value);
         laws.name = value;
         compared.push_back(laws);

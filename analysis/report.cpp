@@ -6,9 +6,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "doc.h"
@@ -81,6 +83,14 @@ void write_report(const std::string& dir, const ReportInput& in) {
   loss_plot.add_line(ex, ey, series_color(2), "Pareto frontier");
   loss_plot.add_line(fx_out, fy_out, series_color(1), "L*(C), extrapolated", true);
   loss_plot.add_line(fx_in, fy_in, series_color(1), "L*(C), Approach 3");
+  for (size_t r = 0; r < in.references.size(); ++r) {
+    std::vector<double> rx, ry;
+    for (double e = std::log10(c_min); e <= std::log10(c_max) + 2.001; e += 0.1) {
+      rx.push_back(std::pow(10.0, e));
+      ry.push_back(in.references[r].optimal_loss(rx.back()));
+    }
+    loss_plot.add_line(rx, ry, series_color(3 + r), "ref " + in.references[r].name, true);
+  }
   const std::string loss_svg = loss_plot.render();
 
   SvgPlot iso_plot("IsoFLOP profiles (Approach 2)", "non-embedding parameters N", "loss", true,
@@ -130,6 +140,27 @@ void write_report(const std::string& dir, const ReportInput& in) {
                    " to " + sci(n_max) + ", D " + sci(d_min) + " to " + sci(d_max),
                "GPU-hours assume " + fmt("%.0f", in.gpu_tflops) + " TFLOP/s peak at " +
                    fmt("%.0f%%", 100 * in.mfu) + " MFU"});
+  {
+    // What the sweep cost, as its runs recorded it (run directories only).
+    double wall = 0;
+    std::map<std::string, int> devices;
+    std::set<std::string> runs;
+    for (const auto& p : in.points) {
+      auto name = p.extra.find("name");
+      if (name == p.extra.end() || !runs.insert(name->second).second) continue;
+      auto w = p.extra.find("wall_s");
+      if (w != p.extra.end()) wall += std::atof(w->second.c_str());
+      auto d = p.extra.find("device");
+      if (d != p.extra.end()) devices[d->second]++;
+    }
+    if (!devices.empty()) {
+      std::string list;
+      for (const auto& [d, n] : devices)
+        list += (list.empty() ? "" : ", ") + d + " ×" + std::to_string(n);
+      doc.paragraph("Measured on: " + list + "; " + std::to_string(runs.size()) + " runs, " +
+                    fmt("%.3g", wall / 3600) + " hours of training wall-clock in total.");
+    }
+  }
   doc.heading(2, "Laws");
   doc.paragraph("Approach 3: L(N, D) = E + A/N^α + B/D^β, Huber (δ = 1e-3) in log space, " +
                 std::to_string(in.fit.starts) + " L-BFGS starts; 95% bootstrap intervals from " +
@@ -223,6 +254,31 @@ void write_report(const std::string& dir, const ReportInput& in) {
   if (in.hyper.lr_vs_batch.fitted) {
     lr_svg = hyper_plot(in.hyper.lr_vs_batch, "Optimal learning rate", "batch B (tokens)", "η*");
     doc.figure("lr_opt.svg", lr_svg, "Optimal base LR against the batch.");
+  }
+
+  if (!in.references.empty()) {
+    doc.heading(2, "Against published laws");
+    std::vector<std::vector<std::string>> rows;
+    const bool mine = law.allocatable() || in.isoflop.fitted;
+    for (double c = std::pow(10.0, std::floor(std::log10(c_min)));
+         c <= std::pow(10.0, std::ceil(std::log10(c_max))) * 1.01; c *= 10) {
+      std::vector<std::string> row = {sci(c)};
+      const double fitted = law.allocatable()   ? law.predict(law.n_opt(c), law.d_opt(c))
+                            : in.isoflop.fitted ? in.isoflop.loss_opt.at(c)
+                                                : 0;
+      row.push_back(mine ? fmt("%.4f", fitted) : "-");
+      for (const auto& r : in.references) {
+        const double ref = r.optimal_loss(c);
+        row.push_back(fmt("%.4f", ref) + (mine ? " (" + fmt("%.3f", fitted / ref) + "×)" : ""));
+      }
+      rows.push_back(row);
+    }
+    std::vector<std::string> header = {"FLOPs", "L* fitted here"};
+    for (const auto& r : in.references) header.push_back(r.name + " (ratio here/ref)");
+    doc.paragraph(
+        "The compute-optimal loss of this fit beside the reference laws, over the "
+        "fitted budgets (the references are dashed in the first plot).");
+    doc.table(header, rows);
   }
 
   doc.heading(2, "Allocation");

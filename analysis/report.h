@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "allocation.h"
+#include "compare.h"
 #include "envelope.h"
 #include "hyperparams.h"
 #include "isoflop.h"
@@ -26,8 +27,10 @@ struct ReportInput {
   IsoflopResult isoflop;
   EnvelopeResult envelope;
   HyperparameterLaws hyper;
-  SurfaceFit varpro;                     // variable projection's optimum, a cross-check of `fit`
-  std::vector<Sensitivity> sensitivity;  // one-choice-at-a-time loss spreads of the sweep
+  SurfaceFit varpro;  // variable projection's optimum, a cross-check of `fit`
+  std::vector<Sensitivity> sensitivity;
+  std::vector<ReferenceLaw> references;  // published laws to read this fit against  //
+                                         // one-choice-at-a-time loss spreads of the sweep
   double gpu_tflops = 989;  // peak dense bf16 TFLOP/s of the GPU used for GPU-hours (H100 SXM)
   double mfu = 0.4;         // model FLOPs utilisation assumed for GPU-hours
   int resamples = 0;

@@ -343,9 +343,20 @@ TEST(AnalyzeCli, GroupByWritesOneGuidePerGroup) {
     s["noise"]["name"] = "uniform";
     testing::write_text(path, s.dump());
   }
-  auto r = testing::run_process({SCALEBED_ANALYZE_PATH, dir.path(), "--group-by", "noise",
-                                 "--bootstrap", "20", "--out", dir / "guide"});
+  // A reference law for the masked group only: its guide compares against it.
+  testing::write_text(dir / "ref.json",
+                      R"({"laws": [{"name": "truth", "group": "masked", "surface": {"E": 2.0,
+                          "A": 400, "alpha": 0.33, "B": 1500, "beta": 0.30}}]})");
+  auto r =
+      testing::run_process({SCALEBED_ANALYZE_PATH, dir.path(), "--group-by", "noise", "--bootstrap",
+                            "20", "--reference", dir / "ref.json", "--out", dir / "guide"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string masked_md = testing::read_text(dir / "guide/noise-masked/report.md");
+  EXPECT_NE(masked_md.find("## Against published laws"), std::string::npos);
+  EXPECT_NE(masked_md.find("(1.000×)"), std::string::npos) << masked_md;  // fitted = the truth
+  EXPECT_EQ(testing::read_text(dir / "guide/noise-uniform/report.md").find("Against published"),
+            std::string::npos);
+  EXPECT_NE(testing::read_text(dir / "guide/comparison.md").find("ref truth"), std::string::npos);
   for (const char* g : {"noise-masked", "noise-uniform"}) {
     auto fit =
         nlohmann::json::parse(testing::read_text(dir / (std::string("guide/") + g + "/fit.json")));
