@@ -68,13 +68,21 @@ void write_report(const std::string& dir, const ReportInput& in) {
   // Plots.
   std::vector<double> px, py;
   for (const auto& p : in.points) px.push_back(p.flops), py.push_back(p.loss);
+  // L*(C) over the fitted budgets and two decades beyond: from the surface
+  // when it allows an allocation, else from the IsoFLOP loss law.
   std::vector<double> fx_in, fy_in, fx_out, fy_out;
-  for (double e = 16; e <= 25.001; e += 0.1) {
-    const double c = std::pow(10.0, e);
-    const double l = law.predict(law.n_opt(c), law.d_opt(c));
-    const bool inside = c >= c_min && c <= c_max;
-    (inside ? fx_in : fx_out).push_back(c);
-    (inside ? fy_in : fy_out).push_back(l);
+  const bool have_surface = law.allocatable();
+  if (have_surface || in.isoflop.fitted) {
+    for (double e = std::log10(c_min); e <= std::log10(c_max) + 2.001; e += 0.05) {
+      const double c = std::pow(10.0, e);
+      const double l =
+          have_surface ? law.predict(law.n_opt(c), law.d_opt(c)) : in.isoflop.loss_opt.at(c);
+      const bool inside = c <= c_max;
+      (inside ? fx_in : fx_out).push_back(c);
+      (inside ? fy_in : fy_out).push_back(l);
+    }
+    if (!fx_in.empty())
+      fx_out.insert(fx_out.begin(), fx_in.back()), fy_out.insert(fy_out.begin(), fy_in.back());
   }
   SvgPlot loss_plot("Loss vs training FLOPs", "FLOPs (" + in.convention + ")", "loss", true, true);
   loss_plot.add_points(px, py, "#888", "runs / points", 2.5);
@@ -82,7 +90,8 @@ void write_report(const std::string& dir, const ReportInput& in) {
   for (const auto& p : in.envelope.frontier) ex.push_back(p.flops), ey.push_back(p.loss);
   loss_plot.add_line(ex, ey, series_color(2), "Pareto frontier");
   loss_plot.add_line(fx_out, fy_out, series_color(1), "L*(C), extrapolated", true);
-  loss_plot.add_line(fx_in, fy_in, series_color(1), "L*(C), Approach 3");
+  loss_plot.add_line(fx_in, fy_in, series_color(1),
+                     have_surface ? "L*(C), Approach 3" : "L*(C), Approach 2");
   for (size_t r = 0; r < in.references.size(); ++r) {
     std::vector<double> rx, ry;
     for (double e = std::log10(c_min); e <= std::log10(c_max) + 2.001; e += 0.1) {
@@ -119,9 +128,18 @@ void write_report(const std::string& dir, const ReportInput& in) {
     cx.push_back(r.flops), ny.push_back(r.n_opt), nlo.push_back(r.n_opt_ci.low),
         nhi.push_back(r.n_opt_ci.high);
   }
-  n_plot.add_line(cx, ny, series_color(0), "Approach 3");
-  n_plot.add_line(cx, nlo, series_color(0), "95% interval", true);
-  n_plot.add_line(cx, nhi, series_color(0), "", true);
+  if (!cx.empty()) {
+    n_plot.add_line(cx, ny, series_color(0), "Approach 3");
+    n_plot.add_line(cx, nlo, series_color(0), "95% interval", true);
+    n_plot.add_line(cx, nhi, series_color(0), "", true);
+  } else if (in.isoflop.fitted) {
+    std::vector<double> ix, iy;
+    for (double e = std::log10(c_min); e <= std::log10(c_max) + 2.001; e += 0.05) {
+      ix.push_back(std::pow(10.0, e));
+      iy.push_back(in.isoflop.n_opt.at(ix.back()));
+    }
+    n_plot.add_line(ix, iy, series_color(0), "Approach 2 law");
+  }
   std::vector<double> vx, vy;
   for (const auto& p : in.isoflop.profiles) {
     if (p.accepted) vx.push_back(p.flops), vy.push_back(std::exp(p.log_n_opt));
@@ -205,11 +223,14 @@ void write_report(const std::string& dir, const ReportInput& in) {
     doc.paragraph("Approach 1: " + in.envelope.note + ".");
   }
   doc.figure("loss_vs_flops.svg", loss_svg,
-             "Every point and the compute-optimal loss of Approach 3 (dashed: extrapolated).");
+             "Every point, the Pareto frontier and the compute-optimal loss L*(C) (dashed: "
+             "extrapolated).");
   doc.figure("isoflop.svg", iso_svg,
              "IsoFLOP budgets with an interior minimum; black: parabola vertices.");
   doc.figure("n_opt.svg", n_svg,
-             "Compute-optimal size: Approach 3 with its 95% band, and Approach 2's vertices.");
+             have_surface
+                 ? "Compute-optimal size: Approach 3 with its 95% band, and Approach 2's vertices."
+                 : "Compute-optimal size: Approach 2's vertices and the law through them.");
 
   // Hyperparameter laws, when the sweep varied batch or LR.
   doc.heading(2, "Hyperparameter laws");
