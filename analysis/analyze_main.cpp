@@ -153,6 +153,8 @@ GroupLaws analyze_points(const std::vector<Point>& points, const std::string& in
   }
 
   const IsoflopResult iso = fit_isoflop(points, iso_options);
+  const IsoflopBootstrap iso_boot =
+      iso.fitted ? bootstrap_isoflop(points, iso_options, resamples, seed) : IsoflopBootstrap{};
   std::printf("\nApproach 2: IsoFLOP parabolas in log N (budgets within %.3g decades)\n",
               iso_options.group_tolerance);
   for (const auto& p : iso.profiles) {
@@ -168,6 +170,11 @@ GroupLaws analyze_points(const std::vector<Point>& points, const std::string& in
         "  N_opt = %.4g * C^%.4f (R^2 %.4f); D_opt = %.4g * C^%.4f; L_opt = %.4g * C^%.4f\n",
         iso.n_opt.k, iso.n_opt.exponent, iso.n_opt.r2, iso.d_opt.k, iso.d_opt.exponent,
         iso.loss_opt.k, iso.loss_opt.exponent);
+    std::printf(
+        "  95%% intervals: N_opt exponent [%.4f, %.4f], L_opt exponent [%.4f, %.4f] "
+        "(%zu refits, %d without laws)\n",
+        iso_boot.n_exponent_low, iso_boot.n_exponent_high, iso_boot.loss_exponent_low,
+        iso_boot.loss_exponent_high, iso_boot.n_opt.size(), iso_boot.skipped);
   } else {
     std::printf("  %s\n", iso.note.c_str());
   }
@@ -209,6 +216,7 @@ GroupLaws analyze_points(const std::vector<Point>& points, const std::string& in
   report.fit = fit;
   report.boot = boot;
   report.isoflop = iso;
+  report.isoflop_boot = iso_boot;
   report.envelope = envelope;
   report.hyper = hyper;
   report.varpro = varpro;

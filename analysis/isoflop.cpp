@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
+
+#include "surface_fit.h"
 
 namespace scalebed::analysis {
 
@@ -110,6 +113,44 @@ IsoflopResult fit_isoflop(const std::vector<Point>& points, const IsoflopOptions
   result.loss_opt = fit_power_law(budgets, l_opts);
   result.fitted = true;
   return result;
+}
+
+IsoflopBootstrap bootstrap_isoflop(const std::vector<Point>& points, const IsoflopOptions& o,
+                                   int resamples, uint64_t seed, double level) {
+  IsoflopBootstrap out;
+  const auto groups = group_by_budget(points, o.group_tolerance);
+  std::mt19937_64 rng(seed);
+  std::vector<double> n_exp, l_exp;
+  for (int r = 0; r < resamples; ++r) {
+    std::vector<Point> sample;
+    for (const auto& g : groups) {
+      std::uniform_int_distribution<size_t> pick(0, g.size() - 1);
+      for (size_t i = 0; i < g.size(); ++i) sample.push_back(g[pick(rng)]);
+    }
+    const IsoflopResult fit = fit_isoflop(sample, o);
+    if (!fit.fitted) {
+      ++out.skipped;
+      continue;
+    }
+    out.n_opt.push_back(fit.n_opt);
+    out.loss_opt.push_back(fit.loss_opt);
+    n_exp.push_back(fit.n_opt.exponent);
+    l_exp.push_back(fit.loss_opt.exponent);
+  }
+  if (!n_exp.empty()) {
+    const Interval n = percentile_interval(n_exp, level), l = percentile_interval(l_exp, level);
+    out.n_exponent_low = n.low, out.n_exponent_high = n.high;
+    out.loss_exponent_low = l.low, out.loss_exponent_high = l.high;
+  }
+  return out;
+}
+
+std::pair<double, double> IsoflopBootstrap::loss_interval(double flops, double level) const {
+  std::vector<double> v;
+  for (const auto& l : loss_opt) v.push_back(l.at(flops));
+  if (v.empty()) return {0, 0};
+  const Interval i = percentile_interval(v, level);
+  return {i.low, i.high};
 }
 
 }  // namespace scalebed::analysis

@@ -8,7 +8,9 @@
 #pragma once
 
 #include <cmath>
+#include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "points.h"
@@ -56,5 +58,18 @@ struct IsoflopOptions {
 std::vector<std::vector<Point>> group_by_budget(std::vector<Point> points, double tolerance);
 
 IsoflopResult fit_isoflop(const std::vector<Point>& points, const IsoflopOptions& o = {});
+
+// Bootstrap of the Approach-2 laws: points resampled with replacement within
+// each budget (so the budgets stay), parabolas and laws refitted; resamples
+// that lose a law are skipped (and counted).
+struct IsoflopBootstrap {
+  std::vector<PowerLaw> n_opt, loss_opt;  // one per usable resample
+  int skipped = 0;
+  double n_exponent_low = 0, n_exponent_high = 0, loss_exponent_low = 0, loss_exponent_high = 0;
+  // Percentile interval of L_opt(C) over the resampled laws.
+  std::pair<double, double> loss_interval(double flops, double level = 0.95) const;
+};
+IsoflopBootstrap bootstrap_isoflop(const std::vector<Point>& points, const IsoflopOptions& o,
+                                   int resamples, uint64_t seed, double level = 0.95);
 
 }  // namespace scalebed::analysis

@@ -206,10 +206,14 @@ void write_report(const std::string& dir, const ReportInput& in) {
     doc.paragraph(
         "Approach 2 (IsoFLOP vertices; biased by wide or off-centre size grids, read it beside "
         "Approach 3): N_opt = " +
-        fmt("%.4g", in.isoflop.n_opt.k) + "·C^" + fmt("%.4f", in.isoflop.n_opt.exponent) + " (R² " +
-        fmt("%.3f", in.isoflop.n_opt.r2) + "), D_opt ∝ C^" +
-        fmt("%.4f", in.isoflop.d_opt.exponent) + ", L_opt = " + fmt("%.4g", in.isoflop.loss_opt.k) +
-        "·C^" + fmt("%.4f", in.isoflop.loss_opt.exponent) + ".");
+        fmt("%.4g", in.isoflop.n_opt.k) + "·C^" + fmt("%.4f", in.isoflop.n_opt.exponent) +
+        " [95% " + fmt("%.4f", in.isoflop_boot.n_exponent_low) + " – " +
+        fmt("%.4f", in.isoflop_boot.n_exponent_high) + "] (R² " + fmt("%.3f", in.isoflop.n_opt.r2) +
+        "), D_opt ∝ C^" + fmt("%.4f", in.isoflop.d_opt.exponent) + ", L_opt = " +
+        fmt("%.4g", in.isoflop.loss_opt.k) + "·C^" + fmt("%.4f", in.isoflop.loss_opt.exponent) +
+        " [95% " + fmt("%.4f", in.isoflop_boot.loss_exponent_low) + " – " +
+        fmt("%.4f", in.isoflop_boot.loss_exponent_high) + "] (" +
+        std::to_string(in.isoflop_boot.n_opt.size()) + " bootstrap refits).");
   } else {
     doc.paragraph("Approach 2: " + in.isoflop.note + ".");
   }
@@ -320,19 +324,24 @@ void write_report(const std::string& dir, const ReportInput& in) {
     doc.paragraph("* outside the fitted FLOP range: extrapolated.");
   } else if (in.isoflop.fitted) {
     // Without a surface, the IsoFLOP laws still say how to split a budget.
-    doc.paragraph("From the Approach-2 laws instead (IsoFLOP vertices; no intervals): N_opt = " +
-                  fmt("%.4g", in.isoflop.n_opt.k) + "·C^" + fmt("%.4f", in.isoflop.n_opt.exponent) +
-                  ", D_opt = C/(k·N_opt), L_opt = " + fmt("%.4g", in.isoflop.loss_opt.k) + "·C^" +
-                  fmt("%.4f", in.isoflop.loss_opt.exponent) + ".");
+    doc.paragraph(
+        "From the Approach-2 laws instead (IsoFLOP vertices; intervals from resampling "
+        "each budget's points): N_opt = " +
+        fmt("%.4g", in.isoflop.n_opt.k) + "·C^" + fmt("%.4f", in.isoflop.n_opt.exponent) +
+        ", D_opt = C/(k·N_opt), L_opt = " + fmt("%.4g", in.isoflop.loss_opt.k) + "·C^" +
+        fmt("%.4f", in.isoflop.loss_opt.exponent) + ".");
     std::vector<std::vector<std::string>> iso_rows;
     const double first = std::pow(10.0, std::floor(std::log10(c_min)));
     const double last = std::pow(10.0, std::ceil(std::log10(c_max)) + 3);
     for (double c = first; c <= last * 1.01; c *= 10) {
       const double n = in.isoflop.n_opt.at(c), d = c / (law.k * n);
       iso_rows.push_back({sci(c) + (c < c_min || c > c_max ? " *" : ""), gpu_time(c, in), sci(n),
-                          sci(d), fmt("%.1f", d / n), fmt("%.4f", in.isoflop.loss_opt.at(c))});
+                          sci(d), fmt("%.1f", d / n),
+                          fmt("%.4f", in.isoflop.loss_opt.at(c)) + " (" +
+                              fmt("%.4f", in.isoflop_boot.loss_interval(c).first) + " – " +
+                              fmt("%.4f", in.isoflop_boot.loss_interval(c).second) + ")"});
     }
-    doc.table({"FLOPs", "compute", "N_opt", "D_opt", "tokens/param", "loss"}, iso_rows);
+    doc.table({"FLOPs", "compute", "N_opt", "D_opt", "tokens/param", "loss (95%)"}, iso_rows);
     doc.paragraph("* outside the fitted FLOP range: extrapolated.");
   }
 
@@ -544,6 +553,11 @@ void write_report(const std::string& dir, const ReportInput& in) {
     j["approach2"]["d_opt"] = {{"k", in.isoflop.d_opt.k}, {"exponent", in.isoflop.d_opt.exponent}};
     j["approach2"]["loss_opt"] = {{"k", in.isoflop.loss_opt.k},
                                   {"exponent", in.isoflop.loss_opt.exponent}};
+    j["approach2"]["bootstrap"] = {
+        {"refits", in.isoflop_boot.n_opt.size()},
+        {"skipped", in.isoflop_boot.skipped},
+        {"n_exponent", {in.isoflop_boot.n_exponent_low, in.isoflop_boot.n_exponent_high}},
+        {"loss_exponent", {in.isoflop_boot.loss_exponent_low, in.isoflop_boot.loss_exponent_high}}};
   }
   write_file_atomic(dir + "/fit.json", j.dump(2) + "\n");
   std::string csv =

@@ -25,6 +25,7 @@ struct ReportInput {
   SurfaceFit fit;
   SurfaceBootstrap boot;
   IsoflopResult isoflop;
+  IsoflopBootstrap isoflop_boot;
   EnvelopeResult envelope;
   HyperparameterLaws hyper;
   SurfaceFit varpro;  // variable projection's optimum, a cross-check of `fit`

@@ -176,6 +176,20 @@ TEST(Isoflop, VerticesRecoverTheFrontierOfAKnownLaw) {
   EXPECT_NEAR(r.d_opt.exponent, 1 - law.n_exponent(), 0.01);
   EXPECT_NEAR(r.n_opt.at(1e20) / law.n_opt(1e20), 1.0, 0.05);
   EXPECT_GT(r.n_opt.r2, 0.999);
+
+  // With 1% noise on the losses (9 points per budget), the bootstrap interval
+  // of the exponent covers the truth and is not degenerate.
+  auto noisy = isoflop_points(law, {1e18, 1e19, 1e20, 1e21, 1e22}, 4.0, 9);
+  std::mt19937_64 rng(5);
+  std::normal_distribution<double> noise(0, 0.01);
+  for (auto& p : noisy) p.loss *= std::exp(noise(rng));
+  const IsoflopBootstrap boot = bootstrap_isoflop(noisy, {}, 300, 11);
+  EXPECT_GT(boot.n_opt.size(), 250u);
+  EXPECT_LT(boot.n_exponent_low, law.n_exponent());
+  EXPECT_GT(boot.n_exponent_high, law.n_exponent());
+  EXPECT_GT(boot.n_exponent_high - boot.n_exponent_low, 1e-4);
+  const auto [lo, hi] = boot.loss_interval(1e20);
+  EXPECT_LT(lo, hi);
 }
 
 TEST(Isoflop, RefusesBudgetsWithoutAnInteriorMinimumOrTooFewPoints) {
