@@ -344,7 +344,10 @@ TEST_F(SweepFiles, SbatchScriptParsesAndHasArraySignalAndRequeue) {
 
   // A point on several GPUs asks for them all on its task's node.
   auto multi = load_sweep(sweep("grid:\n  seed: [0, 1]\nscheduler: {gpus_per_run: 4}\n"));
-  EXPECT_NE(sbatch_script(multi, job).find("\n#SBATCH --gres=gpu:4\n"), std::string::npos);
+  const std::string multi_script = sbatch_script(multi, job);
+  EXPECT_NE(multi_script.find("\n#SBATCH --gres=gpu:4\n"), std::string::npos);
+  EXPECT_NE(multi_script.find("\n#SBATCH --ntasks=4\n"), std::string::npos);  // srun's tasks
+  EXPECT_NE(multi_script.find("\n#SBATCH --nodes=1\n"), std::string::npos);
 
   job.indices = {1, 2, 4};
   job.max_parallel = 0;

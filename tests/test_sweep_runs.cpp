@@ -261,5 +261,37 @@ TEST(SweepRuns, PointsOnSeveralRanksMatchSingleRankPoints) {
   EXPECT_EQ(slurm.exit_code, 0) << slurm.output;  // nothing pending: no script, no error
 }
 
+TEST(SweepRuns, InsideASlurmJobAMultiRankPointStartsItsRanksWithSrun) {
+  // A stand-in for srun: starts the tasks with the variables Slurm gives them.
+  TempDir dir;
+  write_text(dir / "bin/srun",
+             "#!/bin/bash\n"
+             "echo \"$@\" > \"$(dirname \"$0\")/srun.args\"\n"
+             "n=${1#--ntasks=}; shift 2\n"
+             "for ((i = 0; i < n; i++)); do\n"
+             "  SLURM_PROCID=$i SLURM_NTASKS=$n SLURM_LOCALID=$i SLURM_JOB_NODELIST=localhost \\\n"
+             "  MASTER_ADDR=127.0.0.1 \"$@\" & pids+=($!)\n"
+             "done\n"
+             "rc=0; for p in \"${pids[@]}\"; do wait $p || rc=$?; done; exit $rc\n");
+  fs::permissions(dir / "bin/srun", fs::perms::owner_all);
+  std::string text = sweep_text(dir / "runs", 20);
+  text.replace(text.find("scheduler: {"), 12, "scheduler: {gpus_per_run: 2, ");
+  write_text(dir / "sweep.yaml", text);
+  const std::string job_id = std::to_string(10000 + ::getpid() % 9000);  // port 20000 + id
+  auto r = run_process({"/usr/bin/env", "PATH=" + dir.path() + "/bin:" + std::getenv("PATH"),
+                        "SLURM_JOB_ID=" + job_id, kTrainer, "--config", dir / "sweep.yaml",
+                        "--index", "0"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("srun started 2 ranks"), std::string::npos) << r.output;
+  const std::string args = read_text(dir / "bin/srun.args");
+  EXPECT_EQ(args.rfind("--ntasks=2 --kill-on-bad-exit=1 ", 0), 0u) << args;
+  EXPECT_NE(args.find("--index 0 --sweep-hash"), std::string::npos) << args;
+  EXPECT_NE(args.find("--train-only"), std::string::npos) << args;
+  const auto dirs = run_dirs(dir / "runs");
+  ASSERT_EQ(dirs.size(), 1u);
+  EXPECT_TRUE(fs::exists(dirs[0] + "/DONE"));
+  EXPECT_EQ(jsonl(dirs[0] + "/metrics.jsonl").size(), 20u);
+}
+
 }  // namespace
 }  // namespace scalebed

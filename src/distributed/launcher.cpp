@@ -129,4 +129,38 @@ int launch_local_ranks(const std::string& trainer, const std::vector<std::string
   return interrupted ? kExitInterrupted : kExitOk;
 }
 
+int launch_slurm_ranks(const std::string& trainer, const std::vector<std::string>& args, int nproc,
+                       std::ostream& out) {
+  std::vector<std::string> argv_s = {"srun", "--ntasks=" + std::to_string(nproc),
+                                     "--kill-on-bad-exit=1", trainer};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  const int err = posix_spawnp(&pid, "srun", nullptr, nullptr, argv.data(), environ);
+  if (err != 0) fail_at("srun", "cannot start: ", std::strerror(err));
+  out << "[launcher] srun started " << nproc << " ranks\n" << std::flush;
+
+  struct sigaction sa {
+  }, old[3];
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  const int forwarded[3] = {SIGINT, SIGTERM, SIGUSR1};
+  for (int i = 0; i < 3; ++i) sigaction(forwarded[i], &sa, &old[i]);
+  g_forward_signal = 0;
+  int status = 0;
+  while (true) {
+    if (const int sig = g_forward_signal) {
+      g_forward_signal = 0;
+      ::kill(pid, sig);
+    }
+    const pid_t done = ::waitpid(pid, &status, WNOHANG);
+    if (done == pid) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  for (int i = 0; i < 3; ++i) sigaction(forwarded[i], &old[i], nullptr);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : kExitError;
+}
+
 }  // namespace scalebed

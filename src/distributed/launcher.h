@@ -17,4 +17,11 @@ namespace scalebed {
 int launch_local_ranks(const std::string& trainer, const std::vector<std::string>& args, int nproc,
                        std::ostream& out, double grace_s = 30);
 
+// Inside a Slurm allocation: `srun --ntasks=K --kill-on-bad-exit=1 trainer
+// ARGS...`; each task finds its rank in SLURM_PROCID/SLURM_NTASKS/SLURM_LOCALID
+// and the rendezvous host in SLURM_JOB_NODELIST. Signals are passed on to
+// srun (which passes them to the tasks). Returns srun's exit code.
+int launch_slurm_ranks(const std::string& trainer, const std::vector<std::string>& args, int nproc,
+                       std::ostream& out);
+
 }  // namespace scalebed

@@ -173,7 +173,8 @@ int sweep_command(const std::string& sweep_file, const std::vector<std::string>&
   }
 
   // A point on several GPUs: the process that claims it starts its ranks
-  // (`--train-only` copies of this command, one per GPU) and waits for them.
+  // (`--train-only` copies of this command, one per GPU; Slurm tasks by srun
+  // inside a Slurm job) and waits for them, holding the point's lock.
   const int ranks = spec.scheduler.gpus_per_run;
   const TrainFn train = ranks <= 1 ? hooks.train : TrainFn([&](const RunConfig& config) {
     int point = 0;
@@ -183,6 +184,9 @@ int sweep_command(const std::string& sweep_file, const std::vector<std::string>&
                                           "--sweep-hash", hash,
                                           "--train-only"};
     for (const auto& o : overrides) rank_args.insert(rank_args.end(), {"--set", o});
+    // In a Slurm job the ranks are Slurm tasks (srun); elsewhere, local processes.
+    if (std::getenv("SLURM_JOB_ID"))
+      return launch_slurm_ranks(hooks.trainer, rank_args, ranks, out);
     return launch_local_ranks(hooks.trainer, rank_args, ranks, out);
   });
 

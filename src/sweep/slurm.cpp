@@ -56,10 +56,11 @@ std::string sbatch_script(const SweepSpec& spec, const SlurmJob& job) {
     << "#SBATCH --signal=B:USR1@" << s.signal_s << "\n"
     << "#SBATCH --requeue\n"
     << "#SBATCH --time=" << s.time << "\n"
-    << "#SBATCH --ntasks=1\n"
+    << "#SBATCH --ntasks=" << std::max(1, spec.scheduler.gpus_per_run) << "\n"
     << "#SBATCH --cpus-per-task=" << s.cpus_per_task << "\n";
-  // A multi-GPU point runs its ranks on its task's node (trainer --index
-  // starts them, one per GPU).
+  if (spec.scheduler.gpus_per_run > 1) o << "#SBATCH --nodes=1\n";
+  // A multi-GPU point: the batch step (trainer --index) claims the point and
+  // starts its ranks with srun, one task per GPU.
   const int gpus = std::max(s.gpus_per_task, spec.scheduler.gpus_per_run);
   if (gpus > 0) o << "#SBATCH --gres=gpu:" << gpus << "\n";
   if (!s.partition.empty()) o << "#SBATCH --partition=" << s.partition << "\n";
