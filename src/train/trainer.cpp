@@ -280,6 +280,7 @@ nlohmann::json make_summary(const Training& t, const TrainState& s, const std::s
       {"commit", build_commit()},
       {"data", t.data.description},
       {"seed", c.seed},
+      {"world_size", t.ranks.world},
   };
   if (floor) j["optimal_val_loss"] = *floor;
   j.update(t.objective->summary_fields());
@@ -393,6 +394,13 @@ static int run_training_impl(Training& t) {
                  c.name.c_str(), t.data.description.c_str(), human_count(t.params.total).c_str(),
                  human_count(t.params.non_embedding).c_str(), static_cast<long long>(total),
                  static_cast<long long>(step_tokens), describe_device(t.device).c_str()));
+  if (t.dp) {
+    info(strprintf("data parallel: %d ranks (%s), %s, %lld sequences per rank in micro-batches of "
+                   "%lld, %d gradient buckets",
+                   t.ranks.world, t.ranks.source.c_str(), t.device.is_cuda() ? "NCCL" : "Gloo",
+                   static_cast<long long>(t.rank_batch()),
+                   static_cast<long long>(c.train.micro_batch), t.dp->buckets()));
+  }
   if (floor) {
     info(strprintf("optimal held-out loss of the synthetic source: %.4f nats/token", *floor));
   }
