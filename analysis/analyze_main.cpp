@@ -180,12 +180,17 @@ GroupLaws analyze_points(const std::vector<Point>& points, const std::string& in
   }
 
   const EnvelopeResult envelope = fit_envelope(points);
+  const EnvelopeBootstrap envelope_boot =
+      envelope.fitted ? bootstrap_envelope(points, resamples, seed) : EnvelopeBootstrap{};
   std::printf("\nApproach 1: lower envelope of loss vs FLOPs\n");
   if (envelope.fitted) {
     std::printf(
         "  %zu frontier points; L(C) = %.4f + %.4g * C^-%.4f; N_opt ~ C^%.4f, D_opt ~ C^%.4f\n",
         envelope.frontier.size(), envelope.E, envelope.A, envelope.alpha, envelope.n_opt.exponent,
         envelope.d_opt.exponent);
+    std::printf("  95%% intervals: alpha [%.4f, %.4f], N_opt exponent [%.4f, %.4f] (%d refits)\n",
+                envelope_boot.alpha_low, envelope_boot.alpha_high, envelope_boot.n_exponent_low,
+                envelope_boot.n_exponent_high, envelope_boot.refits);
   } else {
     std::printf("  %s\n", envelope.note.c_str());
   }
@@ -218,6 +223,7 @@ GroupLaws analyze_points(const std::vector<Point>& points, const std::string& in
   report.isoflop = iso;
   report.isoflop_boot = iso_boot;
   report.envelope = envelope;
+  report.envelope_boot = envelope_boot;
   report.hyper = hyper;
   report.varpro = varpro;
   report.sensitivity = sens;

@@ -1,10 +1,13 @@
 // Pareto frontier and the laws fitted on it.
 #include "envelope.h"
 
+#include "surface_fit.h"
+
 #include <Eigen/Dense>
 
 #include <algorithm>
 #include <cmath>
+#include <random>
 
 namespace scalebed::analysis {
 namespace {
@@ -88,6 +91,30 @@ EnvelopeResult fit_envelope(const std::vector<Point>& points) {
   r.fitted = best_sse < 1e300;
   if (!r.fitted) r.note = "the frontier's loss does not fall with FLOPs";
   return r;
+}
+
+EnvelopeBootstrap bootstrap_envelope(const std::vector<Point>& points, int resamples, uint64_t seed,
+                                     double level) {
+  EnvelopeBootstrap out;
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<size_t> pick(0, points.size() - 1);
+  std::vector<double> alphas, n_exponents;
+  for (int r = 0; r < resamples; ++r) {
+    std::vector<Point> sample;
+    for (size_t i = 0; i < points.size(); ++i) sample.push_back(points[pick(rng)]);
+    const EnvelopeResult e = fit_envelope(sample);
+    if (!e.fitted) continue;
+    alphas.push_back(e.alpha);
+    n_exponents.push_back(e.n_opt.exponent);
+  }
+  out.refits = static_cast<int>(alphas.size());
+  if (!alphas.empty()) {
+    const Interval a = percentile_interval(alphas, level),
+                   n = percentile_interval(n_exponents, level);
+    out.alpha_low = a.low, out.alpha_high = a.high;
+    out.n_exponent_low = n.low, out.n_exponent_high = n.high;
+  }
+  return out;
 }
 
 }  // namespace scalebed::analysis

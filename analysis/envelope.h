@@ -5,6 +5,7 @@
 // log-log regression of the frontier points' sizes and tokens.
 #pragma once
 
+#include <cstdint>
 #include <vector>
 
 #include "isoflop.h"
@@ -22,5 +23,14 @@ struct EnvelopeResult {
 
 std::vector<Point> pareto_frontier(std::vector<Point> points);
 EnvelopeResult fit_envelope(const std::vector<Point>& points);
+
+// Percentile intervals of the envelope's exponents over fits to points
+// resampled with replacement (resamples whose frontier is too short are skipped).
+struct EnvelopeBootstrap {
+  int refits = 0;
+  double alpha_low = 0, alpha_high = 0, n_exponent_low = 0, n_exponent_high = 0;
+};
+EnvelopeBootstrap bootstrap_envelope(const std::vector<Point>& points, int resamples, uint64_t seed,
+                                     double level = 0.95);
 
 }  // namespace scalebed::analysis

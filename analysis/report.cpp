@@ -218,11 +218,17 @@ void write_report(const std::string& dir, const ReportInput& in) {
     doc.paragraph("Approach 2: " + in.isoflop.note + ".");
   }
   if (in.envelope.fitted) {
-    doc.paragraph("Approach 1 (lower envelope, " + std::to_string(in.envelope.frontier.size()) +
-                  " frontier points): L(C) = " + fmt("%.4f", in.envelope.E) + " + " +
-                  fmt("%.4g", in.envelope.A) + "·C^-" + fmt("%.4f", in.envelope.alpha) +
-                  "; N_opt ∝ C^" + fmt("%.4f", in.envelope.n_opt.exponent) + ", D_opt ∝ C^" +
-                  fmt("%.4f", in.envelope.d_opt.exponent) + ".");
+    doc.paragraph(
+        "Approach 1 (lower envelope, " + std::to_string(in.envelope.frontier.size()) +
+        " frontier points): L(C) = " + fmt("%.4f", in.envelope.E) + " + " +
+        fmt("%.4g", in.envelope.A) + "·C^-" + fmt("%.4f", in.envelope.alpha) + " [95% α " +
+        fmt("%.4f", in.envelope_boot.alpha_low) + " – " + fmt("%.4f", in.envelope_boot.alpha_high) +
+        "]; N_opt ∝ C^" + fmt("%.4f", in.envelope.n_opt.exponent) + " [" +
+        fmt("%.4f", in.envelope_boot.n_exponent_low) + " – " +
+        fmt("%.4f", in.envelope_boot.n_exponent_high) + "], D_opt ∝ C^" +
+        fmt("%.4f", in.envelope.d_opt.exponent) + " (" + std::to_string(in.envelope_boot.refits) +
+        " bootstrap refits; sampling intervals: the frontier's own bias on a discrete grid "
+        "is not in them).");
   } else {
     doc.paragraph("Approach 1: " + in.envelope.note + ".");
   }

@@ -27,6 +27,7 @@ struct ReportInput {
   IsoflopResult isoflop;
   IsoflopBootstrap isoflop_boot;
   EnvelopeResult envelope;
+  EnvelopeBootstrap envelope_boot;
   HyperparameterLaws hyper;
   SurfaceFit varpro;  // variable projection's optimum, a cross-check of `fit`
   std::vector<Sensitivity> sensitivity;

@@ -337,6 +337,17 @@ TEST(Envelope, FrontierAndLawsOfAKnownSurface) {
   // L(C) on the frontier: E near the surface's irreducible loss.
   EXPECT_NEAR(r.E, law.E, 0.15);
   EXPECT_FALSE(fit_envelope({pts[0], pts[1]}).fitted);
+  // Resampled points: the interval holds the full-data estimate and has a
+  // width. (It is sampling noise only: the envelope's bias on a discrete grid,
+  // a few hundredths below the truth here, is not in it.)
+  const auto noisy = grid_points(law, 1e7, 1e10, 1e8, 1e12, 1.25, 0.01, 3);
+  const EnvelopeResult estimate = fit_envelope(noisy);
+  const EnvelopeBootstrap boot = bootstrap_envelope(noisy, 200, 9);
+  EXPECT_GT(boot.refits, 190);
+  EXPECT_LT(boot.n_exponent_low, estimate.n_opt.exponent);
+  EXPECT_GT(boot.n_exponent_high, estimate.n_opt.exponent);
+  EXPECT_GT(boot.n_exponent_high - boot.n_exponent_low, 1e-3);
+  EXPECT_LT(boot.n_exponent_high - boot.n_exponent_low, 0.1);
 }
 
 TEST(AnalyzeCli, GroupByWritesOneGuidePerGroup) {
