@@ -12,15 +12,17 @@ Allocation allocate(const SurfaceLaw& law, const SurfaceBootstrap& boot, double 
   a.tokens_per_param = a.d_opt / a.n_opt;
   a.loss = law.predict(a.n_opt, a.d_opt);
   a.extrapolated = flops < fitted_min_flops || flops > fitted_max_flops;
-  std::vector<double> n, d, loss;
+  std::vector<double> n, d, tpp, loss;
   for (const SurfaceLaw& l : boot.laws) {
     n.push_back(l.n_opt(flops));
     d.push_back(l.d_opt(flops));
+    tpp.push_back(d.back() / n.back());
     loss.push_back(l.predict(n.back(), d.back()));
   }
   if (!boot.laws.empty()) {
     a.n_opt_ci = percentile_interval(n, level);
     a.d_opt_ci = percentile_interval(d, level);
+    a.tokens_per_param_ci = percentile_interval(tpp, level);
     a.loss_ci = percentile_interval(loss, level);
   }
   return a;

@@ -13,7 +13,7 @@ namespace scalebed::analysis {
 struct Allocation {
   double flops = 0;
   double n_opt = 0, d_opt = 0, tokens_per_param = 0, loss = 0;
-  Interval n_opt_ci, d_opt_ci, loss_ci;
+  Interval n_opt_ci, d_opt_ci, tokens_per_param_ci, loss_ci;
   bool extrapolated = false;  // outside [fitted_min_flops, fitted_max_flops]
 };
 

@@ -321,12 +321,15 @@ void write_report(const std::string& dir, const ReportInput& in) {
   std::vector<std::vector<std::string>> table;
   for (const auto& r : rows) {
     table.push_back({sci(r.flops) + (r.extrapolated ? " *" : ""), gpu_time(r.flops, in),
-                     sci(r.n_opt), sci(r.d_opt), fmt("%.1f", r.tokens_per_param),
+                     sci(r.n_opt), sci(r.d_opt),
+                     fmt("%.1f", r.tokens_per_param) + " (" +
+                         fmt("%.1f", r.tokens_per_param_ci.low) + " – " +
+                         fmt("%.1f", r.tokens_per_param_ci.high) + ")",
                      fmt("%.4f", r.loss) + " (" + fmt("%.4f", r.loss_ci.low) + " – " +
                          fmt("%.4f", r.loss_ci.high) + ")"});
   }
   if (!table.empty()) {
-    doc.table({"FLOPs", "compute", "N_opt", "D_opt", "tokens/param", "loss (95%)"}, table);
+    doc.table({"FLOPs", "compute", "N_opt", "D_opt", "tokens/param (95%)", "loss (95%)"}, table);
     doc.paragraph("* outside the fitted FLOP range: extrapolated.");
   } else if (in.isoflop.fitted) {
     // Without a surface, the IsoFLOP laws still say how to split a budget.
@@ -567,13 +570,15 @@ void write_report(const std::string& dir, const ReportInput& in) {
   }
   write_file_atomic(dir + "/fit.json", j.dump(2) + "\n");
   std::string csv =
-      "flops,gpu_hours,n_opt,n_opt_low,n_opt_high,d_opt,tokens_per_param,loss,loss_low,loss_high,"
-      "extrapolated\n";
+      "flops,gpu_hours,n_opt,n_opt_low,n_opt_high,d_opt,d_opt_low,d_opt_high,tokens_per_param,"
+      "tokens_per_param_low,tokens_per_param_high,loss,loss_low,loss_high,extrapolated\n";
   for (const auto& a : rows) {
     char line[512];
-    std::snprintf(line, sizeof line, "%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.4g,%.6g,%.6g,%.6g,%d\n",
+    std::snprintf(line, sizeof line,
+                  "%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.4g,%.4g,%.4g,%.6g,%.6g,%.6g,%d\n",
                   a.flops, a.flops / (in.gpu_tflops * 1e12 * in.mfu) / 3600, a.n_opt,
-                  a.n_opt_ci.low, a.n_opt_ci.high, a.d_opt, a.tokens_per_param, a.loss,
+                  a.n_opt_ci.low, a.n_opt_ci.high, a.d_opt, a.d_opt_ci.low, a.d_opt_ci.high,
+                  a.tokens_per_param, a.tokens_per_param_ci.low, a.tokens_per_param_ci.high, a.loss,
                   a.loss_ci.low, a.loss_ci.high, a.extrapolated ? 1 : 0);
     csv += line;
   }
