@@ -69,6 +69,28 @@ TEST(Points, CsvErrorsNameFileLineAndColumn) {
   EXPECT_EQ(pts.size(), 245u);
 }
 
+TEST(Points, ASweepsCollectedTableReadsWithItsConventionAndSkipsUnfinishedRuns) {
+  // The columns `trainer --config SWEEP --collect` writes (run-directory.md).
+  testing::TempDir dir;
+  testing::write_text(dir / "collected.csv",
+                      "index,name,status,optim.lr,params_non_embedding,tokens,final_val_loss,"
+                      "flops_6nd,flops_md,noise_name,data\n"
+                      "0,a,done,1e-3,1000,2000,2.5,12000000,15000000,masked,\"synthetic, 16\"\n"
+                      "1,b,running,2e-3,1000,1000,,,,masked,x\n"
+                      "2,c,done,4e-3,3000,500,2.7,9000000,9900000,uniform,y\n");
+  int skipped = 0;
+  const auto md = read_points_csv(dir / "collected.csv", "md", &skipped);
+  ASSERT_EQ(md.size(), 2u);
+  EXPECT_EQ(skipped, 1);
+  EXPECT_EQ(md[0].params, 1000);
+  EXPECT_EQ(md[0].loss, 2.5);
+  EXPECT_EQ(md[0].flops, 15000000);
+  EXPECT_EQ(md[0].extra.at("noise"), "masked");  // as run directories name it
+  EXPECT_EQ(md[0].extra.at("optim.lr"), "1e-3");
+  EXPECT_EQ(md[0].extra.at("data"), "synthetic, 16");
+  EXPECT_EQ(read_points_csv(dir / "collected.csv", "6nd")[1].flops, 9000000);
+}
+
 TEST(SurfaceFit, GradientMatchesFiniteDifferences) {
   auto pts = read_points_csv(kChinchilla);
   Eigen::VectorXd t(5), g(5), g2(5);
