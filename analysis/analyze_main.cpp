@@ -252,7 +252,10 @@ GroupLaws analyze_points(const std::vector<Point>& points, const std::string& in
         "allocation.csv)\n",
         out_dir.c_str());
   }
-  return GroupLaws{"", fit.law, iso, c_min, c_max};
+  GroupLaws laws{"", fit.law, iso, c_min, c_max};
+  laws.surface_boot = boot.laws;
+  laws.loss_opt_boot = iso_boot.loss_opt;
+  return laws;
 }
 
 }  // namespace

@@ -18,6 +18,29 @@ double GroupLaws::optimal_loss(double flops) const {
   return isoflop.loss_opt.at(flops);
 }
 
+size_t GroupLaws::resamples() const {
+  return surface.allocatable() ? surface_boot.size() : loss_opt_boot.size();
+}
+
+double GroupLaws::optimal_loss(double flops, size_t r) const {
+  if (surface.allocatable()) {
+    const SurfaceLaw& l = surface_boot[r];
+    return l.predict(l.n_opt(flops), l.d_opt(flops));
+  }
+  return loss_opt_boot[r].at(flops);
+}
+
+Interval ratio_interval(const GroupLaws& a, const GroupLaws& b, double flops) {
+  const size_t n = std::min(a.resamples(), b.resamples());
+  std::vector<double> ratios;
+  for (size_t r = 0; r < n; ++r) {
+    const double v = a.optimal_loss(flops, r) / b.optimal_loss(flops, r);
+    if (std::isfinite(v)) ratios.push_back(v);
+  }
+  if (ratios.empty()) return {};
+  return percentile_interval(ratios, 0.95);
+}
+
 double ReferenceLaw::optimal_loss(double flops) const {
   if (loss_opt) return loss_opt->at(flops);
   return surface->predict(surface->n_opt(flops), surface->d_opt(flops));
@@ -149,7 +172,10 @@ void write_comparison(const std::string& dir, const std::string& group_key,
       }
       for (const auto& g : groups) {
         if (g.can_plan() && &g != base) {
-          row.push_back(fmt("%.4f", g.optimal_loss(c) / base->optimal_loss(c)));
+          const Interval ci = ratio_interval(g, *base, c);
+          row.push_back(
+              fmt("%.4f", g.optimal_loss(c) / base->optimal_loss(c)) +
+              (ci.high > 0 ? " (" + fmt("%.3f", ci.low) + " – " + fmt("%.3f", ci.high) + ")" : ""));
         }
       }
       for (const auto& r : references) row.push_back(fmt("%.4f", r.optimal_loss(c)));
@@ -157,7 +183,9 @@ void write_comparison(const std::string& dir, const std::string& group_key,
     }
     doc.heading(2, "Compute-optimal loss by budget");
     doc.table(header, rows);
-    doc.paragraph("* outside the fitted FLOP range of at least one group: extrapolated.");
+    doc.paragraph(
+        "* outside the fitted FLOP range of at least one group: extrapolated. Ratios "
+        "carry 95% intervals from the groups' bootstrap refits.");
 
     const double hi = std::pow(10.0, std::ceil(std::log10(c_max)) + 6);
     const auto crossings = find_crossings(groups, c_min, hi);

@@ -21,10 +21,21 @@ struct GroupLaws {
   SurfaceLaw surface;
   IsoflopResult isoflop;
   double c_min = 0, c_max = 0;  // fitted FLOPs
+  // Bootstrap refits of whichever law gives L*(C): surfaces (Approach 3) or
+  // IsoFLOP loss laws (Approach 2).
+  std::vector<SurfaceLaw> surface_boot;
+  std::vector<PowerLaw> loss_opt_boot;
   bool can_plan() const { return surface.allocatable() || isoflop.fitted; }
   const char* source() const { return surface.allocatable() ? "Approach 3" : "Approach 2"; }
   double optimal_loss(double flops) const;
+  // L*(C) under bootstrap refit r (r < resamples()).
+  size_t resamples() const;
+  double optimal_loss(double flops, size_t r) const;
 };
+
+// 95% interval of L*_a(C) / L*_b(C) over paired bootstrap refits (the groups'
+// resamples are independent, so refit r of one is paired with refit r of the other).
+Interval ratio_interval(const GroupLaws& a, const GroupLaws& b, double flops);
 
 // A published law: L*(C) = k·C^e, or a surface E + A/X^α + B/D^β whose
 // optimum under C = X·D (the diffusion paper counts X = M, FLOPs per token).

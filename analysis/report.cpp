@@ -389,13 +389,27 @@ void write_report(const std::string& dir, const ReportInput& in) {
   doc.heading(2, "Trade-offs");
   std::vector<std::vector<std::string>> trade;
   if (by_surface) {
+    // The penalty of size N_opt·f at the budget, with its bootstrap interval.
+    auto penalty = [&](double c, double f) {
+      auto of = [&](const SurfaceLaw& l) {
+        const double n = l.n_opt(c), d = l.d_opt(c);
+        return l.predict(n * f, d / f) - l.predict(n, d);
+      };
+      std::vector<double> v;
+      for (const auto& l : in.boot.laws) v.push_back(of(l));
+      std::string text = fmt("%+.4f", of(law));
+      if (!v.empty()) {
+        const Interval i = percentile_interval(v, 0.95);
+        text += " (" + fmt("%+.4f", i.low) + " – " + fmt("%+.4f", i.high) + ")";
+      }
+      return text;
+    };
     for (double c : {c_max, c_max * 1e2, c_max * 1e4}) {
-      const double n = law.n_opt(c), d = law.d_opt(c), best = law.predict(n, d);
-      trade.push_back({sci(c), fmt("%+.4f", law.predict(n / 2, 2 * d) - best),
-                       fmt("%+.4f", law.predict(2 * n, d / 2) - best),
-                       fmt("%+.4f", law.predict(n / 4, 4 * d) - best)});
+      trade.push_back({sci(c), penalty(c, 0.5), penalty(c, 2.0), penalty(c, 0.25)});
     }
-    doc.paragraph("Loss penalty of a mis-sized model at the same budget (Approach 3):");
+    doc.paragraph(
+        "Loss penalty of a mis-sized model at the same budget (Approach 3, 95% "
+        "bootstrap intervals):");
   } else {
     // Measured: each accepted IsoFLOP parabola, away from its vertex.
     for (const auto& p : in.isoflop.profiles) {

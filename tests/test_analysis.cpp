@@ -542,6 +542,16 @@ TEST(Compare, CrossingOfTwoKnownLawsAndReferenceFiles) {
   ASSERT_EQ(crossings.size(), 1u);
   EXPECT_NEAR(std::log(crossings[0].flops), 100 * std::log(4.0 / 3.0), 1e-6);
   EXPECT_TRUE(find_crossings({a, b}, 1e8, 1e11).empty());
+  // Paired bootstrap refits give the ratio an interval around its estimate.
+  for (double scale : {0.98, 0.99, 1.0, 1.01, 1.02}) {
+    a.loss_opt_boot.push_back({30 * scale, -0.05, 1});
+    b.loss_opt_boot.push_back({40 / scale, -0.06, 1});
+  }
+  const Interval ratio = ratio_interval(b, a, 1e11);
+  const double estimate = b.optimal_loss(1e11) / a.optimal_loss(1e11);
+  EXPECT_LT(ratio.low, estimate);
+  EXPECT_GT(ratio.high, estimate);
+  EXPECT_NEAR(ratio.high / ratio.low, (1.02 / 0.98) * (1.02 / 0.98), 0.01);
 
   testing::TempDir dir;
   testing::write_text(dir / "ref.json",
