@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # scalebed set-up: installs what is missing, builds, and then either runs the
-# main job on a CPU-sized default or runs every test.
+# main job (the quick-start sweep and its planning guide, CPU-sized) or runs
+# every test.
 #
-#   scripts/setup.sh run    # install + build + train the CPU quick-start run
+#   scripts/setup.sh run    # install + build + the CPU quick-start sweep and its analysis
 #   scripts/setup.sh test   # install + build + run all tests (what CI runs)
 #   scripts/setup.sh build  # install + build only
 #
