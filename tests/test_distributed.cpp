@@ -172,5 +172,31 @@ TEST(DataParallel, AKilledRankEndsTheJobWithAClearErrorInsteadOfAHang) {
   EXPECT_NE(log.find("lost contact with the other ranks"), std::string::npos) << log;
 }
 
+TEST(DataParallel, AHungRankMakesTheOthersFailAfterTheTimeout) {
+  // A stopped rank answers nothing: the others give up after
+  // distributed.timeout_s, and the launcher ends the job.
+  TempDir dir;
+  write_text(dir / "c.yaml", config(dir / "runs", 100000, "distributed: {timeout_s: 3}\n"));
+  pid_t launcher = spawn_process({kTrainer, "--nproc-per-node", "2", "--config", dir / "c.yaml"},
+                                 dir / "job.log", /*new_group=*/true);
+  ASSERT_TRUE(wait_until([&] { return fs::exists(dir / "runs/run/metrics.jsonl"); }, 120));
+  std::istringstream in(read_text("/proc/" + std::to_string(launcher) + "/task/" +
+                                  std::to_string(launcher) + "/children"));
+  pid_t first = 0, second = 0;
+  in >> first >> second;
+  ASSERT_GT(second, 0);
+  const auto stopped_at = std::chrono::steady_clock::now();
+  kill(second, SIGSTOP);
+  const int code = wait_process(launcher);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - stopped_at).count();
+  kill(-launcher, SIGKILL);
+  const std::string log = read_text(dir / "job.log");
+  EXPECT_NE(code, 0) << log;
+  EXPECT_GT(seconds, 2.5) << log;  // not before the timeout
+  EXPECT_LT(seconds, 25) << log;   // and not much after it
+  EXPECT_NE(log.find("hung longer than distributed.timeout_s = 3 s"), std::string::npos) << log;
+}
+
 }  // namespace
 }  // namespace scalebed

@@ -113,7 +113,10 @@ int launch_local_ranks(const std::string& trainer, const std::vector<std::string
         result = WIFEXITED(status) ? code : kExitError;
         stopping = true;
         stop_started = std::chrono::steady_clock::now();
-        for (const auto& [other, r] : ranks) ::kill(other, SIGTERM);
+        for (const auto& [other, r] : ranks) {
+          ::kill(other, SIGTERM);
+          ::kill(other, SIGCONT);  // a stopped (hung) rank must run to see the SIGTERM
+        }
       }
       continue;
     }
