@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <set>
 #include <string>
 
 #include "compare.h"
@@ -58,6 +59,7 @@ struct Settings {
   double predict = 0, gpu_tflops = 989, mfu = 0.4;
   double at_params = 0, at_tokens = 0;   // --params N --tokens D: the loss of one model
   std::vector<ReferenceLaw> references;  // for this group (or all, ungrouped)
+  std::vector<TrainingCurve> curves;     // run directories' curves (all groups)
   SurfaceFitOptions fit_options;
   IsoflopOptions iso_options;
 };
@@ -228,6 +230,16 @@ GroupLaws analyze_points(const std::vector<Point>& points, const std::string& in
   report.varpro = varpro;
   report.sensitivity = sens;
   report.references = st.references;
+  {
+    std::set<std::string> names;  // this group's runs
+    for (const auto& p : points) {
+      auto it = p.extra.find("name");
+      if (it != p.extra.end()) names.insert(it->second);
+    }
+    for (const auto& c : st.curves) {
+      if (names.count(c.name)) report.curves.push_back(c);
+    }
+  }
   report.gpu_tflops = gpu_tflops;
   report.mfu = mfu;
   report.resamples = resamples;
@@ -334,6 +346,7 @@ int main(int argc, char** argv) {
         reference_file.empty() ? std::vector<ReferenceLaw>{} : read_reference_laws(reference_file);
     int unfinished = 0;
     const bool from_runs = std::filesystem::is_directory(input);
+    if (from_runs && !out_dir.empty()) st.curves = read_training_curves(input, st.convention);
     const auto points = drop_highest_losses(
         from_runs ? read_run_directories(input, st.convention, &unfinished, curve_points)
                   : read_points_csv(input, st.convention, &unfinished),

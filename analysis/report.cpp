@@ -85,6 +85,10 @@ void write_report(const std::string& dir, const ReportInput& in) {
       fx_out.insert(fx_out.begin(), fx_in.back()), fy_out.insert(fy_out.begin(), fy_in.back());
   }
   SvgPlot loss_plot("Loss vs training FLOPs", "FLOPs (" + in.convention + ")", "loss", true, true);
+  for (size_t i = 0; i < in.curves.size(); ++i) {
+    loss_plot.add_line(in.curves[i].flops, in.curves[i].loss, "#c8c8c8",
+                       i == 0 ? "training curves (EMA)" : "");
+  }
   loss_plot.add_points(px, py, "#888", "runs / points", 2.5);
   std::vector<double> ex, ey;
   for (const auto& p : in.envelope.frontier) ex.push_back(p.flops), ey.push_back(p.loss);
@@ -233,8 +237,8 @@ void write_report(const std::string& dir, const ReportInput& in) {
     doc.paragraph("Approach 1: " + in.envelope.note + ".");
   }
   doc.figure("loss_vs_flops.svg", loss_svg,
-             "Every point, the Pareto frontier and the compute-optimal loss L*(C) (dashed: "
-             "extrapolated).");
+             "Every point (and, from run directories, every run's smoothed training curve), the "
+             "Pareto frontier and the compute-optimal loss L*(C) (dashed: extrapolated).");
   doc.figure("isoflop.svg", iso_svg,
              "IsoFLOP budgets with an interior minimum; black: parabola vertices.");
   doc.figure("n_opt.svg", n_svg,

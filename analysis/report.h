@@ -13,6 +13,7 @@
 #include "envelope.h"
 #include "hyperparams.h"
 #include "isoflop.h"
+#include "runs.h"
 #include "sensitivity.h"
 #include "surface_fit.h"
 
@@ -31,7 +32,8 @@ struct ReportInput {
   HyperparameterLaws hyper;
   SurfaceFit varpro;  // variable projection's optimum, a cross-check of `fit`
   std::vector<Sensitivity> sensitivity;
-  std::vector<ReferenceLaw> references;  // published laws to read this fit against  //
+  std::vector<ReferenceLaw> references;  // published laws to read this fit against
+  std::vector<TrainingCurve> curves;     // run directories only: each run's smoothed curve  //
                                          // one-choice-at-a-time loss spreads of the sweep
   double gpu_tflops = 989;  // peak dense bf16 TFLOP/s of the GPU used for GPU-hours (H100 SXM)
   double mfu = 0.4;         // model FLOPs utilisation assumed for GPU-hours

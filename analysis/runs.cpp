@@ -136,4 +136,43 @@ std::vector<Point> read_run_directories(const std::string& path, const std::stri
   return points;
 }
 
+std::vector<TrainingCurve> read_training_curves(const std::string& path,
+                                                const std::string& convention) {
+  std::vector<TrainingCurve> out;
+  std::vector<fs::path> runs;
+  if (fs::exists(fs::path(path) / "summary.json")) {
+    runs.push_back(path);
+  } else {
+    for (const auto& e : fs::directory_iterator(path)) {
+      if (e.is_directory() && fs::exists(e.path() / "DONE")) runs.push_back(e.path());
+    }
+  }
+  std::sort(runs.begin(), runs.end());
+  for (const auto& run : runs) {
+    TrainingCurve c;
+    c.name = run.filename().string();
+    try {
+      std::ifstream summary(run / "summary.json");
+      c.name = nlohmann::json::parse(summary).value("name", c.name);
+    } catch (const std::exception&) {
+    }
+    std::vector<double> raw;
+    std::ifstream in(run / "metrics.jsonl");
+    std::string line;
+    while (std::getline(in, line)) {
+      try {
+        const auto m = nlohmann::json::parse(line);
+        const double f = m.at("flops_" + convention).get<double>();
+        const double l = m.at("train_metric").get<double>();
+        if (f > 0 && l > 0) c.flops.push_back(f), raw.push_back(l);
+      } catch (const std::exception&) {  // a torn last line is skipped
+      }
+    }
+    if (raw.size() < 2) continue;
+    c.loss = ema(raw);
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
 }  // namespace scalebed::analysis

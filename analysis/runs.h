@@ -23,4 +23,13 @@ namespace scalebed::analysis {
 std::vector<Point> read_run_directories(const std::string& path, const std::string& convention,
                                         int* skipped = nullptr, int curve_points = 0);
 
+// A finished run's training curve for plots: training FLOPs (the chosen
+// convention) and the EMA-smoothed train_metric at each logged step.
+struct TrainingCurve {
+  std::string name;
+  std::vector<double> flops, loss;
+};
+std::vector<TrainingCurve> read_training_curves(const std::string& path,
+                                                const std::string& convention);
+
 }  // namespace scalebed::analysis

@@ -459,6 +459,29 @@ TEST(Runs, CurvePointsReadOffTheFittedTrainingCurve) {
   EXPECT_GT(pts.front().loss, pts.back().loss);
 }
 
+TEST(Runs, TrainingCurvesForThePlotsAreSmoothedAndInTheChosenConvention) {
+  testing::TempDir dir;
+  write_run(dir, "a", 1e6, 2e7, 2.5, true);
+  write_run(dir, "b", 1e6, 2e7, 2.5, false);  // unfinished: not plotted
+  std::string metrics;
+  for (int step = 1; step <= 50; ++step) {
+    metrics +=
+        nlohmann::json(
+            {{"step", step}, {"flops_md", 100.0 * step}, {"train_metric", step % 2 ? 3.0 : 2.0}})
+            .dump() +
+        "\n";
+  }
+  testing::write_text(dir / "a/metrics.jsonl", metrics + "{\"step\": 51");  // torn last line
+  testing::write_text(dir / "b/metrics.jsonl", metrics);
+  const auto curves = read_training_curves(dir.path(), "md");
+  ASSERT_EQ(curves.size(), 1u);
+  EXPECT_EQ(curves[0].name, "a");
+  ASSERT_EQ(curves[0].flops.size(), 50u);
+  EXPECT_DOUBLE_EQ(curves[0].flops.back(), 5000.0);
+  // The EMA of an alternating 3, 2 series settles near 2.5, far from either.
+  EXPECT_NEAR(curves[0].loss.back(), 2.5, 0.05);
+}
+
 }  // namespace
 }  // namespace scalebed::analysis
 
