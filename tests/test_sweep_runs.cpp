@@ -141,6 +141,32 @@ TEST(SweepRuns, ClaimingWorkersWithOneKilledFinishEveryPointExactlyOnce) {
   EXPECT_EQ(curve(victim_dir), curve(dir / ("reference/runs/" + victim_name)));
 }
 
+TEST(SweepRuns, AWaitingWorkerTakesOverAPointWhoseWorkerDiedElsewhere) {
+  // One point, held by a worker on another host that stopped heartbeating.
+  TempDir dir;
+  std::string text = sweep_text(dir / "runs", 20);
+  text.replace(text.find("grid:\n  optim.lr: [1e-3, 3e-3]\n  seed: [0, 1]\n"),
+               std::string("grid:\n  optim.lr: [1e-3, 3e-3]\n  seed: [0, 1]\n").size(),
+               "grid:\n  seed: [0]\n");
+  text.replace(text.find("stale_after_s: 5"), 16, "stale_after_s: 4");
+  write_text(dir / "sweep.yaml", text);
+  auto list = run_process({kTrainer, "--config", dir / "sweep.yaml", "--list"});
+  const size_t at = list.output.find("pending  ");
+  ASSERT_NE(at, std::string::npos) << list.output;
+  const std::string name = list.output.substr(at + 9, list.output.find(' ', at + 9) - at - 9);
+  write_text(dir / ("runs/.sweep/locks/" + name + ".lock"),
+             "{\"host\": \"node-that-died\", \"pid\": 1, \"nonce\": \"x\"}\n");
+  // Without --wait the worker leaves at once: the point looks taken.
+  auto leave = run_process({kTrainer, "--config", dir / "sweep.yaml", "--claim-next"});
+  EXPECT_EQ(leave.exit_code, 0);
+  EXPECT_NE(leave.output.find("ran 0 point(s)"), std::string::npos) << leave.output;
+  // With --wait it polls until the lock is stale (4 s), then takes the point over.
+  auto stay = run_process({kTrainer, "--config", dir / "sweep.yaml", "--claim-next", "--wait"});
+  EXPECT_EQ(stay.exit_code, 0) << stay.output;
+  EXPECT_NE(stay.output.find("ran 1 point(s)"), std::string::npos) << stay.output;
+  EXPECT_TRUE(fs::exists(dir / ("runs/" + name + "/DONE")));
+}
+
 TEST(SweepRuns, LocalRunSkipsFinishedPointsAndCollects) {
   TempDir dir;
   write_text(dir / "sweep.yaml", sweep_text(dir / "runs", 30));

@@ -86,6 +86,7 @@ int run_sweep(const std::string& sweep_file, const std::vector<std::string>& arg
   hooks.train = train_run;
   hooks.trainer = self_executable(argv0);
   hooks.gpus = static_cast<int>(torch::cuda::device_count());
+  hooks.stop_requested = scalebed::stop_requested;
   scalebed::install_stop_signal_handlers();
   return scalebed::sweep_command(sweep_file, args, hooks, std::cout);
 }

@@ -29,8 +29,9 @@ const char* kSweepUsage =
                                   total and remaining FLOPs
           --index I               run point I (resume it, or nothing if done); Slurm array
                                   tasks may give SLURM_ARRAY_TASK_ID instead
-          --claim-next            work through pending points, claiming each by a lock file
-                                  (N workers for M points; a point never runs twice at once)
+          --claim-next [--wait]   work through pending points, claiming each by a lock file
+                                  (N workers for M points; a point never runs twice at once);
+                                  --wait: stay while others run, to take over a dead worker's point
           --slurm [--claim-workers N] [--slurm-out FILE]
                                   write an sbatch script: an array over the pending points
                                   (or N claiming workers), checkpoint + requeue before timeout
@@ -107,7 +108,7 @@ int sweep_command(const std::string& sweep_file, const std::vector<std::string>&
   std::string mode, expected_hash, collect_out, slurm_out;
   std::vector<std::string> overrides;
   int index = -1, jobs = -1, claim_workers = 0;
-  bool retry_failed = false, train_only = false;
+  bool retry_failed = false, train_only = false, wait = false;
   auto set_mode = [&](const std::string& m) {
     if (!mode.empty() && mode != m) throw UsageError(m + " cannot be combined with " + mode);
     mode = m;
@@ -140,6 +141,8 @@ int sweep_command(const std::string& sweep_file, const std::vector<std::string>&
       collect_out = value();
     } else if (a == "--retry-failed") {
       retry_failed = true;
+    } else if (a == "--wait") {
+      wait = true;
     } else if (a == "--train-only") {  // a rank of a multi-GPU point: its launcher holds the lock
       train_only = true;
     } else if (a == "--sweep-hash") {
@@ -206,7 +209,10 @@ int sweep_command(const std::string& sweep_file, const std::vector<std::string>&
     if (train_only) return hooks.train(points[index].config);
     return run_point(spec, points[index], train, retry_failed, out);
   }
-  if (mode == "--claim-next") return claim_points(spec, points, train, retry_failed, out);
+  if (wait && mode != "--claim-next") throw UsageError("--wait goes with --claim-next");
+  if (mode == "--claim-next") {
+    return claim_points(spec, points, train, retry_failed, out, wait, hooks.stop_requested);
+  }
   if (mode == "--collect") {
     const std::string csv = collect_out.empty() ? spec.out_dir + "/collected.csv" : collect_out;
     const std::string jsonl = fs::path(csv).replace_extension(".jsonl").string();

@@ -3,6 +3,7 @@
 // to listing, status, running (one index, claiming, local), Slurm and collect.
 #pragma once
 
+#include <functional>
 #include <iosfwd>
 #include <string>
 #include <vector>
@@ -12,9 +13,10 @@
 namespace scalebed {
 
 struct SweepHooks {
-  TrainFn train;        // trains one run in this process
-  std::string trainer;  // this executable, for child processes and sbatch
-  int gpus = 0;         // visible CUDA devices
+  TrainFn train;                         // trains one run in this process
+  std::string trainer;                   // this executable, for child processes and sbatch
+  int gpus = 0;                          // visible CUDA devices
+  std::function<bool()> stop_requested;  // a stop signal arrived (SIGTERM/SIGUSR1/SIGINT)
 };
 
 extern const char* kSweepUsage;

@@ -92,7 +92,8 @@ int run_point(const SweepSpec& spec, const SweepPoint& point, const TrainFn& tra
 }
 
 int claim_points(const SweepSpec& spec, const std::vector<SweepPoint>& points, const TrainFn& train,
-                 bool retry_failed, std::ostream& out) {
+                 bool retry_failed, std::ostream& out, bool wait,
+                 const std::function<bool()>& stop_requested) {
   std::set<int> tried;  // a point this worker ran is not run again by it
   int ran = 0, failed = 0;
   while (true) {
@@ -113,7 +114,21 @@ int claim_points(const SweepSpec& spec, const std::vector<SweepPoint>& points, c
       claimed = true;
       break;  // states changed while it ran: scan again from the first point
     }
-    if (!claimed) break;
+    if (claimed) continue;
+    bool others_running = false;
+    for (const auto& p : points) {
+      others_running = others_running || (!tried.count(p.index) &&
+                                          point_status(spec, p).state == PointState::kRunning);
+    }
+    if (!wait || !others_running) break;
+    // Poll until those points finish or their locks go stale.
+    const auto until = std::chrono::steady_clock::now() +
+                       std::chrono::milliseconds(
+                           static_cast<int64_t>(1000 * std::max(0.5, spec.scheduler.heartbeat_s)));
+    while (std::chrono::steady_clock::now() < until) {
+      if (stop_requested && stop_requested()) return kExitInterrupted;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
   }
   out << "[sweep] worker " << hostname() << ":" << ::getpid() << " ran " << ran << " point(s), "
       << failed << " failed; nothing left to claim\n";

@@ -24,8 +24,12 @@ int run_point(const SweepSpec& spec, const SweepPoint& point, const TrainFn& tra
 
 // --claim-next: claims pending points one at a time until none is left to
 // claim. Stops at once (returning 75) when a run is interrupted by a signal.
+// wait: while other workers hold points, keep polling (every heartbeat) so
+// that a point whose worker died elsewhere is taken over once its lock goes
+// stale; stop_requested ends the wait (returning 75).
 int claim_points(const SweepSpec& spec, const std::vector<SweepPoint>& points, const TrainFn& train,
-                 bool retry_failed, std::ostream& out);
+                 bool retry_failed, std::ostream& out, bool wait = false,
+                 const std::function<bool()>& stop_requested = {});
 
 struct LocalRunOptions {
   int jobs = 1;

@@ -16,10 +16,10 @@
 namespace scalebed {
 
 struct TrainState {
-  int64_t step = 0;                               // optimizer steps done
-  int64_t tokens = 0;                             // training tokens seen
-  double elapsed_s = 0;                           // wall-clock of earlier segments of the run
-  int64_t metrics_bytes = 0;                      // size of metrics.jsonl at this step
+  int64_t step = 0;           // optimizer steps done
+  int64_t tokens = 0;         // training tokens seen
+  double elapsed_s = 0;       // wall-clock of earlier segments of the run
+  int64_t metrics_bytes = 0;  // size of metrics.jsonl at this step
   double flops_executed = 0;  // training + evaluation FLOPs performed so far (PaLM counting)
   double best_val_loss = -1, last_val_loss = -1;  // -1: not evaluated yet
   nlohmann::json to_json() const;

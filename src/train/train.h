@@ -69,5 +69,7 @@ std::vector<std::string> sample_from_run(const std::string& run_dir, const Sampl
 // Installs SIGTERM/SIGUSR1/SIGINT handlers that ask the loop to checkpoint
 // and stop at the next step boundary.
 void install_stop_signal_handlers();
+// Whether one of those signals has arrived.
+bool stop_requested();
 
 }  // namespace scalebed

@@ -84,6 +84,10 @@ torch::Tensor to_device(std::vector<int64_t> rows, int64_t width, const torch::D
 
 }  // namespace
 
+bool stop_requested() {
+  return g_stop_signal.load() != 0;
+}
+
 void install_stop_signal_handlers() {
   for (int sig : {SIGTERM, SIGUSR1, SIGINT}) std::signal(sig, on_stop_signal);
 }
@@ -395,11 +399,12 @@ static int run_training_impl(Training& t) {
                  human_count(t.params.non_embedding).c_str(), static_cast<long long>(total),
                  static_cast<long long>(step_tokens), describe_device(t.device).c_str()));
   if (t.dp) {
-    info(strprintf("data parallel: %d ranks (%s), %s, %lld sequences per rank in micro-batches of "
-                   "%lld, %d gradient buckets",
-                   t.ranks.world, t.ranks.source.c_str(), t.device.is_cuda() ? "NCCL" : "Gloo",
-                   static_cast<long long>(t.rank_batch()),
-                   static_cast<long long>(c.train.micro_batch), t.dp->buckets()));
+    info(
+        strprintf("data parallel: %d ranks (%s), %s, %lld sequences per rank in micro-batches of "
+                  "%lld, %d gradient buckets",
+                  t.ranks.world, t.ranks.source.c_str(), t.device.is_cuda() ? "NCCL" : "Gloo",
+                  static_cast<long long>(t.rank_batch()),
+                  static_cast<long long>(c.train.micro_batch), t.dp->buckets()));
   }
   if (floor) {
     info(strprintf("optimal held-out loss of the synthetic source: %.4f nats/token", *floor));
