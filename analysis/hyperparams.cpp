@@ -22,20 +22,6 @@ struct Run {
 
 // A key that treats values within ~1% as equal (sizes and batches read back
 // from text).
-long bucket(double v) {
-  return std::lround(std::log(v) * 100);
-}
-
-double number(const Point& p, const std::string& key) {
-  auto it = p.extra.find(key);
-  if (it == p.extra.end()) return 0;
-  try {
-    return std::stod(it->second);
-  } catch (...) {
-    return 0;
-  }
-}
-
 // Vertex of y ≈ c0 + c1·x + c2·x² fitted to the points around the smallest
 // y (two neighbours each side), when the smallest y is interior and the
 // vertex is a minimum inside that window. Local, because the optimum's
@@ -85,7 +71,7 @@ double tokens_to(const Run& r, double target) {
 
 void fit_law(HyperLaw& h, int resamples, uint64_t seed, const std::string& what) {
   std::set<long> xs;
-  for (const auto& o : h.optima) xs.insert(bucket(o.x));
+  for (const auto& o : h.optima) xs.insert(log_bucket(o.x));
   if (xs.size() < 2) {
     h.note = std::to_string(h.optima.size()) + " " + what + " vertices at " +
              std::to_string(xs.size()) + " distinct value(s); need two or more";
@@ -117,7 +103,7 @@ HyperparameterLaws fit_hyperparameter_laws(const std::vector<Point>& points, int
   HyperparameterLaws out;
   std::map<std::string, Run> runs;
   for (const auto& p : points) {
-    const double batch = number(p, "batch_tokens"), lr = number(p, "base_lr");
+    const double batch = extra_number(p, "batch_tokens"), lr = extra_number(p, "base_lr");
     auto name = p.extra.find("name");
     if (batch <= 0 || lr <= 0 || name == p.extra.end()) continue;
     Run& r = runs[name->second];
@@ -126,14 +112,15 @@ HyperparameterLaws fit_hyperparameter_laws(const std::vector<Point>& points, int
   }
   for (auto& [name, r] : runs) std::sort(r.curve.begin(), r.curve.end());
   std::set<long> batches, lrs;
-  for (const auto& [name, r] : runs) batches.insert(bucket(r.batch)), lrs.insert(bucket(r.lr));
+  for (const auto& [name, r] : runs)
+    batches.insert(log_bucket(r.batch)), lrs.insert(log_bucket(r.lr));
   out.batch_varied = batches.size() >= 3;
   out.lr_varied = lrs.size() >= 3;
 
   // Optimal batch: per size and target loss, fewest tokens over log B.
   std::map<long, std::map<long, std::vector<const Run*>>> by_size_batch;
   for (const auto& [name, r] : runs) {
-    if (r.curve.size() >= 2) by_size_batch[bucket(r.params)][bucket(r.batch)].push_back(&r);
+    if (r.curve.size() >= 2) by_size_batch[log_bucket(r.params)][log_bucket(r.batch)].push_back(&r);
   }
   for (const auto& [size, by_batch] : by_size_batch) {
     if (by_batch.size() < 3) continue;
@@ -182,7 +169,7 @@ HyperparameterLaws fit_hyperparameter_laws(const std::vector<Point>& points, int
   // Optimal LR: per size and batch (and so per token count), final loss over log LR.
   std::map<std::pair<long, long>, std::vector<const Run*>> by_size_and_batch;
   for (const auto& [name, r] : runs)
-    by_size_and_batch[{bucket(r.params), bucket(r.batch)}].push_back(&r);
+    by_size_and_batch[{log_bucket(r.params), log_bucket(r.batch)}].push_back(&r);
   for (const auto& [key, rs] : by_size_and_batch) {
     std::vector<double> log_lr, loss;
     for (const Run* r : rs) log_lr.push_back(std::log(r->lr)), loss.push_back(r->final_loss());

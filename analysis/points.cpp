@@ -107,6 +107,20 @@ std::vector<Point> read_points_csv(const std::string& path, const std::string& c
   return points;
 }
 
+double extra_number(const Point& p, const std::string& key) {
+  auto it = p.extra.find(key);
+  if (it == p.extra.end()) return 0;
+  try {
+    return std::stod(it->second);
+  } catch (...) {
+    return 0;
+  }
+}
+
+long log_bucket(double value) {
+  return value > 0 ? std::lround(std::log(value) * 100) : 0;
+}
+
 double flops_per_param_token(const std::vector<Point>& points) {
   std::vector<double> k;
   for (const auto& p : points) k.push_back(p.flops / (p.params * p.tokens));

@@ -30,6 +30,14 @@ class AnalysisError : public std::runtime_error {
 std::vector<Point> read_points_csv(const std::string& path, const std::string& convention = "",
                                    int* skipped = nullptr);
 
+// A numeric extra column of a point (batch_tokens, base_lr, ...); 0 when it
+// is absent or not a number.
+double extra_number(const Point& p, const std::string& key);
+
+// Values within about 1% share a key: sizes, batches and LRs read back from
+// text compare equal through it (0 for values <= 0).
+long log_bucket(double value);
+
 // k of C = k·N·D: the median of flops/(params·tokens) over the points (6
 // when the FLOPs are 6ND).
 double flops_per_param_token(const std::vector<Point>& points);

@@ -12,20 +12,6 @@
 namespace scalebed::analysis {
 namespace {
 
-long bucket(double v) {
-  return v > 0 ? std::lround(std::log(v) * 100) : 0;  // values within ~1% are one
-}
-
-double extra_number(const Point& p, const std::string& key) {
-  auto it = p.extra.find(key);
-  if (it == p.extra.end()) return 0;
-  try {
-    return std::stod(it->second);
-  } catch (...) {
-    return 0;
-  }
-}
-
 using Key = std::tuple<long, long, long, long>;
 
 // Per group (group_of), per value (level_of): the best loss; the spread over values.
@@ -60,10 +46,10 @@ Sensitivity spread(const std::string& name, const std::vector<Point>& points,
 }  // namespace
 
 std::vector<Sensitivity> sensitivity(const std::vector<Point>& points, double budget_tolerance) {
-  auto batch = [](const Point& p) { return bucket(extra_number(p, "batch_tokens")); };
-  auto lr = [](const Point& p) { return bucket(extra_number(p, "base_lr")); };
-  auto size = [](const Point& p) { return bucket(p.params); };
-  auto tokens = [](const Point& p) { return bucket(p.tokens); };
+  auto batch = [](const Point& p) { return log_bucket(extra_number(p, "batch_tokens")); };
+  auto lr = [](const Point& p) { return log_bucket(extra_number(p, "base_lr")); };
+  auto size = [](const Point& p) { return log_bucket(p.params); };
+  auto tokens = [](const Point& p) { return log_bucket(p.tokens); };
   // Budgets as IsoFLOP groups: the group index of each point.
   long g = 0;
   std::vector<std::pair<double, long>> edges;

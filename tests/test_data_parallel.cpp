@@ -3,33 +3,19 @@
 // the final micro-step's backward (not after it, not on earlier micro-steps),
 // and the synchronised gradients equal the locally accumulated ones.
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 #include <torch/torch.h>
 
 #include "distributed/data_parallel.h"
+#include "distributed/launcher.h"
 
 namespace scalebed {
 namespace {
-
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 TEST(DataParallelBuckets, HooksLaunchReductionsDuringTheFinalBackwardOnly) {
   std::vector<torch::Tensor> params;
   for (int k = 0; k < 3; ++k) params.push_back(torch::randn({100}).requires_grad_());
   RankInfo ranks;
-  ranks.master_port = free_port();
+  ranks.master_port = free_local_port();
   // 100 floats = 400 bytes per parameter; 300-byte buckets hold one each.
   DataParallel dp(ranks, torch::kCPU, params, 300.0 / (1024 * 1024), std::chrono::seconds(30));
   ASSERT_EQ(dp.buckets(), 3);

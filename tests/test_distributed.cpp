@@ -84,11 +84,7 @@ std::string config(const std::string& out_dir, int steps, const std::string& ext
 }
 
 std::vector<nlohmann::json> metrics_of(const std::string& run_dir) {
-  std::vector<nlohmann::json> out;
-  std::istringstream in(read_text(run_dir + "/metrics.jsonl"));
-  std::string line;
-  while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line));
-  return out;
+  return testing::read_jsonl(run_dir + "/metrics.jsonl");
 }
 
 void expect_same_curves(const std::string& a, const std::string& b, double tolerance) {

@@ -11,6 +11,7 @@
 
 #include "sweep/expression.h"
 #include "sweep/registry.h"
+#include "sweep/runner.h"
 #include "sweep/slurm.h"
 #include "sweep/sweep.h"
 #include "test_util.h"
@@ -357,6 +358,14 @@ TEST_F(SweepFiles, SbatchScriptParsesAndHasArraySignalAndRequeue) {
   EXPECT_NE(claim.find("\n#SBATCH --array=0-2\n"), std::string::npos);
   EXPECT_NE(claim.find(" --claim-next"), std::string::npos);
   EXPECT_EQ(claim.find("--index"), std::string::npos);
+}
+
+TEST(LocalRuns, EachJobSlotGetsItsOwnGpus) {
+  EXPECT_EQ(devices_of_slot(0, 1, 8), "0");
+  EXPECT_EQ(devices_of_slot(3, 1, 8), "3");
+  EXPECT_EQ(devices_of_slot(1, 2, 8), "2,3");
+  EXPECT_EQ(devices_of_slot(3, 2, 8), "6,7");
+  EXPECT_EQ(devices_of_slot(0, 4, 8), "0,1,2,3");
 }
 
 TEST(Slurm, RangesCompress) {

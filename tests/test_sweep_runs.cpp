@@ -37,13 +37,7 @@ std::string sweep_text(const std::string& out_dir, int steps, const std::string&
          extra;
 }
 
-std::vector<nlohmann::json> jsonl(const std::string& path) {
-  std::vector<nlohmann::json> out;
-  std::istringstream in(read_text(path));
-  std::string line;
-  while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line));
-  return out;
-}
+using testing::read_jsonl;
 
 std::vector<std::string> run_dirs(const std::string& out_dir) {
   std::vector<std::string> dirs;
@@ -57,7 +51,7 @@ std::vector<std::string> run_dirs(const std::string& out_dir) {
 // step, train loss, grad norm and val loss of every metrics line.
 std::vector<std::string> curve(const std::string& run_dir) {
   std::vector<std::string> out;
-  for (const auto& m : jsonl(run_dir + "/metrics.jsonl")) {
+  for (const auto& m : read_jsonl(run_dir + "/metrics.jsonl")) {
     out.push_back(m.at("step").dump() + " " + m.at("train_loss").dump() + " " +
                   m.at("grad_norm").dump() + " " +
                   (m.contains("val_loss") ? m.at("val_loss").dump() : "-"));
@@ -111,7 +105,7 @@ TEST(SweepRuns, ClaimingWorkersWithOneKilledFinishEveryPointExactlyOnce) {
   const auto dirs = run_dirs(dir / "runs");
   ASSERT_EQ(dirs.size(), 4u);
   std::map<std::string, int> starts, clean_ends;
-  for (const auto& a : jsonl(dir / "runs/.sweep/attempts.jsonl")) {
+  for (const auto& a : read_jsonl(dir / "runs/.sweep/attempts.jsonl")) {
     const std::string point = a.at("point");
     if (a.at("event") == "start") starts[point]++;
     if (a.at("event") == "end" && a.at("exit_code") == 0) clean_ends[point]++;
@@ -175,13 +169,13 @@ TEST(SweepRuns, LocalRunSkipsFinishedPointsAndCollects) {
   ASSERT_EQ(first.exit_code, 0) << first.output;
   EXPECT_NE(first.output.find("4 to run, 2 at a time"), std::string::npos) << first.output;
   EXPECT_NE(first.output.find("finished 4 point(s)"), std::string::npos) << first.output;
-  const size_t attempts = jsonl(dir / "runs/.sweep/attempts.jsonl").size();
+  const size_t attempts = read_jsonl(dir / "runs/.sweep/attempts.jsonl").size();
   EXPECT_EQ(attempts, 8u);  // a start and an end per point
 
   auto again = run_process({kTrainer, "--config", sweep});
   ASSERT_EQ(again.exit_code, 0) << again.output;
   EXPECT_NE(again.output.find("4 done, 0 to run"), std::string::npos) << again.output;
-  EXPECT_EQ(jsonl(dir / "runs/.sweep/attempts.jsonl").size(), attempts);  // nothing ran twice
+  EXPECT_EQ(read_jsonl(dir / "runs/.sweep/attempts.jsonl").size(), attempts);  // nothing ran twice
   auto one = run_process({kTrainer, "--config", sweep, "--index", "2"});
   EXPECT_EQ(one.exit_code, 0);
   EXPECT_NE(one.output.find("is done; nothing to do"), std::string::npos) << one.output;
@@ -202,7 +196,7 @@ TEST(SweepRuns, LocalRunSkipsFinishedPointsAndCollects) {
         << column << " in " << header;
   }
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 5);
-  const auto rows = jsonl(dir / "runs/collected.jsonl");
+  const auto rows = read_jsonl(dir / "runs/collected.jsonl");
   ASSERT_EQ(rows.size(), 4u);
   for (const auto& row : rows) {
     EXPECT_EQ(row.at("status"), "done");
@@ -273,13 +267,13 @@ TEST(SweepRuns, PointsOnSeveralRanksMatchSingleRankPoints) {
   ASSERT_EQ(b.size(), 4u);
   for (size_t i = 0; i < a.size(); ++i) {
     EXPECT_EQ(fs::path(a[i]).filename(), fs::path(b[i]).filename());  // same run, same hash
-    const auto ma = jsonl(a[i] + "/metrics.jsonl"), mb = jsonl(b[i] + "/metrics.jsonl");
+    const auto ma = read_jsonl(a[i] + "/metrics.jsonl"), mb = read_jsonl(b[i] + "/metrics.jsonl");
     ASSERT_EQ(ma.size(), mb.size());
     for (size_t k = 0; k < ma.size(); ++k) {
       EXPECT_NEAR(ma[k].at("train_loss").get<double>(), mb[k].at("train_loss").get<double>(), 1e-5);
     }
   }
-  EXPECT_EQ(jsonl(dir / "two/.sweep/attempts.jsonl").size(), 8u);
+  EXPECT_EQ(read_jsonl(dir / "two/.sweep/attempts.jsonl").size(), 8u);
   EXPECT_NE(read_text(dir / "two/.sweep/logs/" + fs::path(b[0]).filename().string() + ".out")
                 .find("started 2 ranks"),
             std::string::npos);
@@ -316,7 +310,7 @@ TEST(SweepRuns, InsideASlurmJobAMultiRankPointStartsItsRanksWithSrun) {
   const auto dirs = run_dirs(dir / "runs");
   ASSERT_EQ(dirs.size(), 1u);
   EXPECT_TRUE(fs::exists(dirs[0] + "/DONE"));
-  EXPECT_EQ(jsonl(dirs[0] + "/metrics.jsonl").size(), 20u);
+  EXPECT_EQ(read_jsonl(dirs[0] + "/metrics.jsonl").size(), 20u);
 }
 
 }  // namespace

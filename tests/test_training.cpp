@@ -39,11 +39,7 @@ std::string small_config(const std::string& out_dir, int steps) {
 }
 
 std::vector<nlohmann::json> metrics_of(const std::string& run_dir) {
-  std::vector<nlohmann::json> out;
-  std::istringstream in(read_text(run_dir + "/metrics.jsonl"));
-  std::string line;
-  while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line));
-  return out;
+  return testing::read_jsonl(run_dir + "/metrics.jsonl");
 }
 
 size_t count_lines(const std::string& path) {

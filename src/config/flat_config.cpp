@@ -15,10 +15,6 @@ namespace scalebed {
 namespace fs = std::filesystem;
 namespace {
 
-std::string where(const std::string& origin, const YAML::Mark& mark) {
-  return origin + ":" + std::to_string(mark.line + 1);
-}
-
 void flatten(const YAML::Node& node, const std::string& prefix, const std::string& origin,
              FlatConfig& out) {
   for (const auto& item : node) {
@@ -28,11 +24,11 @@ void flatten(const YAML::Node& node, const std::string& prefix, const std::strin
     if (value.IsMap()) {
       flatten(value, path, origin, out);
     } else if (value.IsScalar()) {
-      out[path] = ConfigValue{value.Scalar(), where(origin, value.Mark())};
+      out[path] = ConfigValue{value.Scalar(), yaml_location(origin, value.Mark())};
     } else if (value.IsNull()) {
-      fail_at(where(origin, item.first.Mark()), path, ": has no value");
+      fail_at(yaml_location(origin, item.first.Mark()), path, ": has no value");
     } else {
-      fail_at(where(origin, value.Mark()), path, ": expected a single value, got a list");
+      fail_at(yaml_location(origin, value.Mark()), path, ": expected a single value, got a list");
     }
   }
 }
@@ -42,10 +38,11 @@ YAML::Node parse_document(const std::string& text, const std::string& origin) {
   try {
     root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
-    fail_at(where(origin, e.mark), "YAML syntax error: ", e.msg);
+    fail_at(yaml_location(origin, e.mark), "YAML syntax error: ", e.msg);
   }
   if (root.IsNull()) return YAML::Node(YAML::NodeType::Map);
-  if (!root.IsMap()) fail_at(where(origin, root.Mark()), "expected a mapping of config keys");
+  if (!root.IsMap())
+    fail_at(yaml_location(origin, root.Mark()), "expected a mapping of config keys");
   return root;
 }
 
@@ -76,12 +73,12 @@ FlatConfig load_layer(const fs::path& path, std::vector<std::string>& chain) {
     } else if (base.IsSequence()) {
       for (const auto& b : base) bases.emplace_back(b.as<std::string>(), b.Mark());
     } else {
-      fail_at(where(origin, base.Mark()), "base: expected a path or a list of paths");
+      fail_at(yaml_location(origin, base.Mark()), "base: expected a path or a list of paths");
     }
     for (const auto& [rel, mark] : bases) {
       fs::path base_path = path.parent_path() / rel;
       if (!fs::exists(base_path)) {
-        fail_at(where(origin, mark), "base: file not found: ", base_path.string());
+        fail_at(yaml_location(origin, mark), "base: file not found: ", base_path.string());
       }
       for (auto& [k, v] : load_layer(base_path, chain)) merged[k] = v;
     }
@@ -96,6 +93,10 @@ FlatConfig load_layer(const fs::path& path, std::vector<std::string>& chain) {
 }
 
 }  // namespace
+
+std::string yaml_location(const std::string& origin, const YAML::Mark& mark) {
+  return origin + ":" + std::to_string(mark.line + 1);
+}
 
 FlatConfig load_yaml_layers(const std::string& path) {
   std::vector<std::string> chain;
@@ -112,7 +113,7 @@ FlatConfig parse_yaml_text(const std::string& text, const std::string& origin) {
 
 FlatConfig flatten_yaml(const YAML::Node& map, const std::string& origin) {
   FlatConfig out;
-  if (!map.IsMap()) fail_at(where(origin, map.Mark()), "expected a mapping of config keys");
+  if (!map.IsMap()) fail_at(yaml_location(origin, map.Mark()), "expected a mapping of config keys");
   flatten(map, "", origin, out);
   return out;
 }

@@ -10,7 +10,8 @@
 
 namespace YAML {
 class Node;
-}
+struct Mark;
+}  // namespace YAML
 
 namespace scalebed {
 
@@ -29,6 +30,9 @@ FlatConfig load_yaml_layers(const std::string& path);
 
 // Flattens a YAML document given as text (for tests and for sweep points).
 FlatConfig parse_yaml_text(const std::string& text, const std::string& origin);
+
+// "file:line" of a place in a YAML file (1-based line), for error messages.
+std::string yaml_location(const std::string& origin, const YAML::Mark& mark);
 
 // Flattens a YAML mapping node (nested maps become dotted keys); used for
 // the `config:` section of sweep files.

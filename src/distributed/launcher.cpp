@@ -17,18 +17,14 @@
 
 #include "util/error.h"
 #include "util/exit_codes.h"
+#include "util/signals.h"
 
 extern char** environ;
 
 namespace scalebed {
-namespace {
+namespace {}  // namespace
 
-volatile sig_atomic_t g_forward_signal = 0;
-void on_signal(int sig) {
-  g_forward_signal = sig;
-}
-
-int free_port() {
+int free_local_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -45,11 +41,9 @@ int free_port() {
   return port;
 }
 
-}  // namespace
-
 int launch_local_ranks(const std::string& trainer, const std::vector<std::string>& args, int nproc,
                        std::ostream& out, double grace_s) {
-  const int port = free_port();
+  const int port = free_local_port();
   std::map<pid_t, int> ranks;  // pid -> rank
   for (int rank = 0; rank < nproc; ++rank) {
     std::vector<std::string> env;
@@ -83,20 +77,13 @@ int launch_local_ranks(const std::string& trainer, const std::vector<std::string
   out << "[launcher] started " << nproc << " ranks (rendezvous 127.0.0.1:" << port << ")\n"
       << std::flush;
 
-  struct sigaction sa {
-  }, old[3];
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  const int forwarded[3] = {SIGINT, SIGTERM, SIGUSR1};
-  for (int i = 0; i < 3; ++i) sigaction(forwarded[i], &sa, &old[i]);
-  g_forward_signal = 0;
+  StopSignals signals;  // passed on to the ranks, not acted on here
 
   int result = kExitOk;
   bool stopping = false, interrupted = false;
   auto stop_started = std::chrono::steady_clock::now();
   while (!ranks.empty()) {
-    if (const int sig = g_forward_signal) {
-      g_forward_signal = 0;
+    if (const int sig = signals.take()) {
       for (const auto& [pid, rank] : ranks) ::kill(pid, sig);
     }
     int status = 0;
@@ -127,7 +114,6 @@ int launch_local_ranks(const std::string& trainer, const std::vector<std::string
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  for (int i = 0; i < 3; ++i) sigaction(forwarded[i], &old[i], nullptr);
   if (result != kExitOk) return result;
   return interrupted ? kExitInterrupted : kExitOk;
 }
@@ -145,24 +131,14 @@ int launch_slurm_ranks(const std::string& trainer, const std::vector<std::string
   if (err != 0) fail_at("srun", "cannot start: ", std::strerror(err));
   out << "[launcher] srun started " << nproc << " ranks\n" << std::flush;
 
-  struct sigaction sa {
-  }, old[3];
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  const int forwarded[3] = {SIGINT, SIGTERM, SIGUSR1};
-  for (int i = 0; i < 3; ++i) sigaction(forwarded[i], &sa, &old[i]);
-  g_forward_signal = 0;
+  StopSignals signals;  // passed on to the ranks, not acted on here
   int status = 0;
   while (true) {
-    if (const int sig = g_forward_signal) {
-      g_forward_signal = 0;
-      ::kill(pid, sig);
-    }
+    if (const int sig = signals.take()) ::kill(pid, sig);
     const pid_t done = ::waitpid(pid, &status, WNOHANG);
     if (done == pid) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  for (int i = 0; i < 3; ++i) sigaction(forwarded[i], &old[i], nullptr);
   return WIFEXITED(status) ? WEXITSTATUS(status) : kExitError;
 }
 

@@ -12,6 +12,9 @@
 
 namespace scalebed {
 
+// A TCP port on 127.0.0.1 that is free right now (for a local rendezvous).
+int free_local_port();
+
 // Returns the job's exit code: the first failing rank's code, else 75 when
 // the ranks stopped for a signal, else 0.
 int launch_local_ranks(const std::string& trainer, const std::vector<std::string>& args, int nproc,

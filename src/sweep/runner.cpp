@@ -22,6 +22,8 @@
 #include "train/run_dir.h"
 #include "util/error.h"
 #include "util/exit_codes.h"
+#include "util/log.h"
+#include "util/signals.h"
 
 extern char** environ;
 
@@ -50,23 +52,15 @@ int run_locked(const SweepSpec& spec, const SweepPoint& point, const TrainFn& tr
   return rc;
 }
 
-std::string format_duration(double s) {
-  char buf[32];
-  const long t = static_cast<long>(s + 0.5);
-  if (t >= 3600) {
-    std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, (t / 60) % 60);
-  } else {
-    std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
-  }
-  return buf;
-}
-
-volatile sig_atomic_t g_local_stop = 0;
-void on_local_stop(int sig) {
-  g_local_stop = sig;
-}
-
 }  // namespace
+
+std::string devices_of_slot(int slot, int gpus_per_run, int gpus) {
+  std::string devices;
+  for (int g = 0; g < gpus_per_run; ++g) {
+    devices += (g ? "," : "") + std::to_string((slot * gpus_per_run + g) % gpus);
+  }
+  return devices;
+}
 
 int run_point(const SweepSpec& spec, const SweepPoint& point, const TrainFn& train,
               bool retry_failed, std::ostream& out) {
@@ -164,13 +158,7 @@ int run_local(const SweepSpec& spec, const std::vector<SweepPoint>& points,
   if (options.gpus > 0) out << " (" << options.gpus_per_run << " GPU(s) each)";
   out << "; logs in " << logs << "\n" << std::flush;
 
-  struct sigaction sa {
-  }, old_int{}, old_term{};
-  sa.sa_handler = on_local_stop;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, &old_int);
-  sigaction(SIGTERM, &sa, &old_term);
-  g_local_stop = 0;
+  StopSignals signals;  // children checkpoint on the same signals; this process stops them
 
   struct Child {
     const SweepPoint* point;
@@ -208,13 +196,13 @@ int run_local(const SweepSpec& spec, const std::vector<SweepPoint>& points,
   };
 
   while ((!queue.empty() || !running.empty())) {
-    if (g_local_stop && !queue.empty()) {
-      out << "\n[sweep] signal " << g_local_stop
+    if (signals.pending() && !queue.empty()) {
+      out << "\n[sweep] signal " << signals.pending()
           << ": stopping; running points checkpoint and resume on the next run\n";
       queue.clear();
       for (const auto& [pid, c] : running) ::kill(pid, SIGTERM);
     }
-    while (!g_local_stop && static_cast<int>(running.size()) < jobs && !queue.empty()) {
+    while (!signals.pending() && static_cast<int>(running.size()) < jobs && !queue.empty()) {
       const SweepPoint* p = queue.front();
       queue.pop_front();
       const PointState state = point_status(spec, *p).state;
@@ -235,13 +223,8 @@ int run_local(const SweepSpec& spec, const std::vector<SweepPoint>& points,
         if (std::string(*e).rfind("CUDA_VISIBLE_DEVICES=", 0) != 0) env.push_back(*e);
       }
       if (options.gpus > 0) {
-        // Slot s owns devices s·g … s·g + g − 1 (g = gpus_per_run).
-        std::string devices;
-        for (int g = 0; g < options.gpus_per_run; ++g) {
-          const int device = (slot * options.gpus_per_run + g) % options.gpus;
-          devices += (g ? "," : "") + std::to_string(device);
-        }
-        env.push_back("CUDA_VISIBLE_DEVICES=" + devices);
+        env.push_back("CUDA_VISIBLE_DEVICES=" +
+                      devices_of_slot(slot, options.gpus_per_run, options.gpus));
       }
       std::vector<char*> argv, envp;
       for (auto& a : args) argv.push_back(a.data());
@@ -288,9 +271,7 @@ int run_local(const SweepSpec& spec, const std::vector<SweepPoint>& points,
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   if (tty) out << "\n";
-  sigaction(SIGINT, &old_int, nullptr);
-  sigaction(SIGTERM, &old_term, nullptr);
-  if (g_local_stop) return kExitInterrupted;
+  if (signals.pending()) return kExitInterrupted;
   out << "[sweep] finished " << finished << " point(s) in " << format_duration(elapsed()) << ", "
       << failed << " failed"
       << (skipped ? ", " + std::to_string(skipped) + " taken by other workers" : "") << "\n";

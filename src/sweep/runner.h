@@ -40,6 +40,10 @@ struct LocalRunOptions {
   std::vector<std::string> child_args;  // --config SWEEP [--set ...] --sweep-hash H
 };
 
+// CUDA_VISIBLE_DEVICES of local job slot `slot`: slot s owns devices
+// s·g … s·g + g − 1 (g = gpus_per_run), modulo the GPUs there are.
+std::string devices_of_slot(int slot, int gpus_per_run, int gpus);
+
 // Runs every pending point, `jobs` at a time, as `trainer ... --index I`
 // children (output in <out_dir>/.sweep/logs/NAME.out), with a progress line.
 // SIGINT/SIGTERM are passed on (children checkpoint) and it returns 75.

@@ -22,10 +22,6 @@ namespace {
 
 const char* kPreset = "preset";
 
-std::string where(const std::string& origin, const YAML::Mark& mark) {
-  return origin + ":" + std::to_string(mark.line + 1);
-}
-
 const std::map<std::string, const SchemaEntry*>& schema_by_key() {
   static const auto* index = [] {
     auto* m = new std::map<std::string, const SchemaEntry*>;
@@ -62,7 +58,7 @@ bool same_value(const std::string& a, const std::string& b) {
 // Collects the lists under `node` (nested maps give dotted keys).
 void read_axes(const YAML::Node& node, const std::string& prefix, const std::string& origin,
                const std::string& section, std::vector<SweepAxis>& out) {
-  if (!node.IsMap()) fail_at(where(origin, node.Mark()), section, ": expected a mapping");
+  if (!node.IsMap()) fail_at(yaml_location(origin, node.Mark()), section, ": expected a mapping");
   for (const auto& item : node) {
     const std::string key = prefix + item.first.as<std::string>();
     const YAML::Node& v = item.second;
@@ -72,25 +68,28 @@ void read_axes(const YAML::Node& node, const std::string& prefix, const std::str
     }
     SweepAxis axis{key, {}};
     if (v.IsScalar()) {
-      axis.values.push_back({v.Scalar(), where(origin, v.Mark())});
+      axis.values.push_back({v.Scalar(), yaml_location(origin, v.Mark())});
     } else if (v.IsSequence()) {
       for (const auto& x : v) {
         if (!x.IsScalar()) {
-          fail_at(where(origin, x.Mark()), section, " ", key, ": values must be single values");
+          fail_at(yaml_location(origin, x.Mark()), section, " ", key,
+                  ": values must be single values");
         }
-        axis.values.push_back({x.Scalar(), where(origin, x.Mark())});
+        axis.values.push_back({x.Scalar(), yaml_location(origin, x.Mark())});
       }
     } else {
-      fail_at(where(origin, item.first.Mark()), section, " ", key, ": has no values");
+      fail_at(yaml_location(origin, item.first.Mark()), section, " ", key, ": has no values");
     }
-    if (axis.values.empty()) fail_at(where(origin, v.Mark()), section, " ", key, ": empty list");
+    if (axis.values.empty())
+      fail_at(yaml_location(origin, v.Mark()), section, " ", key, ": empty list");
     out.push_back(std::move(axis));
   }
 }
 
 std::string require_scalar(const YAML::Node& node, const std::string& origin,
                            const std::string& key) {
-  if (!node.IsScalar()) fail_at(where(origin, node.Mark()), key, ": expected a single value");
+  if (!node.IsScalar())
+    fail_at(yaml_location(origin, node.Mark()), key, ": expected a single value");
   return node.Scalar();
 }
 
@@ -98,8 +97,8 @@ double read_number(const YAML::Node& node, const std::string& origin, const std:
                    double min_value) {
   auto v = as_number(require_scalar(node, origin, key));
   if (!v || *v < min_value) {
-    fail_at(where(origin, node.Mark()), key, ": expected a number >= ", format_number(min_value),
-            ", got '", node.Scalar(), "'");
+    fail_at(yaml_location(origin, node.Mark()), key,
+            ": expected a number >= ", format_number(min_value), ", got '", node.Scalar(), "'");
   }
   return *v;
 }
@@ -108,13 +107,13 @@ std::vector<std::string> read_strings(const YAML::Node& node, const std::string&
                                       const std::string& key) {
   std::vector<std::string> out;
   if (node.IsScalar()) return {node.Scalar()};
-  if (!node.IsSequence()) fail_at(where(origin, node.Mark()), key, ": expected a list");
+  if (!node.IsSequence()) fail_at(yaml_location(origin, node.Mark()), key, ": expected a list");
   for (const auto& x : node) out.push_back(require_scalar(x, origin, key));
   return out;
 }
 
 void read_scheduler(const YAML::Node& node, const std::string& origin, SchedulerOptions& s) {
-  if (!node.IsMap()) fail_at(where(origin, node.Mark()), "scheduler: expected a mapping");
+  if (!node.IsMap()) fail_at(yaml_location(origin, node.Mark()), "scheduler: expected a mapping");
   for (const auto& item : node) {
     const std::string key = item.first.as<std::string>();
     const std::string name = "scheduler." + key;
@@ -127,18 +126,18 @@ void read_scheduler(const YAML::Node& node, const std::string& origin, Scheduler
     } else if (key == "stale_after_s") {
       s.stale_after_s = read_number(item.second, origin, name, 1);
     } else {
-      fail_at(where(origin, item.first.Mark()), "unknown key '", name,
+      fail_at(yaml_location(origin, item.first.Mark()), "unknown key '", name,
               "' (known: jobs, gpus_per_run, heartbeat_s, stale_after_s)");
     }
   }
   if (s.stale_after_s < 2 * s.heartbeat_s) {
-    fail_at(where(origin, node.Mark()),
+    fail_at(yaml_location(origin, node.Mark()),
             "scheduler.stale_after_s must be at least twice scheduler.heartbeat_s");
   }
 }
 
 void read_slurm(const YAML::Node& node, const std::string& origin, SlurmOptions& s) {
-  if (!node.IsMap()) fail_at(where(origin, node.Mark()), "slurm: expected a mapping");
+  if (!node.IsMap()) fail_at(yaml_location(origin, node.Mark()), "slurm: expected a mapping");
   const std::map<std::string, std::string*> strings = {
       {"partition", &s.partition}, {"account", &s.account}, {"qos", &s.qos},
       {"time", &s.time},           {"mem", &s.mem},         {"constraint", &s.constraint}};
@@ -153,7 +152,8 @@ void read_slurm(const YAML::Node& node, const std::string& origin, SlurmOptions&
       const std::string v = require_scalar(item.second, origin, name);
       // Values land on #SBATCH lines: keep them to one shell-safe word.
       if (v.find_first_of(" \t\n'\"`$;&|\\") != std::string::npos) {
-        fail_at(where(origin, item.second.Mark()), name, ": must be one word without quotes");
+        fail_at(yaml_location(origin, item.second.Mark()), name,
+                ": must be one word without quotes");
       }
       *strings.at(key) = v;
     } else if (ints.count(key)) {
@@ -163,7 +163,7 @@ void read_slurm(const YAML::Node& node, const std::string& origin, SlurmOptions&
     } else if (key == "setup") {
       s.setup = read_strings(item.second, origin, name);
     } else {
-      fail_at(where(origin, item.first.Mark()), "unknown key '", name,
+      fail_at(yaml_location(origin, item.first.Mark()), "unknown key '", name,
               "' (known: partition, account, qos, time, mem, constraint, gpus_per_task, "
               "cpus_per_task, max_parallel, signal_s, extra_sbatch, setup)");
     }
@@ -276,7 +276,7 @@ SweepSpec load_sweep(const std::string& path) {
   try {
     root = YAML::Load(read_file(path));
   } catch (const YAML::Exception& e) {
-    fail_at(where(path, e.mark), "YAML syntax error: ", e.msg);
+    fail_at(yaml_location(path, e.mark), "YAML syntax error: ", e.msg);
   }
   if (!root.IsMap()) fail_at(path, "a sweep file is a mapping (base, config, grid, zip, ...)");
   const fs::path dir = fs::path(path).parent_path();
@@ -286,19 +286,19 @@ SweepSpec load_sweep(const std::string& path) {
   for (const auto& item : root) {
     const std::string key = item.first.as<std::string>();
     const YAML::Node& v = item.second;
-    const std::string at = where(path, item.first.Mark());
+    const std::string at = yaml_location(path, item.first.Mark());
     if (key == "base") {
       for (const auto& b : read_strings(v, path, "base")) {
         spec.base_files.push_back(relative(b));
         if (!fs::exists(spec.base_files.back())) {
-          fail_at(where(path, v.Mark()), "base: file not found: ", spec.base_files.back());
+          fail_at(yaml_location(path, v.Mark()), "base: file not found: ", spec.base_files.back());
         }
       }
     } else if (key == "out_dir") {
       spec.out_dir = require_scalar(v, path, key);
     } else if (key == "run_name") {
       spec.run_name = require_scalar(v, path, key);
-      spec.run_name_location = where(path, v.Mark());
+      spec.run_name_location = yaml_location(path, v.Mark());
       for (size_t open = spec.run_name.find('{'); open != std::string::npos;
            open = spec.run_name.find('{', open + 1)) {
         const size_t close = spec.run_name.find('}', open);
@@ -316,7 +316,7 @@ SweepSpec load_sweep(const std::string& path) {
         read_axes(group, "", path, "zip", axes);
         for (const auto& a : axes) {
           if (a.values.size() != axes.front().values.size()) {
-            fail_at(where(path, group.Mark()), "zip: ", a.key, " has ", a.values.size(),
+            fail_at(yaml_location(path, group.Mark()), "zip: ", a.key, " has ", a.values.size(),
                     " values but ", axes.front().key, " has ", axes.front().values.size(),
                     "; lists in one zip group vary together and need equal lengths");
           }
@@ -327,7 +327,7 @@ SweepSpec load_sweep(const std::string& path) {
       if (!v.IsMap()) fail_at(at, "derive: expected a mapping of key: expression");
       for (const auto& d : v) {
         const std::string dkey = d.first.as<std::string>();
-        const std::string loc = where(path, d.second.Mark());
+        const std::string loc = yaml_location(path, d.second.Mark());
         try {
           Expression e(require_scalar(d.second, path, "derive " + dkey));
           names_read.insert(e.names().begin(), e.names().end());
@@ -340,7 +340,7 @@ SweepSpec load_sweep(const std::string& path) {
       if (!v.IsSequence()) fail_at(at, "exclude: expected a list of rules");
       for (const auto& rule : v) {
         ExcludeRule r;
-        r.location = where(path, rule.Mark());
+        r.location = yaml_location(path, rule.Mark());
         if (rule.IsScalar()) {
           try {
             r.when.emplace_back(rule.Scalar());

@@ -31,22 +31,6 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-std::string format_duration(double s) {
-  if (!std::isfinite(s) || s < 0) return "?";
-  const auto total = static_cast<int64_t>(s);
-  char buf[32];
-  if (total >= 3600) {
-    std::snprintf(buf, sizeof buf, "%lldh%02lldm", static_cast<long long>(total / 3600),
-                  static_cast<long long>(total % 3600 / 60));
-  } else if (total >= 60) {
-    std::snprintf(buf, sizeof buf, "%lldm%02llds", static_cast<long long>(total / 60),
-                  static_cast<long long>(total % 60));
-  } else {
-    std::snprintf(buf, sizeof buf, "%.1fs", s);
-  }
-  return buf;
-}
-
 // Keys that may differ between a run directory's config and a resumed run:
 // they change where and how often things happen, not what is computed.
 bool may_change_on_resume(const std::string& key) {

@@ -27,6 +27,9 @@ class Logger {
   std::shared_ptr<spdlog::logger> logger_;
 };
 
+// A duration for progress lines: "12.3s", "4m05s", "2h13m" ("?" when unknown).
+std::string format_duration(double seconds);
+
 // printf-style formatting into a std::string.
 std::string strprintf(const char* format, ...) __attribute__((format(printf, 1, 2)));
 
