@@ -60,7 +60,11 @@ TEST(ParamCounts, PaperBackbonePerLayerIs12dSquaredPlus11d) {
     o.d_model = d;
     EXPECT_EQ(count_params(o).per_layer, 12 * d * d + 11 * d);
     EXPECT_EQ(count_params(o).non_embedding, o.layers * (12 * d * d + 11 * d) + d);
+    // model.md's table labels the same shape with 12d² + 14d per layer.
+    EXPECT_EQ(count_params(o).paper_table_non_embedding, o.layers * (12 * d * d + 14 * d));
   }
+  o.attention_sink = false;  // not the paper's backbone: no label
+  EXPECT_EQ(count_params(o).paper_table_non_embedding, 0);
 }
 
 TEST(Flops, ConventionsMatchModelMd) {

@@ -333,24 +333,33 @@ TEST(Diffusion, TinyMaskedModelRespectsTheBoundAndSamplesLikeTheSource) {
 }
 
 TEST(Presets, PaperSizesDryRunWithoutDataOrAllocation) {
-  // Non-embedding parameters = L·(12d² + 11d) + d for the backbone of
+  // Counted: L·(12d² + 11d) + d non-embedding parameters for the backbone of
   // model.md (q,k,v,o 4d², MLP 8d² + 5d, two norms, QK-norm gains, sink).
-  const std::vector<std::pair<std::string, std::string>> presets = {
-      {"L8-D512", "non-embedding 25.2M (25211392)"},
-      {"L10-D640", "non-embedding 49.2M (49223040)"},
-      {"L12-D768", "non-embedding 85.0M (85036800)"},
-      {"L16-D1024", "non-embedding 201.5M (201507840)"},
-      {"L20-D1536", "non-embedding 566.6M (566570496)"},
-      {"3B", "non-embedding 2.04B (2039043072)"},
-      {"10B", "non-embedding 8.67B"}};
-  for (const auto& [name, expected] : presets) {
+  // Labelled: model.md's size table, L·(12d² + 14d): 25.2M … 566.7M.
+  struct Preset {
+    std::string name, counted, paper_label;
+  };
+  const std::vector<Preset> presets = {
+      {"L8-D512", "non-embedding 25.2M (25211392)", "14d): 25.2M (25223168"},
+      {"L10-D640", "non-embedding 49.2M (49223040)", "14d): 49.2M (49241600"},
+      {"L12-D768", "non-embedding 85.0M (85036800)", "14d): 85.1M (85063680"},
+      {"L16-D1024", "non-embedding 201.5M (201507840)", "14d): 201.6M (201555968"},
+      {"L20-D1536", "non-embedding 566.6M (566570496)", "14d): 566.7M (566661120"},
+      {"3B", "non-embedding 2.04B (2039043072)", "14d): 2.04B"},
+      {"10B", "non-embedding 8.67B", "14d): 8.67B"}};
+  for (const auto& p : presets) {
     auto r = run_process({kTrainer, "--config",
-                          std::string(SCALEBED_SOURCE_DIR) + "/configs/paper/" + name + ".yaml",
+                          std::string(SCALEBED_SOURCE_DIR) + "/configs/paper/" + p.name + ".yaml",
                           "--dry-run"});
-    EXPECT_EQ(r.exit_code, 0) << name << r.output;
-    EXPECT_NE(r.output.find(expected), std::string::npos) << name << "\n" << r.output;
-    EXPECT_NE(r.output.find("NOT OPENED"), std::string::npos) << name;  // no data needed
-    EXPECT_NE(r.output.find("hidden: init std"), std::string::npos) << name;
+    EXPECT_EQ(r.exit_code, 0) << p.name << r.output;
+    EXPECT_NE(r.output.find(p.counted), std::string::npos) << p.name << "\n" << r.output;
+    EXPECT_NE(
+        r.output.find("as model.md's size table labels this shape, L*(12d^2 + " + p.paper_label),
+        std::string::npos)
+        << p.name << "\n"
+        << r.output;
+    EXPECT_NE(r.output.find("NOT OPENED"), std::string::npos) << p.name;  // no data needed
+    EXPECT_NE(r.output.find("hidden: init std"), std::string::npos) << p.name;
   }
 }
 

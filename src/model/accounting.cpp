@@ -15,6 +15,9 @@ ParamCounts count_params(const TransformerOptions& o) {
   c.non_embedding = o.layers * c.per_layer + d;  // + final norm
   c.embedding = o.vocab_in * d + o.vocab_out * d;
   c.total = c.non_embedding + c.embedding;
+  if (r == 4 && o.qk_norm && o.attention_sink) {
+    c.paper_table_non_embedding = o.layers * (12 * d * d + 14 * d);
+  }
   return c;
 }
 

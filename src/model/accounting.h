@@ -22,6 +22,11 @@ struct ParamCounts {
   int64_t non_embedding = 0;  // blocks + final norm
   int64_t total = 0;
   int64_t per_layer = 0;
+  // The label model.md's size table gives this shape: L·(12d² + 14d), 3d per
+  // layer more than the backbone it describes (README, "Parameter counts").
+  // Printed beside the count so sizes read against the paper's; 0 for shapes
+  // other than the paper's backbone (MLP ratio 4, QK-norm, sink).
+  int64_t paper_table_non_embedding = 0;
 };
 
 ParamCounts count_params(const TransformerOptions& o);

@@ -175,6 +175,11 @@ void print_dry_run(const Training& t, std::ostream& out) {
                 static_cast<long long>(t.params.non_embedding), human_count(t.params.total).c_str(),
                 static_cast<long long>(t.params.total), static_cast<long long>(t.params.per_layer));
   out << buf;
+  if (t.params.paper_table_non_embedding > 0) {
+    out << "  as model.md's size table labels this shape, L*(12d^2 + 14d): "
+        << human_count(t.params.paper_table_non_embedding) << " ("
+        << t.params.paper_table_non_embedding << "; the count above is what the model holds)\n";
+  }
   std::snprintf(buf, sizeof buf,
                 "FLOPs per token: 6N %.4g | PaLM 6N+12LdT %.4g | M=72Ld^2+12LdT %.4g\n",
                 t.flops.c6nd, t.flops.palm, t.flops.md);
