@@ -19,6 +19,7 @@
 #include "sweep/sweep.h"
 #include "train/train.h"
 #include "util/error.h"
+#include "util/signals.h"
 
 namespace {
 
@@ -86,7 +87,7 @@ int run_sweep(const std::string& sweep_file, const std::vector<std::string>& arg
   hooks.train = train_run;
   hooks.trainer = self_executable(argv0);
   hooks.gpus = static_cast<int>(torch::cuda::device_count());
-  hooks.stop_requested = scalebed::stop_requested;
+  hooks.stop_requested = [] { return scalebed::stop_signal() != 0; };
   scalebed::install_stop_signal_handlers();
   return scalebed::sweep_command(sweep_file, args, hooks, std::cout);
 }

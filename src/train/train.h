@@ -58,18 +58,14 @@ struct StepResult {
 // over micro-batches, the global norm, a finiteness check, clipping, update.
 StepResult training_step(Training& t, const BatchSource& batches, int64_t step, double lr);
 
-// Runs (or resumes) the run in cfg.run_dir(); returns an ExitCode.
+// Runs (or resumes) the run in cfg.run_dir(); returns an ExitCode. With the
+// stop-signal handlers installed (util/signals.h) it checkpoints and returns
+// kExitInterrupted at the step boundary after SIGTERM, SIGUSR1 or SIGINT.
 int run_training(Training& t);
 
 // Samples from the newest checkpoint of a run directory: decoded text when
 // the run's data has a tokenizer, space-separated token ids otherwise.
 std::vector<std::string> sample_from_run(const std::string& run_dir, const SampleOptions& options,
                                          const std::string& prompt_text);
-
-// Installs SIGTERM/SIGUSR1/SIGINT handlers that ask the loop to checkpoint
-// and stop at the next step boundary.
-void install_stop_signal_handlers();
-// Whether one of those signals has arrived.
-bool stop_requested();
 
 }  // namespace scalebed

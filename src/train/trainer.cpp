@@ -1,6 +1,5 @@
 // The training loop: resume, accumulate, clip, step, log, evaluate,
 // checkpoint, and stop cleanly on signals or non-finite values.
-#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -15,16 +14,10 @@
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/log.h"
+#include "util/signals.h"
 
 namespace scalebed {
 namespace {
-
-std::atomic<int> g_stop_signal{0};
-
-extern "C" void on_stop_signal(int sig) {
-  if (sig == SIGINT && g_stop_signal.load() == SIGINT) std::_Exit(130);  // second Ctrl-C
-  g_stop_signal.store(sig);
-}
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) {
@@ -67,14 +60,6 @@ torch::Tensor to_device(std::vector<int64_t> rows, int64_t width, const torch::D
 }
 
 }  // namespace
-
-bool stop_requested() {
-  return g_stop_signal.load() != 0;
-}
-
-void install_stop_signal_handlers() {
-  for (int sig : {SIGTERM, SIGUSR1, SIGINT}) std::signal(sig, on_stop_signal);
-}
 
 std::unique_ptr<Training> build_training(const RunConfig& cfg, BuildMode mode) {
   const bool dry_run = mode == BuildMode::kDryRun;
@@ -421,7 +406,7 @@ static int run_training_impl(Training& t) {
 
   t.model->train();
   while (state.step < total) {
-    int sig = g_stop_signal.load();
+    int sig = stop_signal();
     // Every rank stops at the same step when any of them got a signal.
     if (t.dp && t.dp->sum({sig != 0 ? 1.0 : 0.0})[0] > 0 && sig == 0) sig = SIGTERM;
     if (sig) {
