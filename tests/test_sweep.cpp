@@ -270,6 +270,10 @@ TEST_F(SweepFiles, TheSweepFilesInTheRepositoryExpand) {
   const auto ar = expand_sweep(load_sweep(sweeps + "sweep_ar.yaml"));
   EXPECT_EQ(ar.size(), 110u);
   for (const auto& p : ar) EXPECT_EQ(p.config.objective.kind, "ar");
+  // CPU noise scaling: 5 sizes x 3 budgets x (masked, uniform), all diffusion
+  const auto cpu = expand_sweep(load_sweep(sweeps + "cpu_noise_scaling.yaml"));
+  EXPECT_EQ(cpu.size(), 30u);
+  for (const auto& p : cpu) EXPECT_EQ(p.config.objective.kind, "diffusion");
 }
 
 TEST_F(SweepFiles, LocksAreExclusiveAndStaleOrDeadOnesAreTakenOver) {
