@@ -144,6 +144,9 @@ GroupLaws analyze_points(const std::vector<Point>& points, const std::string& in
   std::printf("  beta  %9.4f  [%.4f, %.4f]\n", fit.law.beta, boot.beta.low, boot.beta.high);
   std::printf("  N_opt ~ C^%.4f [%.4f, %.4f], D_opt ~ C^%.4f\n", fit.law.n_exponent(),
               boot.n_exponent.low, boot.n_exponent.high, 1 - fit.law.n_exponent());
+  for (const auto& c : undetermined_coefficients(boot)) {
+    std::printf("  undetermined by these points: %s\n", c.c_str());
+  }
   std::printf(
       "  variable projection: alpha %.4f, beta %.4f, E %.4f, objective %.6g vs %.6g "
       "multi-start%s\n",

@@ -471,6 +471,13 @@ void write_report(const std::string& dir, const ReportInput& in) {
                        " points: intervals are wide and the law may not hold");
   if (in.fit.optimum_at_grid_edge)
     warnings.push_back("the Approach-3 optimum lies on the edge of the start grid");
+  if (const auto loose = undetermined_coefficients(in.boot); !loose.empty()) {
+    std::string list;
+    for (const auto& c : loose) list += (list.empty() ? "" : "; ") + c;
+    warnings.push_back("Approach 3 leaves individually undetermined: " + list +
+                       ". These trade off against each other; read the N_opt exponent and the "
+                       "predicted losses with their own intervals, and Approach 2 beside them");
+  }
   int refused = 0;
   for (const auto& p : in.isoflop.profiles) refused += !p.accepted;
   if (refused > 0)

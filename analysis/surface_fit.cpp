@@ -14,12 +14,18 @@ double SurfaceLaw::predict(double params, double tokens) const {
   return E + A / std::pow(params, alpha) + B / std::pow(tokens, beta);
 }
 
+namespace {
+// Exponents beyond the start grid's 2 mean a term that acts as a step, not a law.
+constexpr double kMinExponent = 0.01, kMaxExponent = 2.5;
+bool lawful_exponent(double e) {
+  return e > kMinExponent && e < kMaxExponent;
+}
+}  // namespace
+
 bool SurfaceLaw::allocatable(std::string* why) const {
   const bool finite = std::isfinite(E) && std::isfinite(A) && std::isfinite(B) &&
                       std::isfinite(alpha) && std::isfinite(beta);
-  // Exponents beyond the start grid's 2 mean a term that acts as a step, not a law.
-  const bool ok =
-      finite && alpha > 0.01 && beta > 0.01 && alpha < 2.5 && beta < 2.5 && A > 0 && B > 0;
+  const bool ok = finite && lawful_exponent(alpha) && lawful_exponent(beta) && A > 0 && B > 0;
   if (!ok && why) {
     char buf[200];
     std::snprintf(buf, sizeof buf,
@@ -205,6 +211,23 @@ Interval percentile_interval(std::vector<double> values, double level) {
     return values[lo] + (pos - lo) * (values[hi] - values[lo]);
   };
   return {at((1 - level) / 2), at((1 + level) / 2)};
+}
+
+std::vector<std::string> undetermined_coefficients(const SurfaceBootstrap& b) {
+  std::vector<std::string> out;
+  char buf[160];
+  auto interval = [&](const char* name, const Interval& i) {
+    std::snprintf(buf, sizeof buf, "%s (95%% interval %.3g to %.3g)", name, i.low, i.high);
+    out.push_back(buf);
+  };
+  for (const auto& [name, i] : {std::pair<const char*, Interval>{"A", b.A}, {"B", b.B}}) {
+    if (!(i.low > 0) || !(i.high / i.low <= 1e3)) interval(name, i);
+  }
+  for (const auto& [name, i] :
+       {std::pair<const char*, Interval>{"alpha", b.alpha}, {"beta", b.beta}}) {
+    if (!lawful_exponent(i.low) || !lawful_exponent(i.high)) interval(name, i);
+  }
+  return out;
 }
 
 SurfaceBootstrap bootstrap_surface(const std::vector<Point>& points, const SurfaceFit& fit,

@@ -86,4 +86,11 @@ SurfaceBootstrap bootstrap_surface(const std::vector<Point>& points, const Surfa
 
 Interval percentile_interval(std::vector<double> values, double level);
 
+// The coefficients the points leave undetermined, each named with its
+// interval: A or B whose interval spans more than three decades, alpha or beta
+// whose interval leaves the range a law can have (0.01 to 2.5, as in
+// allocatable()). Such coefficients trade off against each other; the
+// predicted losses and the N_opt exponent carry their own intervals.
+std::vector<std::string> undetermined_coefficients(const SurfaceBootstrap& b);
+
 }  // namespace scalebed::analysis

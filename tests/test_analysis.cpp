@@ -157,6 +157,32 @@ TEST(SurfaceFit, RecoversAKnownLawAndIntervalsCoverIt) {
   EXPECT_TRUE(boot.beta.contains(truth.beta)) << boot.beta.low << " " << boot.beta.high;
   EXPECT_TRUE(boot.E.contains(truth.E)) << boot.E.low << " " << boot.E.high;
   EXPECT_TRUE(boot.n_exponent.contains(truth.n_exponent()));
+  // 1% noise over 2.5 decades of N and D pins every coefficient down.
+  EXPECT_TRUE(undetermined_coefficients(boot).empty())
+      << ::testing::PrintToString(undetermined_coefficients(boot));
+}
+
+TEST(SurfaceFit, CoefficientsWithUnboundedIntervalsAreNamed) {
+  // The intervals of the CPU noise-scaling study's uniform group
+  // (bench/results/cpu_noise_scaling.md): A over 59 decades, alpha up to 14.6.
+  SurfaceBootstrap boot;
+  boot.E = {0.9961, 1.2091};
+  boot.A = {10.81, 1.702e59};
+  boot.B = {28.89, 242.9};
+  boot.alpha = {0.3949, 14.63};
+  boot.beta = {0.2948, 0.4833};
+  const auto loose = undetermined_coefficients(boot);
+  ASSERT_EQ(loose.size(), 2u) << ::testing::PrintToString(loose);
+  EXPECT_EQ(loose[0], "A (95% interval 10.8 to 1.7e+59)");
+  EXPECT_EQ(loose[1], "alpha (95% interval 0.395 to 14.6)");
+  boot.A = {10.0, 9999.0};  // three decades: still a law's coefficient
+  boot.alpha = {0.02, 2.4};
+  boot.B = {0.0, 5.0};       // a term the fit can switch off
+  boot.beta = {0.001, 0.5};  // an exponent that can vanish
+  const auto other = undetermined_coefficients(boot);
+  ASSERT_EQ(other.size(), 2u) << ::testing::PrintToString(other);
+  EXPECT_EQ(other[0].rfind("B ", 0), 0u);
+  EXPECT_EQ(other[1].rfind("beta ", 0), 0u);
 }
 
 TEST(SurfaceLaw, ClosedFormFrontierIsTheConstrainedMinimum) {
