@@ -13,21 +13,12 @@
 #include <map>
 
 #include "distributed/ranks.h"
-#include "test_util.h"
+#include "trainer_process.h"
 #include "util/error.h"
 
 namespace scalebed {
 namespace {
 namespace fs = std::filesystem;
-using testing::read_text;
-using testing::run_process;
-using testing::spawn_process;
-using testing::TempDir;
-using testing::wait_process;
-using testing::wait_until;
-using testing::write_text;
-
-const std::string kTrainer = SCALEBED_TRAINER_PATH;
 
 RankInfo ranks_from(const std::map<std::string, std::string>& env) {
   return discover_ranks([&](const char* name) -> const char* {

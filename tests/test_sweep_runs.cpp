@@ -9,20 +9,11 @@
 #include <filesystem>
 #include <map>
 
-#include "test_util.h"
+#include "trainer_process.h"
 
 namespace scalebed {
 namespace {
 namespace fs = std::filesystem;
-using testing::read_text;
-using testing::run_process;
-using testing::spawn_process;
-using testing::TempDir;
-using testing::wait_process;
-using testing::wait_until;
-using testing::write_text;
-
-const std::string kTrainer = SCALEBED_TRAINER_PATH;
 
 // Four small points (L1, d32, T32), each a few seconds, checkpointing often.
 std::string sweep_text(const std::string& out_dir, int steps, const std::string& extra = "") {

@@ -11,20 +11,11 @@
 #include <random>
 
 #include "data/synthetic_hmm.h"
-#include "test_util.h"
+#include "trainer_process.h"
 
 namespace scalebed {
 namespace {
 namespace fs = std::filesystem;
-using testing::read_text;
-using testing::run_process;
-using testing::spawn_process;
-using testing::TempDir;
-using testing::wait_process;
-using testing::wait_until;
-using testing::write_text;
-
-const std::string kTrainer = SCALEBED_TRAINER_PATH;
 
 // A small, fast run: d=32, T=32, batch 16, logging every step.
 std::string small_config(const std::string& out_dir, int steps) {

@@ -19,9 +19,13 @@ constexpr int kSignals[3] = {SIGINT, SIGTERM, SIGUSR1};
 struct sigaction g_previous[3];
 std::sig_atomic_t g_previous_second_interrupt_exits = 0;
 
+// SA_RESTART: a signal only leaves a record; the interrupted system call
+// (a checkpoint write, a c10d socket read) goes on, as under std::signal.
+// Supervisors poll the record every 50-100 ms, so they need no EINTR either.
 void install_recorder(struct sigaction* previous) {
   struct sigaction sa {};
   sa.sa_handler = record_signal;
+  sa.sa_flags = SA_RESTART;
   sigemptyset(&sa.sa_mask);
   for (int i = 0; i < 3; ++i) sigaction(kSignals[i], &sa, previous ? &previous[i] : nullptr);
 }
