@@ -64,6 +64,21 @@ TEST(Ranks, FromTorchrunSlurmOrAlone) {
   }
 }
 
+TEST(Ranks, GlooListensOnTheRouteToTheRendezvousHost) {
+  EXPECT_EQ(local_address_towards("127.0.0.1"), "127.0.0.1");
+  const std::string local = local_address_towards("localhost");
+  EXPECT_TRUE(local == "127.0.0.1" || local == "::1") << local;
+  try {
+    local_address_towards("no-such-host.invalid");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(
+        std::string(e.what()).find("no-such-host.invalid: cannot resolve the rendezvous host"),
+        std::string::npos)
+        << e.what();
+  }
+}
+
 std::string config(const std::string& out_dir, int steps, const std::string& extra = "") {
   return "name: run\nout_dir: " + out_dir +
          "\nmodel: {layers: 2, d_model: 32, heads: 2, context: 32}\n"
@@ -183,6 +198,124 @@ TEST(DataParallel, AHungRankMakesTheOthersFailAfterTheTimeout) {
   EXPECT_GT(seconds, 2.5) << log;  // not before the timeout
   EXPECT_LT(seconds, 25) << log;   // and not much after it
   EXPECT_NE(log.find("hung longer than distributed.timeout_s = 3 s"), std::string::npos) << log;
+}
+
+// Two hosts on one machine: network namespaces "<prefix>a" (10.77.0.1,
+// named nodea) and "<prefix>b" (10.77.0.2, nodeb) joined by a veth link. Each
+// sees only its own /etc/netns/<name>/hosts, which names the two nodes and
+// not the machine's hostname. Needs root (CAP_NET_ADMIN); `usable` says
+// whether it could be made.
+class TwoHosts {
+ public:
+  TwoHosts()
+      : a_("sb" + std::to_string(getpid()) + "a"), b_("sb" + std::to_string(getpid()) + "b") {
+    const std::string hosts = "127.0.0.1 localhost\n10.77.0.1 nodea\n10.77.0.2 nodeb\n";
+    std::error_code ec;
+    for (const auto& ns : {a_, b_}) {
+      run_process({"ip", "netns", "del", ns});  // left by a killed run with our pid
+      fs::create_directories("/etc/netns/" + ns, ec);
+      if (ec) {
+        why_ = "cannot write /etc/netns: " + ec.message();
+        return;
+      }
+      write_text("/etc/netns/" + ns + "/hosts", hosts);
+    }
+    const std::vector<std::vector<std::string>> steps = {
+        {"ip", "netns", "add", a_},
+        {"ip", "netns", "add", b_},
+        {"ip", "link", "add", a_, "type", "veth", "peer", "name", b_},
+        {"ip", "link", "set", a_, "netns", a_},
+        {"ip", "link", "set", b_, "netns", b_},
+        {"ip", "-n", a_, "addr", "add", "10.77.0.1/24", "dev", a_},
+        {"ip", "-n", b_, "addr", "add", "10.77.0.2/24", "dev", b_},
+        {"ip", "-n", a_, "link", "set", "lo", "up"},
+        {"ip", "-n", b_, "link", "set", "lo", "up"},
+        {"ip", "-n", a_, "link", "set", a_, "up"},
+        {"ip", "-n", b_, "link", "set", b_, "up"}};
+    for (const auto& step : steps) {
+      auto r = run_process(step);
+      if (r.exit_code != 0) {
+        why_ =
+            "'" + step[0] + " " + step[1] + " " + step[2] + " " + step[3] + "' failed: " + r.output;
+        return;
+      }
+    }
+    usable_ = true;
+  }
+  ~TwoHosts() {
+    for (const auto& ns : {a_, b_}) {
+      run_process({"ip", "netns", "del", ns});  // also removes the veth pair
+      std::error_code ec;
+      fs::remove_all("/etc/netns/" + ns, ec);
+    }
+  }
+  bool usable() const { return usable_; }
+  const std::string& why() const { return why_; }
+  // argv run on host 0 (nodea) or 1 (nodeb) with extra environment variables.
+  std::vector<std::string> on(int host, const std::vector<std::string>& env,
+                              const std::vector<std::string>& argv) const {
+    std::vector<std::string> full = {"ip", "netns", "exec", host == 0 ? a_ : b_, "env"};
+    full.insert(full.end(), env.begin(), env.end());
+    full.insert(full.end(), argv.begin(), argv.end());
+    return full;
+  }
+  // Bytes host 0's end of the link has sent.
+  int64_t bytes_sent_by_a() const {
+    auto r = run_process(
+        {"ip", "netns", "exec", a_, "cat", "/sys/class/net/" + a_ + "/statistics/tx_bytes"});
+    return r.exit_code == 0 ? std::stoll(r.output) : -1;
+  }
+
+ private:
+  std::string a_, b_, why_;
+  bool usable_ = false;
+};
+
+TEST(DataParallel, TwoHostsOverANetworkLinkFollowTheOneRankCurve) {
+  TwoHosts hosts;
+  if (!hosts.usable()) GTEST_SKIP() << "no network namespaces here: " << hosts.why();
+  TempDir dir;
+  write_text(dir / "one.yaml", config(dir / "one", 20));
+  auto one = run_process({kTrainer, "--config", dir / "one.yaml"});
+  ASSERT_EQ(one.exit_code, 0) << one.output;
+
+  // Slurm's variables (the rendezvous host is the node list's first host,
+  // resolved on each node), then torchrun's with GLOO_SOCKET_IFNAME naming
+  // each host's interface.
+  const std::vector<std::vector<std::string>> envs_by_launcher[] = {
+      {{"SLURM_NTASKS=2", "SLURM_PROCID=0", "SLURM_LOCALID=0", "SLURM_JOB_NODELIST=node[a-b]",
+        "SLURM_JOB_ID=4242"},
+       {"SLURM_NTASKS=2", "SLURM_PROCID=1", "SLURM_LOCALID=0", "SLURM_JOB_NODELIST=node[a-b]",
+        "SLURM_JOB_ID=4242"}},
+      {{"WORLD_SIZE=2", "RANK=0", "LOCAL_RANK=0", "MASTER_ADDR=nodea", "MASTER_PORT=29517",
+        "GLOO_SOCKET_IFNAME=sb" + std::to_string(getpid()) + "a"},
+       {"WORLD_SIZE=2", "RANK=1", "LOCAL_RANK=0", "MASTER_ADDR=nodea", "MASTER_PORT=29517",
+        "GLOO_SOCKET_IFNAME=sb" + std::to_string(getpid()) + "b"}}};
+  const std::string expected_transport[] = {"Gloo on 10.77.0.1 (the route to nodea)",
+                                            "Gloo on GLOO_SOCKET_IFNAME=sb"};
+  for (int launcher = 0; launcher < 2; ++launcher) {
+    SCOPED_TRACE(launcher == 0 ? "Slurm variables" : "torchrun variables + GLOO_SOCKET_IFNAME");
+    const std::string name = "two" + std::to_string(launcher);
+    write_text(dir / (name + ".yaml"), config(dir / name, 20, "distributed: {timeout_s: 30}\n"));
+    const int64_t sent_before = hosts.bytes_sent_by_a();
+    std::vector<pid_t> pids;
+    for (int host = 0; host < 2; ++host) {
+      pids.push_back(spawn_process(hosts.on(host, envs_by_launcher[launcher][host],
+                                            {kTrainer, "--config", dir / (name + ".yaml")}),
+                                   dir / (name + std::to_string(host) + ".log"),
+                                   /*new_group=*/true));
+    }
+    for (int host = 0; host < 2; ++host) {
+      EXPECT_EQ(wait_process(pids[host]), 0)
+          << read_text(dir / (name + std::to_string(host) + ".log"));
+    }
+    const std::string log0 = read_text(dir / (name + "0.log"));
+    EXPECT_NE(log0.find("data parallel: 2 ranks"), std::string::npos) << log0;
+    EXPECT_NE(log0.find(expected_transport[launcher]), std::string::npos) << log0;
+    expect_same_curves(dir / "one/run", dir / (name + "/run"), 1e-5);
+    // The gradients crossed the link: 20 steps of all-reduces of ~27k floats.
+    EXPECT_GT(hosts.bytes_sent_by_a() - sent_before, 20 * 27000 * 4) << log0;
+  }
 }
 
 }  // namespace

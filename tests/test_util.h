@@ -76,7 +76,8 @@ inline ProcessResult run_process(const std::vector<std::string>& argv) {
   return r;
 }
 
-// Starts argv in the background (output to `log_path`) and returns its pid.
+// Starts argv (looked up on PATH) in the background (output to `log_path`)
+// and returns its pid.
 // new_group: the process leads a new process group, so that kill(-pid, sig)
 // reaches it and everything it started.
 inline pid_t spawn_process(const std::vector<std::string>& argv, const std::string& log_path,
@@ -90,7 +91,7 @@ inline pid_t spawn_process(const std::vector<std::string>& argv, const std::stri
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
-    execv(args[0], args.data());
+    execvp(args[0], args.data());
     _exit(127);
   }
   return pid;

@@ -10,10 +10,39 @@
 #endif
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "util/error.h"
 
 namespace scalebed {
+namespace {
+
+// Where Gloo listens: the interfaces GLOO_SOCKET_IFNAME lists (as PyTorch's
+// Python front end reads it), else the address on the route to the
+// rendezvous host. `described` says which, for the log and errors.
+std::vector<std::shared_ptr<::gloo::transport::Device>> gloo_devices(const RankInfo& ranks,
+                                                                     std::string& described) {
+  std::vector<std::shared_ptr<::gloo::transport::Device>> devices;
+  const char* ifnames = std::getenv("GLOO_SOCKET_IFNAME");
+  if (ifnames && *ifnames) {
+    std::string list = ifnames;
+    described = "Gloo on GLOO_SOCKET_IFNAME=" + list;
+    for (size_t start = 0; start <= list.size();) {
+      const size_t comma = std::min(list.find(',', start), list.size());
+      const std::string name = list.substr(start, comma - start);
+      if (!name.empty()) devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(name));
+      start = comma + 1;
+    }
+    if (devices.empty()) fail_at("GLOO_SOCKET_IFNAME", "names no interface: '", list, "'");
+    return devices;
+  }
+  const std::string address = local_address_towards(ranks.master_addr);
+  described = "Gloo on " + address + " (the route to " + ranks.master_addr + ")";
+  devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(address));
+  return devices;
+}
+
+}  // namespace
 
 DataParallel::DataParallel(const RankInfo& ranks, const torch::Device& device,
                            std::vector<torch::Tensor> params, double bucket_mb,
@@ -32,22 +61,33 @@ DataParallel::DataParallel(const RankInfo& ranks, const torch::Device& device,
     fail_at(ranks.master_addr + ":" + std::to_string(ranks.master_port), "rank ", ranks.rank,
             " could not join the rendezvous of ", ranks.world, " ranks: ", e.what());
   }
-  if (device.is_cuda()) {
+  try {
+    if (device.is_cuda()) {
 #ifdef SCALEBED_WITH_CUDA
-    auto options = c10d::ProcessGroupNCCL::Options::create();
-    options->timeout = timeout;
-    backend_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, ranks.rank, ranks.world, options);
+      // NCCL finds its own interfaces (NCCL_SOCKET_IFNAME steers it).
+      transport_ = "NCCL on " + device.str();
+      auto options = c10d::ProcessGroupNCCL::Options::create();
+      options->timeout = timeout;
+      backend_ =
+          c10::make_intrusive<c10d::ProcessGroupNCCL>(store, ranks.rank, ranks.world, options);
 #else
-    fail_at("device", "CUDA data parallelism needs a CUDA build of LibTorch");
+      fail_at("device", "CUDA data parallelism needs a CUDA build of LibTorch");
 #endif
-  } else {
-    auto options = c10d::ProcessGroupGloo::Options::create();
-    options->timeout = timeout;
-    options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
-    if (ranks.master_addr != "127.0.0.1" && ranks.master_addr != "localhost") {
-      options->devices.back() = c10d::ProcessGroupGloo::createDefaultDevice();
+    } else {
+      auto options = c10d::ProcessGroupGloo::Options::create();
+      options->timeout = timeout;
+      options->devices = gloo_devices(ranks, transport_);
+      backend_ =
+          c10::make_intrusive<c10d::ProcessGroupGloo>(store, ranks.rank, ranks.world, options);
     }
-    backend_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store, ranks.rank, ranks.world, options);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
+    fail_at("rank " + std::to_string(ranks.rank) + " of " + std::to_string(ranks.world),
+            "could not connect the process group (", transport_,
+            "): ", c10_error ? c10_error->what_without_backtrace() : e.what(),
+            device.is_cuda() ? "" : "; GLOO_SOCKET_IFNAME=<interface> chooses where Gloo listens");
   }
 
   // Buckets in reverse parameter order: gradients arrive roughly last-layer

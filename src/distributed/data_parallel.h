@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "distributed/ranks.h"
@@ -34,6 +35,8 @@ class DataParallel {
   int rank() const { return ranks_.rank; }
   int world() const { return ranks_.world; }
   bool is_main() const { return ranks_.rank == 0; }
+  // "NCCL on cuda:0", "Gloo on 10.0.0.2 (the route to node01)", ...
+  const std::string& transport() const { return transport_; }
 
   // Every rank starts from rank 0's parameters.
   void broadcast_parameters();
@@ -72,6 +75,7 @@ class DataParallel {
   std::vector<size_t> bucket_of_;
   std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;  // kept alive for the hooks
   c10::intrusive_ptr<c10d::Backend> backend_;
+  std::string transport_ = "not connected";
   bool final_micro_step_ = false;
   int launched_in_backward_ = 0;
 };

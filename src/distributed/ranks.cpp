@@ -1,7 +1,14 @@
 // Rank discovery from torchrun or Slurm environment variables.
 #include "distributed/ranks.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 
 #include "util/error.h"
 
@@ -38,6 +45,40 @@ std::string first_slurm_host(const std::string& nodelist) {
   std::string range = first.substr(open + 1);
   const size_t stop = range.find_first_of("-,]");
   return first.substr(0, open) + range.substr(0, stop);
+}
+
+std::string local_address_towards(const std::string& host) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_DGRAM;
+  addrinfo* found = nullptr;
+  if (const int rc = getaddrinfo(host.c_str(), "9", &hints, &found); rc != 0) {
+    fail_at(host, "cannot resolve the rendezvous host: ", gai_strerror(rc));
+  }
+  std::string error = "no address";
+  std::string local;
+  for (addrinfo* a = found; a && local.empty(); a = a->ai_next) {
+    // Connecting a UDP socket sends nothing; it only picks the route.
+    const int fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+    if (fd < 0) continue;
+    sockaddr_storage self{};
+    socklen_t len = sizeof self;
+    char text[INET6_ADDRSTRLEN] = {0};
+    if (connect(fd, a->ai_addr, a->ai_addrlen) == 0 &&
+        getsockname(fd, reinterpret_cast<sockaddr*>(&self), &len) == 0) {
+      const void* raw =
+          self.ss_family == AF_INET6
+              ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6&>(self).sin6_addr)
+              : static_cast<const void*>(&reinterpret_cast<sockaddr_in&>(self).sin_addr);
+      if (inet_ntop(self.ss_family, raw, text, sizeof text)) local = text;
+    } else {
+      error = std::strerror(errno);
+    }
+    close(fd);
+  }
+  freeaddrinfo(found);
+  if (local.empty()) fail_at(host, "no route from this machine to the rendezvous host: ", error);
+  return local;
 }
 
 RankInfo discover_ranks(const std::function<const char*(const char*)>& getenv) {

@@ -26,4 +26,11 @@ RankInfo discover_ranks();
 // "node[01-03,07],gpu5" -> "node01"; "a,b" -> "a".
 std::string first_slurm_host(const std::string& nodelist);
 
+// The numeric address of this machine's interface on the route to `host`
+// (resolved as the rendezvous resolves it): where Gloo should listen so that
+// the other ranks reach this one over the network the rendezvous uses. The
+// machine's hostname is no guide: on clusters and in containers it often
+// resolves to a loopback or management address. Throws Error naming `host`.
+std::string local_address_towards(const std::string& host);
+
 }  // namespace scalebed

@@ -376,7 +376,7 @@ static int run_training_impl(Training& t) {
     info(
         strprintf("data parallel: %d ranks (%s), %s, %lld sequences per rank in micro-batches of "
                   "%lld, %d gradient buckets",
-                  t.ranks.world, t.ranks.source.c_str(), t.device.is_cuda() ? "NCCL" : "Gloo",
+                  t.ranks.world, t.ranks.source.c_str(), t.dp->transport().c_str(),
                   static_cast<long long>(t.rank_batch()),
                   static_cast<long long>(c.train.micro_batch), t.dp->buckets()));
   }
