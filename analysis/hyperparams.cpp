@@ -9,6 +9,7 @@
 #include <map>
 #include <random>
 #include <set>
+#include <tuple>
 
 namespace scalebed::analysis {
 namespace {
@@ -166,11 +167,14 @@ HyperparameterLaws fit_hyperparameter_laws(const std::vector<Point>& points, int
   else
     out.batch_vs_tokens.note = "the batch was not varied (three or more values needed)";
 
-  // Optimal LR: per size and batch (and so per token count), final loss over log LR.
-  std::map<std::pair<long, long>, std::vector<const Run*>> by_size_and_batch;
-  for (const auto& [name, r] : runs)
-    by_size_and_batch[{log_bucket(r.params), log_bucket(r.batch)}].push_back(&r);
-  for (const auto& [key, rs] : by_size_and_batch) {
+  // Optimal LR: per size, batch and run length, final loss over log LR (runs
+  // of other lengths end at other losses whatever their LR).
+  std::map<std::tuple<long, long, long>, std::vector<const Run*>> by_size_batch_length;
+  for (const auto& [name, r] : runs) {
+    by_size_batch_length[{log_bucket(r.params), log_bucket(r.batch), log_bucket(r.final_tokens())}]
+        .push_back(&r);
+  }
+  for (const auto& [key, rs] : by_size_batch_length) {
     std::vector<double> log_lr, loss;
     for (const Run* r : rs) log_lr.push_back(std::log(r->lr)), loss.push_back(r->final_loss());
     if (std::set<double>(log_lr.begin(), log_lr.end()).size() < 3) continue;

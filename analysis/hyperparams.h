@@ -3,7 +3,8 @@
 //       the fewest tokens: a parabola of log D_to(target) over log B, where
 //       D_to is read off each run's loss curve (the best LR at each batch).
 //       Then B* = k·D^e through the (D*, B*) vertices (paper: e ≈ 0.82).
-//   η*: per (model size, batch), a parabola of the final loss over log LR;
+//   η*: per (model size, batch, run length), a parabola of the final loss
+//       over log LR;
 //       then η* = k·B^e (paper: e ≈ 0.34) and η* = k·D^e.
 // Runs are told apart by the `name` column; batch by `batch_tokens`, LR by
 // `base_lr`. Curves need several points per run (analyze --curve-points).

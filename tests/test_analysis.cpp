@@ -563,6 +563,39 @@ TEST(HyperparameterLaws, RecoverTheOptimalBatchAndLearningRateOfAKnownWorld) {
   EXPECT_EQ(laws.lr_vs_batch.refused, 0);
 }
 
+TEST(HyperparameterLaws, LearningRateParabolasCompareRunsOfOneLengthOnly) {
+  // A sweep over batch, LR and length: loss = 2 + 40·D^-0.25 + 0.03·ln²(η/η*(D))
+  // with η*(D) = 3·D^-0.1. Runs of 1e8 tokens end far above runs of 1e10 at
+  // any LR; one parabola over both would find no interior minimum.
+  std::vector<Point> points;
+  int id = 0;
+  for (double batch : {4096.0, 8192.0, 16384.0}) {
+    for (double length : {1e8, 1e9, 1e10}) {
+      for (double f : {0.25, 0.5, 1.0, 2.0, 4.0}) {
+        const std::string name = "run" + std::to_string(id++);
+        const double lr = 3 * std::pow(length, -0.1) * f;
+        for (int k = 0; k <= 10; ++k) {
+          Point p;
+          p.params = 1e7;
+          p.tokens = length * std::pow(10.0, -1.0 + k / 10.0);
+          p.loss = 2 + 40 * std::pow(p.tokens, -0.25) + 0.03 * std::pow(std::log(f), 2);
+          p.flops = 6 * p.params * p.tokens;
+          p.extra = {{"name", name},
+                     {"batch_tokens", std::to_string(batch)},
+                     {"base_lr", std::to_string(lr)}};
+          points.push_back(p);
+        }
+      }
+    }
+  }
+  const auto laws = fit_hyperparameter_laws(points, 100, 3);
+  ASSERT_TRUE(laws.lr_vs_tokens.fitted) << laws.lr_vs_tokens.note;
+  EXPECT_EQ(laws.lr_vs_tokens.optima.size(), 9u);  // 3 batches x 3 lengths
+  EXPECT_EQ(laws.lr_vs_tokens.refused, 0);
+  EXPECT_NEAR(laws.lr_vs_tokens.law.exponent, -0.1, 1e-3);
+  EXPECT_NEAR(laws.lr_vs_tokens.law.k, 3, 0.01);
+}
+
 TEST(HyperparameterLaws, SayWhyWhenTheSweepDoesNotVaryThem) {
   auto points = hyperparameter_world();
   for (auto& p : points) p.extra["base_lr"] = "0.5", p.extra["batch_tokens"] = "1024";
