@@ -118,10 +118,21 @@ HyperparameterLaws fit_hyperparameter_laws(const std::vector<Point>& points, int
   out.batch_varied = batches.size() >= 3;
   out.lr_varied = lrs.size() >= 3;
 
-  // Optimal batch: per size and target loss, fewest tokens over log B.
-  std::map<long, std::map<long, std::vector<const Run*>>> by_size_batch;
+  // Optimal batch: per size and target loss, fewest tokens over log B. Runs
+  // of one setting (size, batch, LR) that differ in length continue each
+  // other's curve (constant LR: a short run is the start of a long one), so
+  // their points join into one curve: with --curve-points each run covers
+  // only the last part of its own length.
+  std::map<std::tuple<long, long, long>, Run> settings;
   for (const auto& [name, r] : runs) {
-    if (r.curve.size() >= 2) by_size_batch[log_bucket(r.params)][log_bucket(r.batch)].push_back(&r);
+    Run& s = settings[{log_bucket(r.params), log_bucket(r.batch), log_bucket(r.lr)}];
+    s.params = r.params, s.batch = r.batch, s.lr = r.lr;
+    s.curve.insert(s.curve.end(), r.curve.begin(), r.curve.end());
+  }
+  std::map<long, std::map<long, std::vector<const Run*>>> by_size_batch;
+  for (auto& [key, s] : settings) {
+    std::sort(s.curve.begin(), s.curve.end());
+    if (s.curve.size() >= 2) by_size_batch[log_bucket(s.params)][log_bucket(s.batch)].push_back(&s);
   }
   for (const auto& [size, by_batch] : by_size_batch) {
     if (by_batch.size() < 3) continue;

@@ -1,7 +1,8 @@
 // Hyperparameter laws (analysis.md) from a sweep that varies batch and LR:
 //   B*: per (model size, target loss), the batch that reaches the target in
 //       the fewest tokens: a parabola of log D_to(target) over log B, where
-//       D_to is read off each run's loss curve (the best LR at each batch).
+//       D_to is read off each setting's loss curve (the best LR at each
+//       batch; runs of one setting and several lengths joined into one).
 //       Then B* = k·D^e through the (D*, B*) vertices (paper: e ≈ 0.82).
 //   η*: per (model size, batch, run length), a parabola of the final loss
 //       over log LR;

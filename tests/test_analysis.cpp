@@ -563,6 +563,30 @@ TEST(HyperparameterLaws, RecoverTheOptimalBatchAndLearningRateOfAKnownWorld) {
   EXPECT_EQ(laws.lr_vs_batch.refused, 0);
 }
 
+TEST(HyperparameterLaws, RunsOfOneSettingAndSeveralLengthsJoinIntoOneCurve) {
+  // The known world again, but as a sweep over lengths would log it with
+  // --curve-points: each setting (batch, LR) is three runs of 1e7, 1e8 and
+  // 1e9 tokens, each with points only over the last three quarters of
+  // its length. Joined, they cover 2.5e6-1e9 tokens and B*(D) comes back.
+  std::vector<Point> points;
+  for (const Point& p : hyperparameter_world()) {
+    for (double length : {1e7, 1e8, 1e9}) {
+      if (p.tokens < length / 4 * 0.999 || p.tokens > length * 1.001) continue;
+      Point q = p;
+      q.extra["name"] = p.extra.at("name") + "_D" + std::to_string(length);
+      points.push_back(q);
+    }
+  }
+  const auto laws = fit_hyperparameter_laws(points, 200, 3);
+  ASSERT_TRUE(laws.batch_vs_tokens.fitted) << laws.batch_vs_tokens.note;
+  double d_min = 1e300, d_max = 0;
+  for (const auto& o : laws.batch_vs_tokens.optima) {
+    d_min = std::min(d_min, o.x), d_max = std::max(d_max, o.x);
+  }
+  EXPECT_GT(d_max / d_min, 30) << "the vertices span " << d_min << " to " << d_max << " tokens";
+  EXPECT_NEAR(laws.batch_vs_tokens.law.exponent, 0.8225, 0.05);
+}
+
 TEST(HyperparameterLaws, LearningRateParabolasCompareRunsOfOneLengthOnly) {
   // A sweep over batch, LR and length: loss = 2 + 40·D^-0.25 + 0.03·ln²(η/η*(D))
   // with η*(D) = 3·D^-0.1. Runs of 1e8 tokens end far above runs of 1e10 at
