@@ -44,7 +44,8 @@ options:
                     under each convention, tokens, steps and a memory estimate; write nothing
   --help-config     list every config key with its type, default and meaning
   --nproc-per-node K  start K ranks of this command (Gloo on CPU, NCCL with one GPU per rank);
-                    under torchrun or srun, ranks come from RANK/WORLD_SIZE/... or SLURM_PROCID/...
+                    under torchrun or srun, ranks come from RANK/WORLD_SIZE/... or SLURM_PROCID/...;
+                    Gloo listens on GLOO_SOCKET_IFNAME's interfaces, else on the route to MASTER_ADDR
 
 The run directory (out_dir/name) receives config.yaml, metrics.jsonl, summary.json,
 checkpoints/, log.txt and finally DONE. Rerunning the same command resumes from the newest
