@@ -211,6 +211,45 @@ TEST(Training, RefusesToResumeWithADifferentConfig) {
   r = run_process({kTrainer, "--config", dir / "c.yaml", "--set", "train.steps=3", "--set",
                    "train.log_every=2"});
   EXPECT_EQ(r.exit_code, 0) << r.output;
+  // A run directory written before a key existed resumes while the key keeps
+  // its default, and is refused when it does not.
+  std::string written = read_text(dir / "run/config.yaml");
+  const size_t line = written.find("eval_sequences:");
+  ASSERT_NE(line, std::string::npos) << written;
+  written.erase(written.rfind('\n', line) + 1,
+                written.find('\n', line) - written.rfind('\n', line));
+  write_text(dir / "run/config.yaml", written);
+  r = run_process({kTrainer, "--config", dir / "c.yaml", "--set", "train.steps=4"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  fs::remove(dir / "run/DONE");
+  r = run_process({kTrainer, "--config", dir / "c.yaml", "--set", "train.eval_sequences=8"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("train.eval_sequences: (absent) -> 8"), std::string::npos) << r.output;
+}
+
+TEST(Training, EvalSequencesAreTheSameWindowsWhateverTheMicroBatch) {
+  // Same AR model and global batch, micro-batches of 8 and of 16: training is
+  // the same up to accumulation rounding, so the validation losses agree
+  // when both evaluate the same 24 windows (chunks 8+8+8 vs 16+8), and not
+  // when eval_batches counts micro-batches (16 vs 32 windows). (Diffusion
+  // draws its training noise per micro-batch, so its runs differ anyway.)
+  TempDir dir;
+  write_text(dir / "c.yaml", small_config(dir.path(), 10));
+  auto final_val = [&](const std::string& name, const std::vector<std::string>& sets) {
+    std::vector<std::string> argv = {kTrainer, "--config", dir / "c.yaml", "--set", "name=" + name};
+    for (const auto& s : sets) argv.insert(argv.end(), {"--set", s});
+    auto r = run_process(argv);
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return nlohmann::json::parse(read_text(dir / (name + "/summary.json")))
+        .at("final_val_loss")
+        .get<double>();
+  };
+  const double a = final_val("a", {"train.eval_sequences=24"});
+  const double b = final_val("b", {"train.eval_sequences=24", "train.micro_batch=16"});
+  EXPECT_NEAR(a, b, 1e-5);
+  const double c = final_val("c", {});
+  const double d = final_val("d", {"train.micro_batch=16"});
+  EXPECT_GT(std::abs(c - d), 1e-4) << "the contrast this test relies on";
 }
 
 TEST(Training, CorruptCheckpointIsAClearError) {

@@ -87,6 +87,7 @@ const std::vector<SchemaEntry> kSchema = {
   {"train.tokens", "int", "0", "training tokens; steps = tokens / batch tokens (rounded down)", {}},
   {"train.eval_every", "int", "100", "evaluate every K steps (and at the end); 0 = only at the end", {}},
   {"train.eval_batches", "int", "4", "held-out batches (of micro_batch sequences) per evaluation", {}},
+  {"train.eval_sequences", "int", "0", "held-out sequences per evaluation, whatever the micro-batch (runs of different batch sizes see the same windows); 0 = eval_batches x micro_batch", {}},
   {"train.log_every", "int", "10", "write a metrics line every K steps", {}},
   {"train.checkpoint_every", "int", "200", "checkpoint every K steps (and at the end, and on SIGTERM/SIGUSR1); 0 = only those", {}},
   {"train.keep_checkpoints", "int", "2", "complete checkpoints kept (newest first)", {}},
@@ -410,11 +411,13 @@ RunConfig build_run_config(FlatConfig flat, const std::string& source_path) {
   t.steps = steps;
   t.eval_every = r.integer("train.eval_every");
   t.eval_batches = r.integer("train.eval_batches");
+  t.eval_sequences = r.integer("train.eval_sequences");
   t.log_every = r.integer("train.log_every");
   t.checkpoint_every = r.integer("train.checkpoint_every");
   t.keep_checkpoints = r.integer("train.keep_checkpoints");
   r.require(t.eval_every >= 0, "train.eval_every", "must be >= 0");
   r.require(t.eval_batches >= 1, "train.eval_batches", "must be >= 1");
+  r.require(t.eval_sequences >= 0, "train.eval_sequences", "must be >= 0");
   r.require(t.log_every >= 1, "train.log_every", "must be >= 1");
   r.require(t.checkpoint_every >= 0, "train.checkpoint_every", "must be >= 0");
   r.require(t.keep_checkpoints >= 1, "train.keep_checkpoints", "must be >= 1");

@@ -79,7 +79,12 @@ struct TrainConfig {
   bool micro_batch_auto;
   double memory_budget_gib;  // for micro_batch: auto
   int64_t steps;             // resolved from train.tokens when that is given
-  int64_t eval_every, eval_batches, log_every, checkpoint_every, keep_checkpoints;
+  int64_t eval_every, eval_batches, eval_sequences, log_every, checkpoint_every, keep_checkpoints;
+  // Held-out windows per evaluation: eval_sequences, else eval_batches
+  // micro-batches (which then differ between runs of different batch sizes).
+  int64_t eval_rows() const {
+    return eval_sequences > 0 ? eval_sequences : eval_batches * micro_batch;
+  }
 };
 
 struct DistributedConfig {

@@ -32,6 +32,13 @@ bool may_change_on_resume(const std::string& key) {
          key == "train.keep_checkpoints" || key.rfind("distributed.", 0) == 0;
 }
 
+std::string schema_default(const std::string& key) {
+  for (const auto& e : config_schema()) {
+    if (e.key == key) return e.default_text;
+  }
+  return "";
+}
+
 void check_same_config(const RunDirectory& run, const RunConfig& cfg) {
   const std::string path = run.file("config.yaml");
   if (!std::filesystem::exists(path)) return;
@@ -39,6 +46,8 @@ void check_same_config(const RunDirectory& run, const RunConfig& cfg) {
   std::string diffs;
   for (const auto& [key, value] : cfg.resolved) {
     auto it = old.find(key);
+    // A key that this version added, at its default, computes what the older run did.
+    if (it == old.end() && value.text == schema_default(key)) continue;
     const std::string before = it == old.end() ? "(absent)" : it->second.text;
     if (before != value.text && !may_change_on_resume(key)) {
       diffs += "\n  " + key + ": " + before + " -> " + value.text;
@@ -201,12 +210,14 @@ struct Evaluation {
 Evaluation evaluate(Training& t, const BatchSource& batches) {
   torch::NoGradGuard no_grad;
   t.model->eval();
-  const int64_t rows = t.cfg.train.micro_batch, total = t.cfg.train.eval_batches * rows;
+  const int64_t rows = t.cfg.train.micro_batch, total = t.cfg.train.eval_rows();
+  const int64_t chunks = (total + rows - 1) / rows;
   double sum = 0;
   int64_t count = 0;
-  // Rank r evaluates batches r, r + world, ...; the sums are added up.
-  for (int64_t b = t.ranks.rank; b < t.cfg.train.eval_batches; b += t.ranks.world) {
-    auto windows = to_device(batches.val_rows(b * rows, rows, total), batches.window(), t.device);
+  // Rank r evaluates chunks r, r + world, ...; the sums are added up.
+  for (int64_t b = t.ranks.rank; b < chunks; b += t.ranks.world) {
+    const int64_t n = std::min(rows, total - b * rows);
+    auto windows = to_device(batches.val_rows(b * rows, n, total), batches.window(), t.device);
     auto out = t.objective->eval_loss(*t.model, windows, b * rows);
     sum += out.metric_sum.item<double>();
     count += out.metric_count;
@@ -362,7 +373,7 @@ static int run_training_impl(Training& t) {
   if (main) run.truncate_metrics(state.metrics_bytes);  // drop lines logged after the checkpoint
 
   BatchSource batches(t.data, c.model.context, static_cast<uint64_t>(c.seed));
-  const int64_t eval_rows = c.train.eval_batches * c.train.micro_batch;
+  const int64_t eval_rows = c.train.eval_rows();
   const auto [scored_begin, scored_end] = t.objective->scored_span(c.model.context);
   const auto floor = batches.optimal_val_loss(eval_rows, scored_begin, scored_end);
   const int64_t total = c.train.steps;
