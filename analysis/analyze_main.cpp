@@ -95,6 +95,7 @@ GroupLaws analyze_points(const std::vector<Point>& points, const std::string& in
     fit.optimum_at_grid_edge = edge, fit.starts = starts;
   }
   const SurfaceBootstrap boot = bootstrap_surface(points, fit, resamples, seed, 0.95, fit_options);
+  fit.law.unidentified = surface_terms_unidentified(points);
 
   std::string not_allocatable;
   const bool allocatable = fit.law.allocatable(&not_allocatable);
@@ -144,6 +145,10 @@ GroupLaws analyze_points(const std::vector<Point>& points, const std::string& in
   std::printf("  beta  %9.4f  [%.4f, %.4f]\n", fit.law.beta, boot.beta.low, boot.beta.high);
   std::printf("  N_opt ~ C^%.4f [%.4f, %.4f], D_opt ~ C^%.4f\n", fit.law.n_exponent(),
               boot.n_exponent.low, boot.n_exponent.high, 1 - fit.law.n_exponent());
+  if (!fit.law.unidentified.empty()) {
+    std::printf("  NOT DETERMINED: %s (no allocation from this surface)\n",
+                fit.law.unidentified.c_str());
+  }
   for (const auto& c : undetermined_coefficients(boot)) {
     std::printf("  undetermined by these points: %s\n", c.c_str());
   }

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <limits>
 #include <random>
+#include <set>
 #include <thread>
 
 namespace scalebed::analysis {
@@ -23,6 +24,10 @@ bool lawful_exponent(double e) {
 }  // namespace
 
 bool SurfaceLaw::allocatable(std::string* why) const {
+  if (!unidentified.empty()) {
+    if (why) *why = unidentified;
+    return false;
+  }
   const bool finite = std::isfinite(E) && std::isfinite(A) && std::isfinite(B) &&
                       std::isfinite(alpha) && std::isfinite(beta);
   const bool ok = finite && lawful_exponent(alpha) && lawful_exponent(beta) && A > 0 && B > 0;
@@ -261,6 +266,20 @@ SurfaceBootstrap bootstrap_surface(const std::vector<Point>& points, const Surfa
   out.beta = collect([](const SurfaceLaw& l) { return l.beta; });
   out.n_exponent = collect([](const SurfaceLaw& l) { return l.n_exponent(); });
   return out;
+}
+
+std::string surface_terms_unidentified(const std::vector<Point>& points) {
+  std::set<long> sizes, token_counts;
+  for (const auto& p : points)
+    sizes.insert(log_bucket(p.params)), token_counts.insert(log_bucket(p.tokens));
+  auto say = [](size_t n, const char* what, const char* term) {
+    return "the points hold " + std::to_string(n) + " distinct " + what + "; the " + term +
+           " needs three or more";
+  };
+  if (sizes.size() < 3) return say(sizes.size(), "model size(s)", "size term (A, alpha)");
+  if (token_counts.size() < 3)
+    return say(token_counts.size(), "token count(s)", "data term (B, beta)");
+  return "";
 }
 
 }  // namespace scalebed::analysis

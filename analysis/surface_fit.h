@@ -27,8 +27,12 @@ struct SurfaceLaw {
   double d_opt(double flops) const;
   double n_exponent() const { return beta / (alpha + beta); }  // a in N_opt ∝ C^a
   // An allocation needs both terms to fall with scale like power laws
-  // (0.01 < α, β < 2.5, A, B > 0, finite); otherwise `why` says what the fit found.
+  // (0.01 < α, β < 2.5, A, B > 0, finite) and points that vary both N and D
+  // (`unidentified` empty); otherwise `why` says what the fit found.
   bool allocatable(std::string* why = nullptr) const;
+  // Set from the points (surface_terms_unidentified): why a term cannot be
+  // fitted at all, e.g. a sweep of one model size.
+  std::string unidentified;
 };
 
 struct SurfaceFitOptions {
@@ -92,5 +96,10 @@ Interval percentile_interval(std::vector<double> values, double level);
 // allocatable()). Such coefficients trade off against each other; the
 // predicted losses and the N_opt exponent carry their own intervals.
 std::vector<std::string> undetermined_coefficients(const SurfaceBootstrap& b);
+
+// Why the points cannot determine a term of the surface at all: fewer than
+// three distinct model sizes (A, alpha) or token counts (B, beta), as in a
+// batch or LR sweep of one model. Empty when both vary.
+std::string surface_terms_unidentified(const std::vector<Point>& points);
 
 }  // namespace scalebed::analysis

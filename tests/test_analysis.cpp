@@ -325,6 +325,31 @@ TEST(AnalyzeCli, FitsPredictsAndWritesMachineReadableOutput) {
   EXPECT_EQ(testing::run_process({SCALEBED_ANALYZE_PATH, "--bogus"}).exit_code, 2);
 }
 
+TEST(Cli, OneModelSizeGivesNoSurfaceAllocation) {
+  // A batch or LR sweep of one model: loss = 1.8 + 300/D^0.3 at one N. The
+  // surface's size term cannot be fitted, so no allocation is offered.
+  testing::TempDir dir;
+  std::string csv = "params,tokens,loss\n";
+  for (int k = 0; k < 12; ++k) {
+    const double d = std::pow(10.0, 6 + 0.25 * k);
+    csv += "1e5," + std::to_string(d) + "," + std::to_string(1.8 + 300 * std::pow(d, -0.3)) + "\n";
+  }
+  testing::write_text(dir / "one_size.csv", csv);
+  auto r = testing::run_process({SCALEBED_ANALYZE_PATH, dir / "one_size.csv", "--bootstrap", "20"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("NOT DETERMINED: the points hold 1 distinct model size(s)"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("Allocation refused"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("Allocation (Approach 3"), std::string::npos) << r.output;
+  r = testing::run_process(
+      {SCALEBED_ANALYZE_PATH, dir / "one_size.csv", "--bootstrap", "20", "--predict", "1e20"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("no allocation: the points hold 1 distinct model size(s)"),
+            std::string::npos)
+      << r.output;
+}
+
 void write_run(const testing::TempDir& dir, const std::string& name, double n, double d,
                double loss, bool done) {
   nlohmann::json s = {{"format", 1},
