@@ -274,6 +274,15 @@ TEST_F(SweepFiles, TheSweepFilesInTheRepositoryExpand) {
   const auto cpu = expand_sweep(load_sweep(sweeps + "cpu_noise_scaling.yaml"));
   EXPECT_EQ(cpu.size(), 30u);
   for (const auto& p : cpu) EXPECT_EQ(p.config.objective.kind, "diffusion");
+  // CPU batch scaling: 5 batches x 4 LRs x 3 lengths of one model; every run
+  // validated on the same 256 windows and logged about 500 times (every step
+  // when shorter).
+  const auto batch = expand_sweep(load_sweep(sweeps + "cpu_batch_scaling.yaml"));
+  EXPECT_EQ(batch.size(), 60u);
+  for (const auto& p : batch) {
+    EXPECT_EQ(p.config.train.eval_rows(), 256);
+    EXPECT_EQ(p.config.train.log_every, std::max<int64_t>(1, p.config.train.steps / 500));
+  }
 }
 
 TEST_F(SweepFiles, LocksAreExclusiveAndStaleOrDeadOnesAreTakenOver) {
