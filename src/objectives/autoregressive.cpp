@@ -15,8 +15,8 @@ class Autoregressive : public Objective {
     return {1, context + 1};  // predict tokens 1..T from their prefixes
   }
 
-  ObjectiveOutput train_loss(TransformerImpl& model, const torch::Tensor& windows,
-                             uint64_t) override {
+  ObjectiveOutput train_loss(TransformerImpl& model, const torch::Tensor& windows, uint64_t,
+                             int64_t) override {
     return next_token_nll(model, windows);
   }
   ObjectiveOutput eval_loss(TransformerImpl& model, const torch::Tensor& windows,

@@ -34,19 +34,27 @@ class Diffusion : public Objective {
   }
 
   ObjectiveOutput train_loss(TransformerImpl& model, const torch::Tensor& windows,
-                             uint64_t noise_seed) override {
+                             uint64_t step_seed, int64_t first_row) override {
     auto x = windows.narrow(1, 0, windows.size(1) - 1);  // (B, T) clean tokens
     const int64_t B = x.size(0), T = x.size(1);
-    auto gen = generator(noise_seed);
-    // One λ per sequence; a configurable share of sequences draws one per token.
-    auto per_seq = torch::rand({B, 1}, gen).expand({B, T});
-    auto log_snr = gidd::log_snr_from_uniform(per_seq, process(model));
-    if (cfg_.per_token_lambda_fraction > 0) {
-      auto per_token = gidd::log_snr_from_uniform(torch::rand({B, T}, gen), process(model));
-      auto chosen = torch::rand({B, 1}, gen).lt(cfg_.per_token_lambda_fraction);
-      log_snr = torch::where(chosen, per_token, log_snr);
+    // Row by row, each from its own generator: one λ per sequence, or for a
+    // configurable share of sequences one per token; then the corruption.
+    std::vector<torch::Tensor> u, keep, kind, tokens;
+    for (int64_t b = 0; b < B; ++b) {
+      auto gen = generator(mix_seed(step_seed, static_cast<uint64_t>(first_row + b), 0));
+      auto row_u = torch::rand({1}, gen).expand({T});
+      if (cfg_.per_token_lambda_fraction > 0) {
+        auto per_token = torch::rand({T}, gen);
+        if (torch::rand({1}, gen).item<double>() < cfg_.per_token_lambda_fraction)
+          row_u = per_token;
+      }
+      u.push_back(row_u);
+      keep.push_back(torch::rand({T}, gen));
+      kind.push_back(torch::rand({T}, gen));
+      tokens.push_back(torch::randint(0, int64_t{1} << 62, {T}, gen));
     }
-    auto noise = draw_noise(B, T, gen);
+    auto log_snr = gidd::log_snr_from_uniform(torch::stack(u), process(model));  // (B, T)
+    Noise noise{torch::stack(keep), torch::stack(kind), torch::stack(tokens)};
     return loss_at(model, x, log_snr.to(x.device()), noise, /*train=*/true);
   }
 

@@ -50,10 +50,12 @@ class Objective {
   // Objective-specific fields for summary.json (e.g. the noise type).
   virtual nlohmann::json summary_fields() const { return nlohmann::json::object(); }
 
-  // windows (B, T+1) int64 on the model's device. `noise_seed` makes any
-  // randomness of the objective a function of the step (exact resume).
+  // windows (B, T+1) int64 on the model's device; window b is row
+  // first_row + b of the step's global batch. Any randomness of the objective
+  // is a function of (step_seed, row) alone: exact resume, and the same
+  // noise however the batch is split into micro-batches and ranks.
   virtual ObjectiveOutput train_loss(TransformerImpl& model, const torch::Tensor& windows,
-                                     uint64_t noise_seed) = 0;
+                                     uint64_t step_seed, int64_t first_row) = 0;
   // Generates (num, length) token ids; AR continues `prompt` (1, P) when it
   // is defined, diffusion ignores it.
   virtual torch::Tensor sample(TransformerImpl& model, const SampleOptions& o,

@@ -282,8 +282,9 @@ nlohmann::json make_summary(const Training& t, const TrainState& s, const std::s
 StepResult training_step(Training& t, const BatchSource& batches, int64_t step, double lr) {
   const RunConfig& c = t.cfg;
   // This rank's share of the global batch: rows [rank·share, (rank+1)·share)
-  // in micro-batches; noise seeds by the global micro-batch index. So K ranks
-  // see exactly the rows and noise one rank with the same global batch sees.
+  // in micro-batches; the objective seeds its noise by the global row. So K
+  // ranks, or any micro-batch size, see exactly the rows and noise that one
+  // rank with the same global batch sees.
   const int64_t accum = t.rank_batch() / c.train.micro_batch;
   const int64_t first_row = t.ranks.rank * t.rank_batch();
   t.optimizer->zero_grad();
@@ -295,9 +296,9 @@ StepResult training_step(Training& t, const BatchSource& batches, int64_t step, 
     auto windows = to_device(
         batches.train_rows(step, first_row + a * c.train.micro_batch, c.train.micro_batch),
         batches.window(), t.device);
-    const int64_t micro_index = t.ranks.rank * accum + a;
-    auto out = t.objective->train_loss(*t.model, windows,
-                                       mix_seed(static_cast<uint64_t>(c.seed), step, micro_index));
+    auto out =
+        t.objective->train_loss(*t.model, windows, mix_seed(static_cast<uint64_t>(c.seed), step, 0),
+                                first_row + a * c.train.micro_batch);
     if (t.dp) t.dp->set_final_micro_step(a == accum - 1);
     (out.loss / static_cast<double>(accum)).backward();
     loss_sum += out.loss.detach();
