@@ -318,5 +318,42 @@ TEST(DataParallel, TwoHostsOverANetworkLinkFollowTheOneRankCurve) {
   }
 }
 
+TEST(DataParallel, RanksThatCannotReachEachOtherFailWithinTwiceTheTimeout) {
+  // Both ranks listen on loopback (GLOO_SOCKET_IFNAME=lo) on different hosts:
+  // the store connects, Gloo's connect cannot. One rank fails at once; its
+  // peer waited in Gloo's connect for about 5x the timeout (25 s at 5 s)
+  // before the join deadline of 2x.
+  TwoHosts hosts;
+  if (!hosts.usable()) GTEST_SKIP() << "no network namespaces here: " << hosts.why();
+  TempDir dir;
+  write_text(dir / "c.yaml", config(dir / "runs", 20, "distributed: {timeout_s: 5}\n"));
+  const auto started = std::chrono::steady_clock::now();
+  std::vector<pid_t> pids;
+  for (int host = 0; host < 2; ++host) {
+    pids.push_back(
+        spawn_process(hosts.on(host,
+                               {"WORLD_SIZE=2", "RANK=" + std::to_string(host), "LOCAL_RANK=0",
+                                "MASTER_ADDR=nodea", "MASTER_PORT=29518", "GLOO_SOCKET_IFNAME=lo"},
+                               {kTrainer, "--config", dir / "c.yaml"}),
+                      dir / ("rank" + std::to_string(host) + ".log"), /*new_group=*/true));
+  }
+  std::string logs;
+  for (int host = 0; host < 2; ++host) {
+    const int code = wait_process(pids[host]);
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    const std::string log = read_text(dir / ("rank" + std::to_string(host) + ".log"));
+    EXPECT_NE(code, 0) << log;
+    EXPECT_LT(seconds, 20) << log;
+    logs += log;
+  }
+  EXPECT_NE(logs.find("could not connect the process group (Gloo on GLOO_SOCKET_IFNAME=lo)"),
+            std::string::npos)
+      << logs;
+  EXPECT_NE(logs.find("could not join the other ranks within 2 x distributed.timeout_s = 10 s"),
+            std::string::npos)
+      << logs;
+}
+
 }  // namespace
 }  // namespace scalebed

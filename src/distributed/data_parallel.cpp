@@ -10,9 +10,14 @@
 #endif
 
 #include <algorithm>
+#include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
+#include <mutex>
+#include <thread>
 
 #include "util/error.h"
+#include "util/exit_codes.h"
 
 namespace scalebed {
 namespace {
@@ -42,12 +47,49 @@ std::vector<std::shared_ptr<::gloo::transport::Device>> gloo_devices(const RankI
   return devices;
 }
 
+// Ends the process when joining takes longer than `limit`: Gloo's connect
+// can wait several of its timeouts for a peer that is gone (measured: about
+// 5x), and a job must not. Nothing has been trained or written by then.
+class JoinDeadline {
+ public:
+  JoinDeadline(std::chrono::milliseconds limit, std::string message)
+      : watcher_([this, limit, message = std::move(message)] {
+          std::unique_lock<std::mutex> lock(mutex_);
+          if (!done_cv_.wait_for(lock, limit, [this] { return done_; })) {
+            std::fprintf(stderr, "error: %s\n", message.c_str());
+            std::fflush(stderr);
+            std::_Exit(kExitError);
+          }
+        }) {}
+  ~JoinDeadline() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      done_ = true;
+    }
+    done_cv_.notify_all();
+    watcher_.join();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable done_cv_;
+  bool done_ = false;
+  std::thread watcher_;  // last: starts once the members above exist
+};
+
 }  // namespace
 
 DataParallel::DataParallel(const RankInfo& ranks, const torch::Device& device,
                            std::vector<torch::Tensor> params, double bucket_mb,
                            std::chrono::milliseconds timeout)
     : ranks_(ranks), device_(device), params_(std::move(params)) {
+  // The rendezvous and the connect each get `timeout`; joining gets both.
+  char limit[160];
+  std::snprintf(limit, sizeof limit,
+                "rank %d of %d: could not join the other ranks within 2 x distributed.timeout_s "
+                "= %g s (a rank died, or the ranks cannot reach each other)",
+                ranks.rank, ranks.world, 2 * timeout.count() / 1000.0);
+  JoinDeadline deadline(2 * timeout, limit);
   c10d::TCPStoreOptions so;
   so.port = static_cast<uint16_t>(ranks.master_port);
   so.isServer = ranks.rank == 0;
