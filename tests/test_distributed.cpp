@@ -250,11 +250,13 @@ class TwoHosts {
     }
   }
   bool usable() const { return usable_; }
+  // The network interface of host 0 or 1 (named like its namespace).
+  const std::string& interface(int host) const { return host == 0 ? a_ : b_; }
   const std::string& why() const { return why_; }
   // argv run on host 0 (nodea) or 1 (nodeb) with extra environment variables.
   std::vector<std::string> on(int host, const std::vector<std::string>& env,
                               const std::vector<std::string>& argv) const {
-    std::vector<std::string> full = {"ip", "netns", "exec", host == 0 ? a_ : b_, "env"};
+    std::vector<std::string> full = {"ip", "netns", "exec", interface(host), "env"};
     full.insert(full.end(), env.begin(), env.end());
     full.insert(full.end(), argv.begin(), argv.end());
     return full;
@@ -288,11 +290,11 @@ TEST(DataParallel, TwoHostsOverANetworkLinkFollowTheOneRankCurve) {
        {"SLURM_NTASKS=2", "SLURM_PROCID=1", "SLURM_LOCALID=0", "SLURM_JOB_NODELIST=node[a-b]",
         "SLURM_JOB_ID=4242"}},
       {{"WORLD_SIZE=2", "RANK=0", "LOCAL_RANK=0", "MASTER_ADDR=nodea", "MASTER_PORT=29517",
-        "GLOO_SOCKET_IFNAME=sb" + std::to_string(getpid()) + "a"},
+        "GLOO_SOCKET_IFNAME=" + hosts.interface(0)},
        {"WORLD_SIZE=2", "RANK=1", "LOCAL_RANK=0", "MASTER_ADDR=nodea", "MASTER_PORT=29517",
-        "GLOO_SOCKET_IFNAME=sb" + std::to_string(getpid()) + "b"}}};
+        "GLOO_SOCKET_IFNAME=" + hosts.interface(1)}}};
   const std::string expected_transport[] = {"Gloo on 10.77.0.1 (the route to nodea)",
-                                            "Gloo on GLOO_SOCKET_IFNAME=sb"};
+                                            "Gloo on GLOO_SOCKET_IFNAME=" + hosts.interface(0)};
   for (int launcher = 0; launcher < 2; ++launcher) {
     SCOPED_TRACE(launcher == 0 ? "Slurm variables" : "torchrun variables + GLOO_SOCKET_IFNAME");
     const std::string name = "two" + std::to_string(launcher);

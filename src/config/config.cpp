@@ -200,6 +200,15 @@ void check_types(const FlatConfig& flat) {
 
 }  // namespace
 
+const std::map<std::string, const SchemaEntry*>& schema_by_key() {
+  static const auto* index = [] {
+    auto* m = new std::map<std::string, const SchemaEntry*>;
+    for (const auto& e : kSchema) (*m)[e.key] = &e;
+    return m;
+  }();
+  return *index;
+}
+
 const std::vector<SchemaEntry>& config_schema() {
   return kSchema;
 }

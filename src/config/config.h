@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -114,6 +115,8 @@ struct SchemaEntry {
   std::vector<std::string> choices;  // for type "enum"
 };
 const std::vector<SchemaEntry>& config_schema();
+// The schema by key (the sweep scheduler's expansion, resume checks).
+const std::map<std::string, const SchemaEntry*>& schema_by_key();
 
 // β2 of the paper's rule for `optim.beta2: auto`: 0.99 for batches of up to
 // 128 sequences, 0.98 above (the paper used 0.98 from 256 sequences on).

@@ -83,12 +83,14 @@ DataParallel::DataParallel(const RankInfo& ranks, const torch::Device& device,
                            std::vector<torch::Tensor> params, double bucket_mb,
                            std::chrono::milliseconds timeout)
     : ranks_(ranks), device_(device), params_(std::move(params)) {
+  const std::string who =
+      "rank " + std::to_string(ranks.rank) + " of " + std::to_string(ranks.world);
   // The rendezvous and the connect each get `timeout`; joining gets both.
   char limit[160];
   std::snprintf(limit, sizeof limit,
-                "rank %d of %d: could not join the other ranks within 2 x distributed.timeout_s "
-                "= %g s (a rank died, or the ranks cannot reach each other)",
-                ranks.rank, ranks.world, 2 * timeout.count() / 1000.0);
+                "%s: could not join the other ranks within 2 x distributed.timeout_s = %g s (a "
+                "rank died, or the ranks cannot reach each other)",
+                who.c_str(), 2 * timeout.count() / 1000.0);
   JoinDeadline deadline(2 * timeout, limit);
   c10d::TCPStoreOptions so;
   so.port = static_cast<uint16_t>(ranks.master_port);
@@ -126,8 +128,7 @@ DataParallel::DataParallel(const RankInfo& ranks, const torch::Device& device,
     throw;
   } catch (const std::exception& e) {
     const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
-    fail_at("rank " + std::to_string(ranks.rank) + " of " + std::to_string(ranks.world),
-            "could not connect the process group (", transport_,
+    fail_at(who, "could not connect the process group (", transport_,
             "): ", c10_error ? c10_error->what_without_backtrace() : e.what(),
             device.is_cuda() ? "" : "; GLOO_SOCKET_IFNAME=<interface> chooses where Gloo listens");
   }

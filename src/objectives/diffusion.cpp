@@ -39,7 +39,8 @@ class Diffusion : public Objective {
     const int64_t B = x.size(0), T = x.size(1);
     // Row by row, each from its own generator: one λ per sequence, or for a
     // configurable share of sequences one per token; then the corruption.
-    std::vector<torch::Tensor> u, keep, kind, tokens;
+    std::vector<torch::Tensor> u;
+    NoiseRows rows;
     for (int64_t b = 0; b < B; ++b) {
       auto gen = generator(mix_seed(step_seed, static_cast<uint64_t>(first_row + b), 0));
       auto row_u = torch::rand({1}, gen).expand({T});
@@ -49,13 +50,10 @@ class Diffusion : public Objective {
           row_u = per_token;
       }
       u.push_back(row_u);
-      keep.push_back(torch::rand({T}, gen));
-      kind.push_back(torch::rand({T}, gen));
-      tokens.push_back(torch::randint(0, int64_t{1} << 62, {T}, gen));
+      rows.draw(T, gen);
     }
     auto log_snr = gidd::log_snr_from_uniform(torch::stack(u), process(model));  // (B, T)
-    Noise noise{torch::stack(keep), torch::stack(kind), torch::stack(tokens)};
-    return loss_at(model, x, log_snr.to(x.device()), noise, /*train=*/true);
+    return loss_at(model, x, log_snr.to(x.device()), rows.stack(), /*train=*/true);
   }
 
   ObjectiveOutput eval_loss(TransformerImpl& model, const torch::Tensor& windows,
@@ -67,17 +65,15 @@ class Diffusion : public Objective {
     for (int64_t k = 0; k < K; ++k) {
       // Row r, stratum k: λ from the k-th of K equal slices of t, and noise,
       // all seeded by (row, k) alone, so every run and checkpoint sees them.
-      std::vector<torch::Tensor> u, keep, kind, tokens;
+      std::vector<torch::Tensor> u;
+      NoiseRows rows;
       for (int64_t b = 0; b < B; ++b) {
         auto gen = generator(mix_seed(0x5CA1EBEDull, first_row + b, k));
         u.push_back((k + torch::rand({1}, gen)) / static_cast<double>(K));
-        keep.push_back(torch::rand({T}, gen));
-        kind.push_back(torch::rand({T}, gen));
-        tokens.push_back(torch::randint(0, int64_t{1} << 62, {T}, gen));
+        rows.draw(T, gen);
       }
       auto log_snr = gidd::log_snr_from_uniform(torch::stack(u).expand({B, T}), process(model));
-      Noise noise{torch::stack(keep), torch::stack(kind), torch::stack(tokens)};
-      auto out = loss_at(model, x, log_snr.to(x.device()), noise, /*train=*/false);
+      auto out = loss_at(model, x, log_snr.to(x.device()), rows.stack(), /*train=*/false);
       total.metric_sum = total.metric_sum + out.metric_sum.to(torch::kCPU, torch::kFloat64);
     }
     total.metric_sum = total.metric_sum / static_cast<double>(K);
@@ -159,10 +155,17 @@ class Diffusion : public Objective {
     torch::Tensor u_keep, u_kind, tokens;  // (B, T) each, on the CPU
   };
 
-  static Noise draw_noise(int64_t B, int64_t T, torch::Generator& gen) {
-    return {torch::rand({B, T}, gen), torch::rand({B, T}, gen),
-            torch::randint(0, int64_t{1} << 62, {B, T}, gen)};
-  }
+  // Corruption draws made one row at a time, each row from its own
+  // generator (training and evaluation seed rows differently), then (B, T).
+  struct NoiseRows {
+    std::vector<torch::Tensor> keep, kind, tokens;
+    void draw(int64_t T, torch::Generator& gen) {
+      keep.push_back(torch::rand({T}, gen));
+      kind.push_back(torch::rand({T}, gen));
+      tokens.push_back(torch::randint(0, int64_t{1} << 62, {T}, gen));
+    }
+    Noise stack() const { return {torch::stack(keep), torch::stack(kind), torch::stack(tokens)}; }
+  };
 
   gidd::NoiseProcess process(const TransformerImpl& model) const {
     return {model.options().vocab_out, cfg_.mixing_scale, cfg_.mixing_shift, cfg_.lambda_min,

@@ -22,14 +22,6 @@ namespace {
 
 const char* kPreset = "preset";
 
-const std::map<std::string, const SchemaEntry*>& schema_by_key() {
-  static const auto* index = [] {
-    auto* m = new std::map<std::string, const SchemaEntry*>;
-    for (const auto& e : config_schema()) (*m)[e.key] = &e;
-    return m;
-  }();
-  return *index;
-}
 bool is_config_key(const std::string& key) {
   return schema_by_key().count(key) > 0;
 }

@@ -32,13 +32,6 @@ bool may_change_on_resume(const std::string& key) {
          key == "train.keep_checkpoints" || key.rfind("distributed.", 0) == 0;
 }
 
-std::string schema_default(const std::string& key) {
-  for (const auto& e : config_schema()) {
-    if (e.key == key) return e.default_text;
-  }
-  return "";
-}
-
 void check_same_config(const RunDirectory& run, const RunConfig& cfg) {
   const std::string path = run.file("config.yaml");
   if (!std::filesystem::exists(path)) return;
@@ -47,7 +40,7 @@ void check_same_config(const RunDirectory& run, const RunConfig& cfg) {
   for (const auto& [key, value] : cfg.resolved) {
     auto it = old.find(key);
     // A key that this version added, at its default, computes what the older run did.
-    if (it == old.end() && value.text == schema_default(key)) continue;
+    if (it == old.end() && value.text == schema_by_key().at(key)->default_text) continue;
     const std::string before = it == old.end() ? "(absent)" : it->second.text;
     if (before != value.text && !may_change_on_resume(key)) {
       diffs += "\n  " + key + ": " + before + " -> " + value.text;
