@@ -51,7 +51,9 @@ TEST(Ranks, FromTorchrunSlurmOrAlone) {
   EXPECT_EQ(s.local_rank, 1);
   EXPECT_EQ(s.master_addr, "gpu012");
   EXPECT_EQ(s.master_port, 20000 + 4242);
-  // One Slurm task is not a distributed job.
+  // A torchrun-style launch of one rank joins a process group (as DDP does);
+  // one Slurm task (each task of a sweep's job array) does not.
+  EXPECT_TRUE(ranks_from({{"RANK", "0"}, {"WORLD_SIZE", "1"}}).distributed());
   EXPECT_FALSE(ranks_from({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "1"}}).distributed());
   EXPECT_EQ(first_slurm_host("a,b"), "a");
   EXPECT_EQ(first_slurm_host("n[1,3-4]"), "n1");
@@ -119,6 +121,25 @@ TEST(DataParallel, TwoRanksFollowTheOneRankCurveAtTheSameGlobalBatch) {
     expect_same_curves(dir / "one/run", dir / "two/run", 1e-5);
     EXPECT_TRUE(fs::exists(dir / "two/run/DONE"));
   }
+}
+
+// The path NCCL takes on a machine with one GPU, here with Gloo: one launched
+// rank joins a process group (without it, a one-rank launch trained alone and
+// never touched c10d) and follows the single-process curve exactly.
+TEST(DataParallel, OneLaunchedRankJoinsAProcessGroupAndFollowsTheSingleProcessCurve) {
+  TempDir dir;
+  write_text(dir / "alone.yaml", config(dir / "alone", 10));
+  write_text(dir / "launched.yaml", config(dir / "launched", 10));
+  auto alone = run_process({kTrainer, "--config", dir / "alone.yaml"});
+  ASSERT_EQ(alone.exit_code, 0) << alone.output;
+  EXPECT_EQ(alone.output.find("data parallel"), std::string::npos) << alone.output;
+  auto launched =
+      run_process({kTrainer, "--nproc-per-node", "1", "--config", dir / "launched.yaml"});
+  ASSERT_EQ(launched.exit_code, 0) << launched.output;
+  EXPECT_NE(launched.output.find("data parallel: 1 rank (torchrun), Gloo on 127.0.0.1"),
+            std::string::npos)
+      << launched.output;
+  expect_same_curves(dir / "alone/run", dir / "launched/run", 1e-7);
 }
 
 TEST(DataParallel, KilledTwoRankJobResumesToTheUninterruptedCurve) {

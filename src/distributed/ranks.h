@@ -15,7 +15,12 @@ struct RankInfo {
   std::string master_addr = "127.0.0.1";
   int master_port = 29500;
   std::string source = "single process";  // torchrun | slurm | single process
-  bool distributed() const { return world > 1; }
+  // Whether to join a process group. A torchrun-style launch (torchrun, or
+  // `trainer --nproc-per-node K`) joins one even as a world of one rank, as
+  // PyTorch's DDP does: the same code path for 1 and K ranks (and the only way
+  // to run NCCL on a machine with one GPU). One Slurm task does not: every
+  // task of a sweep's job array is one.
+  bool distributed() const { return world > 1 || source == "torchrun"; }
 };
 
 // `getenv` is injectable for tests. Throws Error naming the variable when

@@ -301,9 +301,11 @@ StepResult training_step(Training& t, const BatchSource& batches, int64_t step, 
   if (t.dp) t.dp->finish_gradient_sync();  // every rank now holds the averaged gradients
   auto grad_norm = global_grad_norm(t.optimizer->params());
   // One host sync per step for the finiteness check and the logged values.
-  auto host = torch::stack({loss_sum / static_cast<double>(accum), grad_norm.to(loss_sum.dtype()),
-                            (metric_sum / static_cast<double>(metric_count)).to(loss_sum.dtype())})
-                  .to(torch::kCPU, torch::kFloat64);
+  // The metric stays in float64, as the data-parallel sum below keeps it.
+  auto host =
+      torch::stack({(loss_sum / static_cast<double>(accum)).to(torch::kFloat64),
+                    grad_norm.to(torch::kFloat64), metric_sum / static_cast<double>(metric_count)})
+          .to(torch::kCPU);
   StepResult r;
   r.loss = host[0].item<double>();
   r.grad_norm = host[1].item<double>();
@@ -379,10 +381,10 @@ static int run_training_impl(Training& t) {
                  static_cast<long long>(step_tokens), describe_device(t.device).c_str()));
   if (t.dp) {
     info(
-        strprintf("data parallel: %d ranks (%s), %s, %lld sequences per rank in micro-batches of "
+        strprintf("data parallel: %d rank%s (%s), %s, %lld sequences per rank in micro-batches of "
                   "%lld, %d gradient buckets",
-                  t.ranks.world, t.ranks.source.c_str(), t.dp->transport().c_str(),
-                  static_cast<long long>(t.rank_batch()),
+                  t.ranks.world, t.ranks.world == 1 ? "" : "s", t.ranks.source.c_str(),
+                  t.dp->transport().c_str(), static_cast<long long>(t.rank_batch()),
                   static_cast<long long>(c.train.micro_batch), t.dp->buckets()));
   }
   if (floor) {
