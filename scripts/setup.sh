@@ -26,7 +26,7 @@ jobs=${JOBS:-$(nproc)}
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
 # 1. Debian packages (only those missing).
-packages=(build-essential cmake ninja-build ccache pkg-config python3 python3-venv git
+packages=(build-essential cmake ninja-build ccache python3 python3-venv git
           libyaml-cpp-dev libspdlog-dev libeigen3-dev nlohmann-json3-dev libgtest-dev libgloo-dev
           libsentencepiece-dev iproute2)
 missing=()
