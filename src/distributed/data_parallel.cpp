@@ -112,8 +112,14 @@ DataParallel::DataParallel(const RankInfo& ranks, const torch::Device& device,
       transport_ = "NCCL on " + device.str();
       auto options = c10d::ProcessGroupNCCL::Options::create();
       options->timeout = timeout;
-      backend_ =
+      auto nccl =
           c10::make_intrusive<c10d::ProcessGroupNCCL>(store, ranks.rank, ranks.world, options);
+      // Bound to this rank's GPU (as init_process_group(device_id=...) binds it)
+      // and connected now, inside the join deadline, rather than lazily at the
+      // first all-reduce, where a missing peer would surface mid-training.
+      nccl->setBoundDeviceId(device);
+      nccl->eagerConnectSingleDevice(device);
+      backend_ = nccl;
 #else
       fail_at("device", "CUDA data parallelism needs a CUDA build of LibTorch");
 #endif

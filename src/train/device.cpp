@@ -4,6 +4,7 @@
 
 #ifdef SCALEBED_WITH_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAFunctions.h>
 #include <cuda_runtime_api.h>
 #endif
 
@@ -11,16 +12,22 @@
 
 namespace scalebed {
 
-torch::Device select_device(const std::string& name) {
+torch::Device select_device(const std::string& name, int local_rank) {
   if (name == "cpu") return torch::kCPU;
+  if (name != "cuda" && name != "auto") throw Error("device: unknown device '" + name + "'");
   const bool available = torch::cuda::is_available();
-  if (name == "auto")
-    return available ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
-  if (name == "cuda") {
-    if (!available) throw Error("device: cuda was asked for, but no CUDA device is available");
-    return torch::Device(torch::kCUDA, 0);
+  if (name == "auto" && !available) return torch::kCPU;
+  if (!available) throw Error("device: cuda was asked for, but no CUDA device is available");
+  const auto visible = static_cast<int>(torch::cuda::device_count());
+  if (local_rank >= visible) {
+    throw Error("device: local rank " + std::to_string(local_rank) + " has no GPU of its own (" +
+                std::to_string(visible) + " visible; one rank per GPU)");
   }
-  throw Error("device: unknown device '" + name + "'");
+  const torch::Device device(torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank));
+#ifdef SCALEBED_WITH_CUDA
+  c10::cuda::set_device(device.index());
+#endif
+  return device;
 }
 
 std::string describe_device(const torch::Device& device) {

@@ -8,9 +8,12 @@
 
 namespace scalebed {
 
-// "cpu", "cuda" or "auto" (cuda when available). Throws Error when cuda is
-// asked for and none is available.
-torch::Device select_device(const std::string& name);
+// "cpu", "cuda" or "auto" (cuda when available). On CUDA, rank `local_rank`
+// of this machine gets GPU `local_rank`, made the current device so that NCCL
+// and anything else that uses the current device work on it (without that,
+// every rank would also open a context on GPU 0). Throws Error when cuda is
+// asked for and none is available, or the rank has no GPU of its own.
+torch::Device select_device(const std::string& name, int local_rank = 0);
 
 // Human-readable device name ("cpu (2 threads)", "NVIDIA H100 80GB HBM3").
 std::string describe_device(const torch::Device& device);

@@ -69,10 +69,7 @@ std::unique_ptr<Training> build_training(const RunConfig& cfg, BuildMode mode) {
   t->cfg = cfg;
   if (cfg.threads > 0) torch::set_num_threads(static_cast<int>(cfg.threads));
   t->ranks = dry_run ? RankInfo{} : discover_ranks();
-  t->device = select_device(cfg.device);
-  if (t->device.is_cuda() && t->ranks.distributed()) {
-    t->device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(t->ranks.local_rank));
-  }
+  t->device = select_device(cfg.device, t->ranks.distributed() ? t->ranks.local_rank : 0);
   if (t->ranks.distributed()) {
     // The global batch splits evenly over the ranks; micro-batches split each rank's share.
     const int64_t world = t->ranks.world, batch = cfg.train.batch_size;
