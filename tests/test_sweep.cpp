@@ -1,7 +1,8 @@
 // Sweep scheduler units (no LibTorch, no training): the expression language,
 // grid/zip/derive/exclude expansion against hand-counted points, hash
 // stability, bad sweep files named by key and line, locks, and the sbatch
-// script (bash -n, array range, signal and requeue lines).
+// script (bash -n, array range, signal and requeue lines), and the run-time
+// model behind a local sweep's ETA against known per-step and per-FLOP costs.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -9,6 +10,7 @@
 #include <cmath>
 #include <set>
 
+#include "sweep/eta.h"
 #include "sweep/expression.h"
 #include "sweep/registry.h"
 #include "sweep/runner.h"
@@ -385,6 +387,61 @@ TEST(Slurm, RangesCompress) {
   EXPECT_EQ(compress_ranges({0, 1, 2, 3}), "0-3");
   EXPECT_EQ(compress_ranges({0, 2, 3, 4, 7, 9, 10}), "0,2-4,7,9-10");
   EXPECT_EQ(compress_ranges({5}), "5");
+}
+
+// Runs that cost 10 ms per step plus 3.5 s per 10^11 FLOPs (the order of what
+// L2-D64 diffusion runs cost on 2 cores, two at a time): longest first, a batch
+// sweep finishes its batch-1 and batch-2 runs (many steps) before the
+// batch-16 ones (the same FLOPs in 16x fewer steps).
+double known_seconds(const RunCost& r) { return 1e-2 * r.steps + 3.5e-11 * r.flops; }
+
+TEST(SweepEta, RecoversPerStepAndPerFlopCostsFromFinishedPoints) {
+  RunTimeModel model;
+  EXPECT_FALSE(model.ready());
+  const std::vector<RunCost> done = {{32768, 1.4e12}, {16384, 1.4e12}, {8192, 3.6e11}};
+  for (const auto& r : done) model.add_finished(r, known_seconds(r));
+  EXPECT_NEAR(model.per_step(), 1e-2, 1e-9);
+  EXPECT_NEAR(model.per_flop(), 3.5e-11, 1e-18);
+  const RunCost batch16{2048, 1.4e12};
+  EXPECT_NEAR(model.predict(batch16), known_seconds(batch16), 1e-6);
+  // What a FLOPs-only rate from the same points predicts: over twice as long.
+  double t = 0, f = 0;
+  for (const auto& r : done) t += known_seconds(r), f += r.flops;
+  EXPECT_GT(t / f * batch16.flops / known_seconds(batch16), 2.0);
+}
+
+TEST(SweepEta, OnePointOrProportionalPointsPutAllTimeOnFlops) {
+  RunTimeModel one;
+  one.add_finished({1000, 1e12}, 50);
+  EXPECT_DOUBLE_EQ(one.predict({4000, 2e12}), 100);  // twice the FLOPs, twice the time
+  RunTimeModel proportional;  // steps and FLOPs in one ratio: nothing tells them apart
+  proportional.add_finished({1000, 1e12}, 50);
+  proportional.add_finished({2000, 2e12}, 100);
+  EXPECT_EQ(proportional.per_step(), 0);
+  EXPECT_DOUBLE_EQ(proportional.predict({500, 5e11}), 25);
+}
+
+TEST(SweepEta, CostsNeverGoNegative) {
+  // Times that grow with steps alone, with FLOPs that run against them: the
+  // unconstrained fit gives FLOPs a negative cost.
+  RunTimeModel model;
+  model.add_finished({1000, 3e12}, 10);
+  model.add_finished({2000, 1e12}, 20);
+  model.add_finished({4000, 2e12}, 40);
+  EXPECT_GE(model.per_flop(), 0);
+  EXPECT_GT(model.per_step(), 0);
+  EXPECT_NEAR(model.predict({3000, 5e12}), 30, 1e-9);
+}
+
+TEST(SweepEta, TimeLeftCountsQueuedAndUnfinishedRunningPointsOverTheSlots) {
+  RunTimeModel model;
+  model.add_finished({1000, 0}, 10);  // 10 ms per step
+  model.add_finished({1000, 1e10}, 11);
+  // Queued: 10 s + 20 s; running: 10 s predicted, 4 s done (6 left), and one
+  // already past its prediction (0 left, not negative); two slots.
+  const double left =
+      sweep_seconds_left(model, {{1000, 0}, {2000, 0}}, {{{1000, 0}, 4.0}, {{1000, 0}, 30.0}}, 2);
+  EXPECT_NEAR(left, (10 + 20 + 6 + 0) / 2.0, 1e-9);
 }
 
 }  // namespace

@@ -18,6 +18,7 @@
 #include <set>
 #include <thread>
 
+#include "sweep/eta.h"
 #include "sweep/registry.h"
 #include "train/run_dir.h"
 #include "util/error.h"
@@ -163,15 +164,21 @@ int run_local(const SweepSpec& spec, const std::vector<SweepPoint>& points,
   struct Child {
     const SweepPoint* point;
     int slot;
+    std::chrono::steady_clock::time_point started;
   };
   std::map<pid_t, Child> running;
   std::vector<bool> slot_busy(jobs, false);
   int finished = 0, failed = 0, skipped = 0;
   double finished_flops = 0;
-  const auto start = std::chrono::steady_clock::now();
-  auto elapsed = [&] {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  RunTimeModel run_time;  // from the points finished here
+  auto cost = [](const SweepPoint& p) {
+    return RunCost{static_cast<double>(p.config.train.steps), p.planned_flops_md};
   };
+  auto seconds_since = [](std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+  };
+  const auto start = std::chrono::steady_clock::now();
+  auto elapsed = [&] { return seconds_since(start); };
   const bool tty = ::isatty(STDOUT_FILENO);
   double last_progress = -1e9;
   auto progress = [&](bool force) {
@@ -179,9 +186,14 @@ int run_local(const SweepSpec& spec, const std::vector<SweepPoint>& points,
     if (!force && t - last_progress < (tty ? 1.0 : 30.0)) return;
     last_progress = t;
     char eta[64] = "ETA --";
-    if (finished_flops > 0) {
+    if (run_time.ready()) {
+      std::vector<RunCost> waiting;
+      for (const SweepPoint* q : queue) waiting.push_back(cost(*q));
+      std::vector<RunningPoint> busy;
+      for (const auto& [pid, c] : running)
+        busy.push_back({cost(*c.point), seconds_since(c.started)});
       std::snprintf(eta, sizeof eta, "ETA %s",
-                    format_duration(t * (queued_flops - finished_flops) / finished_flops).c_str());
+                    format_duration(sweep_seconds_left(run_time, waiting, busy, jobs)).c_str());
     }
     char line[256];
     std::snprintf(
@@ -242,7 +254,7 @@ int run_local(const SweepSpec& spec, const std::vector<SweepPoint>& points,
           posix_spawn(&pid, options.trainer.c_str(), &actions, nullptr, argv.data(), envp.data());
       posix_spawn_file_actions_destroy(&actions);
       if (err != 0) fail_at(options.trainer, "cannot start: ", std::strerror(err));
-      running[pid] = {p, slot};
+      running[pid] = {p, slot, std::chrono::steady_clock::now()};
       slot_busy[slot] = true;
     }
     int status = 0;
@@ -251,12 +263,14 @@ int run_local(const SweepSpec& spec, const std::vector<SweepPoint>& points,
       auto it = running.find(pid);
       if (it == running.end()) continue;
       const SweepPoint* p = it->second.point;
+      const double took = seconds_since(it->second.started);
       slot_busy[it->second.slot] = false;
       running.erase(it);
       const int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
       if (rc == kExitOk) {
         ++finished;
         finished_flops += p->planned_flops_md;
+        run_time.add_finished(cost(*p), took);
       } else if (rc != kExitInterrupted) {
         ++failed;
         if (point_status(spec, *p).state != PointState::kFailed) {
