@@ -43,7 +43,8 @@ options:
   --dry-run         validate, print the resolved config, parameter counts, FLOPs per token
                     under each convention, tokens, steps and a memory estimate; write nothing
   --help-config     list every config key with its type, default and meaning
-  --nproc-per-node K  start K ranks of this command (Gloo on CPU, NCCL with one GPU per rank);
+  --nproc-per-node K  start K ranks of this command (Gloo on CPU, NCCL with one GPU per rank,
+                    rank k on cuda:k); K = 1 still joins a process group, as under torchrun;
                     under torchrun or srun, ranks come from RANK/WORLD_SIZE/... or SLURM_PROCID/...;
                     Gloo listens on GLOO_SOCKET_IFNAME's interfaces, else on the route to MASTER_ADDR
 
