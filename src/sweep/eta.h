@@ -3,8 +3,10 @@
 // small batches) and per FLOP (arithmetic, which rules large models), so
 //   seconds ≈ per_step · steps + per_flop · FLOPs,
 // fitted by least squares, both coefficients ≥ 0, to the points finished so
-// far. A FLOPs-only estimate was 2-3x too long on a sweep over batches of
-// 1-16 sequences, whose smallest batches run far below the FLOP rate.
+// far. On sweeps/cpu_small_batch.yaml (batches of 1-16 sequences, longest
+// first) a FLOPs-only estimate said 1h00m with 24 minutes left, since the
+// first runs to finish, batch 1, run far below the FLOP rate; this model,
+// fitted to the same six finished points, said 19 minutes.
 #pragma once
 
 #include <vector>
