@@ -9,6 +9,7 @@
 #include <map>
 #include <random>
 #include <set>
+#include <string>
 #include <tuple>
 
 namespace scalebed::analysis {
@@ -16,6 +17,7 @@ namespace {
 
 struct Run {
   double params = 0, batch = 0, lr = 0;
+  std::string seed;                              // "" when the points do not say
   std::vector<std::pair<double, double>> curve;  // (tokens, loss), by tokens
   double final_loss() const { return curve.back().second; }
   double final_tokens() const { return curve.back().first; }
@@ -109,6 +111,7 @@ HyperparameterLaws fit_hyperparameter_laws(const std::vector<Point>& points, int
     if (batch <= 0 || lr <= 0 || name == p.extra.end()) continue;
     Run& r = runs[name->second];
     r.params = p.params, r.batch = batch, r.lr = lr;
+    if (auto s = p.extra.find("seed"); s != p.extra.end()) r.seed = s->second;
     r.curve.emplace_back(p.tokens, p.loss);
   }
   for (auto& [name, r] : runs) std::sort(r.curve.begin(), r.curve.end());
@@ -119,19 +122,43 @@ HyperparameterLaws fit_hyperparameter_laws(const std::vector<Point>& points, int
   out.lr_varied = lrs.size() >= 3;
 
   // Optimal batch: per size and target loss, fewest tokens over log B. Runs
-  // of one setting (size, batch, LR) that differ in length continue each
-  // other's curve (constant LR: a short run is the start of a long one), so
-  // their points join into one curve: with --curve-points each run covers
-  // only the last part of its own length.
-  std::map<std::tuple<long, long, long>, Run> settings;
+  // of one setting (size, batch, LR) and seed that differ in length continue
+  // each other's curve (constant LR: a short run is the start of a long one),
+  // so their points join into one curve: with --curve-points each run covers
+  // only the last part of its own length. The seeds of a setting then become
+  // their mean curve, at the token counts all of them logged (joined as one
+  // curve, the lucky seed would reach every target first).
+  using Setting = std::tuple<long, long, long>;
+  std::map<Setting, std::map<std::string, Run>> seeds_of;
   for (const auto& [name, r] : runs) {
-    Run& s = settings[{log_bucket(r.params), log_bucket(r.batch), log_bucket(r.lr)}];
+    Run& s = seeds_of[{log_bucket(r.params), log_bucket(r.batch), log_bucket(r.lr)}][r.seed];
     s.params = r.params, s.batch = r.batch, s.lr = r.lr;
     s.curve.insert(s.curve.end(), r.curve.begin(), r.curve.end());
   }
+  std::map<Setting, Run> settings;
+  for (auto& [key, seeds] : seeds_of) {
+    for (auto& [seed, r] : seeds) std::sort(r.curve.begin(), r.curve.end());
+    const Run& first = seeds.begin()->second;
+    Run& mean = settings[key];
+    mean.params = first.params, mean.batch = first.batch, mean.lr = first.lr;
+    if (seeds.size() == 1) {
+      mean.curve = first.curve;
+      continue;
+    }
+    for (const auto& [tokens, loss] : first.curve) {
+      double sum = 0;
+      size_t found = 0;
+      for (const auto& [seed, r] : seeds) {
+        auto it = std::lower_bound(
+            r.curve.begin(), r.curve.end(),
+            std::make_pair(tokens * (1 - 1e-9), -std::numeric_limits<double>::infinity()));
+        if (it != r.curve.end() && it->first <= tokens * (1 + 1e-9)) sum += it->second, ++found;
+      }
+      if (found == seeds.size()) mean.curve.emplace_back(tokens, sum / found);
+    }
+  }
   std::map<long, std::map<long, std::vector<const Run*>>> by_size_batch;
-  for (auto& [key, s] : settings) {
-    std::sort(s.curve.begin(), s.curve.end());
+  for (const auto& [key, s] : settings) {
     if (s.curve.size() >= 2) by_size_batch[log_bucket(s.params)][log_bucket(s.batch)].push_back(&s);
   }
   for (const auto& [size, by_batch] : by_size_batch) {

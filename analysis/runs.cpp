@@ -39,6 +39,7 @@ Point point_of(const fs::path& run, const std::string& convention) {
     if (s.contains("noise")) p.extra["noise"] = s["noise"].value("name", "");
     if (s.contains("batch_tokens")) p.extra["batch_tokens"] = s["batch_tokens"].dump();
     if (s.contains("base_lr")) p.extra["base_lr"] = s["base_lr"].dump();
+    if (s.contains("seed")) p.extra["seed"] = s["seed"].dump();
     if (s.contains("device")) p.extra["device"] = s.value("device", "");
     if (s.contains("wall_s")) p.extra["wall_s"] = s["wall_s"].dump();
     return p;

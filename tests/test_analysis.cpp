@@ -612,6 +612,38 @@ TEST(HyperparameterLaws, RunsOfOneSettingAndSeveralLengthsJoinIntoOneCurve) {
   EXPECT_NEAR(laws.batch_vs_tokens.law.exponent, 0.8225, 0.05);
 }
 
+TEST(HyperparameterLaws, SeedsOfOneSettingAreAveragedNotRacedAgainstEachOther) {
+  // The known world under two seeds whose losses sit δ(B) above and below
+  // it, δ larger for smaller batches (noisier updates): δ = 0.02·ln(2^20/B).
+  // Averaged over the seeds (mean log tokens to each target), the batch law
+  // is the one-seed world's. Joined into one curve per setting, the seeds'
+  // points interleaved and the lucky seed reached each target first: B*
+  // came out 1.8x too small.
+  const auto one_seed = fit_hyperparameter_laws(hyperparameter_world(), 200, 3);
+  ASSERT_TRUE(one_seed.batch_vs_tokens.fitted) << one_seed.batch_vs_tokens.note;
+  for (double scale : {0.0, 0.02}) {
+    std::vector<Point> points;
+    for (const Point& p : hyperparameter_world()) {
+      const double batch = std::stod(p.extra.at("batch_tokens"));
+      const double delta = scale * std::log(std::pow(2.0, 20) / batch);
+      for (int s : {0, 1}) {
+        Point q = p;
+        q.loss += s == 0 ? delta : -delta;
+        q.extra["name"] = p.extra.at("name") + "_seed" + std::to_string(s);
+        q.extra["seed"] = std::to_string(s);
+        points.push_back(q);
+      }
+    }
+    const auto laws = fit_hyperparameter_laws(points, 200, 3);
+    ASSERT_TRUE(laws.batch_vs_tokens.fitted) << laws.batch_vs_tokens.note;
+    EXPECT_NEAR(laws.batch_vs_tokens.law.exponent, one_seed.batch_vs_tokens.law.exponent, 0.01)
+        << "seed offsets " << scale;
+    EXPECT_NEAR(std::log10(laws.batch_vs_tokens.law.k), std::log10(one_seed.batch_vs_tokens.law.k),
+                0.05)
+        << "seed offsets " << scale;
+  }
+}
+
 TEST(HyperparameterLaws, LearningRateParabolasCompareRunsOfOneLengthOnly) {
   // A sweep over batch, LR and length: loss = 2 + 40·D^-0.25 + 0.03·ln²(η/η*(D))
   // with η*(D) = 3·D^-0.1. Runs of 1e8 tokens end far above runs of 1e10 at
