@@ -21,12 +21,12 @@ set -uo pipefail
 commit=${1:-unknown}
 out=${OUT:-/tmp/gpu_check_out}
 mkdir -p "$out"
-exec > >(tee "$out/gpu_check.log") 2>&1
 runs=/tmp/gpu_check_runs
 rm -rf "$runs"
 mkdir -p "$runs"
 stage() { printf '\n===== %s  (%s, %ds since start)\n' "$*" "$(date -u +%H:%M:%S)" "$SECONDS"; }
 
+main() {
 stage "0. machine"
 echo "commit: $commit"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
@@ -104,3 +104,7 @@ for preset in L8-D512 L12-D768; do
   done
 done
 stage "done"
+}
+
+# A pipeline, so that the log is complete when the command returns.
+main 2>&1 | tee "$out/gpu_check.log"
