@@ -13,9 +13,12 @@
 set -euo pipefail
 venv=${SCALEBED_VENV:-$HOME/.local/share/scalebed/venv-torch-2.11.0}
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-pkgs="libyaml-cpp-dev libyaml-cpp0.7 libspdlog-dev libspdlog1.10 libfmt-dev libfmt9 libeigen3-dev
-      libgtest-dev libgmock-dev googletest nlohmann-json3-dev libsentencepiece-dev libsentencepiece0
-      libgloo-dev libgloo0 pkgconf pkg-config pkgconf-bin ccache"
+# Hidden: every package that .device-debs brings (the build must find it
+# there), its runtime library where only the -dev package was fetched, and
+# the tools.
+ls .device-debs/*.deb > /dev/null || { echo "no .device-debs: run fetch-debs.sh first"; exit 1; }
+pkgs="pkgconf pkg-config pkgconf-bin ccache libgloo0"
+for deb in .device-debs/*.deb; do pkgs="$pkgs $(dpkg-deb -f "$deb" Package)"; done
 hidden=$(mktemp)
 for p in $pkgs; do dpkg -L "$p" 2>/dev/null || true; done > "$hidden"
 exec unshare -m bash -s "$hidden" "$venv" "$commit" <<'INSIDE'

@@ -362,6 +362,7 @@ void write_run(const testing::TempDir& dir, const std::string& name, double n, d
                       {"tokens", d},
                       {"batch_tokens", 2048},
                       {"base_lr", 0.5},
+                      {"seed", 3},
                       {"flops", {{"6nd", 6 * n * d}, {"palm", 7 * n * d}, {"md", 6.5 * n * d}}},
                       {"final_val_loss", loss}};
   testing::write_text(dir / (name + "/summary.json"), s.dump());
@@ -381,6 +382,7 @@ TEST(Runs, FinishedRunDirectoriesBecomePoints) {
   EXPECT_DOUBLE_EQ(pts[1].flops, 7 * 2e6 * 4e7);
   EXPECT_EQ(pts[0].extra.at("noise"), "masked");
   EXPECT_EQ(pts[0].extra.at("objective"), "diffusion");
+  EXPECT_EQ(pts[0].extra.at("seed"), "3");  // seeds of one setting are averaged by it
   // A single run directory works too; bad conventions and broken files are errors.
   EXPECT_EQ(read_run_directories(dir / "a", "6nd").size(), 1u);
   EXPECT_THROW(read_run_directories(dir.path(), "kaplan"), AnalysisError);

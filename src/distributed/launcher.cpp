@@ -17,6 +17,7 @@
 
 #include "util/error.h"
 #include "util/exit_codes.h"
+#include "util/log.h"
 #include "util/signals.h"
 
 extern char** environ;
@@ -107,9 +108,7 @@ int launch_local_ranks(const std::string& trainer, const std::vector<std::string
       }
       continue;
     }
-    if (stopping &&
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - stop_started).count() >
-            grace_s) {
+    if (stopping && seconds_since(stop_started) > grace_s) {
       for (const auto& [other, r] : ranks) ::kill(other, SIGKILL);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));

@@ -174,9 +174,6 @@ int run_local(const SweepSpec& spec, const std::vector<SweepPoint>& points,
   auto cost = [](const SweepPoint& p) {
     return RunCost{static_cast<double>(p.config.train.steps), p.planned_flops_md};
   };
-  auto seconds_since = [](std::chrono::steady_clock::time_point t) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-  };
   const auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] { return seconds_since(start); };
   const bool tty = ::isatty(STDOUT_FILENO);

@@ -20,9 +20,6 @@ namespace scalebed {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
 
 // Keys that may differ between a run directory's config and a resumed run:
 // they change where and how often things happen, not what is computed.

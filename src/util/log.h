@@ -6,6 +6,7 @@
 // log through this small interface and format with strprintf().
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -29,6 +30,11 @@ class Logger {
 
 // A duration for progress lines: "12.3s", "4m05s", "2h13m" ("?" when unknown).
 std::string format_duration(double seconds);
+
+// Seconds from `start` until now, on the monotonic clock.
+inline double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
 
 // printf-style formatting into a std::string.
 std::string strprintf(const char* format, ...) __attribute__((format(printf, 1, 2)));
