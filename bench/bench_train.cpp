@@ -69,6 +69,18 @@ int main(int argc, char** argv) {
     sync();
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    // The update alone (gradient norm, clipping, optimizer step) on the last
+    // step's gradients: how much of a step is per-parameter bookkeeping
+    // rather than model compute, which matters for small models.
+    const auto update_start = std::chrono::steady_clock::now();
+    for (int s = 0; s < steps; ++s) {
+      auto norm = scalebed::global_grad_norm(t->optimizer->params());
+      scalebed::clip_gradients(t->optimizer->params(), norm, t->cfg.optim.grad_clip);
+      t->optimizer->step(lr);
+    }
+    sync();
+    const double update_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - update_start).count();
     const double tokens = static_cast<double>(steps) * t->cfg.tokens_per_step();
     const double tokens_per_s = tokens / seconds;
     const double flops_per_s = tokens_per_s * t->flops.palm;
@@ -84,6 +96,11 @@ int main(int argc, char** argv) {
                 (long long)t->cfg.tokens_per_step());
     std::printf("steps         %d timed after %d warm-up, %.3f s (%.2f ms/step), last loss %.4f\n",
                 steps, warmup, seconds, 1e3 * seconds / steps, loss);
+    std::printf(
+        "update        %.2f ms/step (%.1f%% of a step: grad norm, clipping, %s step over "
+        "%zu tensors)\n",
+        1e3 * update_seconds / steps, 100.0 * update_seconds / seconds, t->cfg.optim.name.c_str(),
+        t->optimizer->params().size());
     std::printf("tokens/s      %.1f\n", tokens_per_s);
     std::printf("TFLOP/s       %.4f (PaLM: %.4g FLOPs/token)\n", flops_per_s / 1e12, t->flops.palm);
     if (peak_tflops > 0) {

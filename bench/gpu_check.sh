@@ -12,7 +12,7 @@
 # Each stage runs even when an earlier one failed; all output goes to stdout
 # and to $OUT (gpu_check.log, ctest.log, the runs' metrics) for bench/results/.
 #
-# Here, once:   ../shared/device/fetch-debs.sh libgloo-dev
+# Here, once:   ../shared/device/fetch-debs.sh libgloo-dev libtcmalloc-minimal4
 #               mkdir -p .device-tools && cp ../shared/device/*.sh .device-tools/
 # Device call:  carry [".device-debs", ".device-tools"], timeout_s 600,
 #               command: bash bench/gpu_check.sh "$(git rev-parse --short HEAD)"
