@@ -144,6 +144,18 @@ TEST(Config, BadFilesAndInheritance) {
   write_text(dir / "list.yaml", std::string(kMinimal) + "model:\n  layers: [1, 2]\n");
   EXPECT_NE(error_of(dir / "list.yaml").find("list.yaml:5: model.layers: expected a single value"),
             std::string::npos);
+
+  // Keys that are not names (found by tests/fuzz/fuzz_run_config): before,
+  // yaml-cpp's "bad conversion" escaped without the file's name.
+  write_text(dir / "listkey.yaml", std::string(kMinimal) + "model:\n  ? [a, b]\n  : 3\n");
+  EXPECT_NE(
+      error_of(dir / "listkey.yaml").find("listkey.yaml:5: expected a key name here, got a list"),
+      std::string::npos)
+      << error_of(dir / "listkey.yaml");
+  write_text(dir / "mapbase.yaml", "base: [{a: 1}]\n");
+  EXPECT_NE(error_of(dir / "mapbase.yaml").find("mapbase.yaml:1: base: expected a path"),
+            std::string::npos)
+      << error_of(dir / "mapbase.yaml");
 }
 
 TEST(Config, TokensResolveToSteps) {

@@ -83,6 +83,27 @@ TEST(Expression, ErrorsNameTheProblemAndColumn) {
             std::string::npos);
 }
 
+// Found by tests/fuzz/fuzz_expression: 1,500 nested parentheses overflowed the
+// parser's stack. Every kind of depth (parentheses, operator chains, unary
+// chains) is now an error past 500 elements; an expression of ordinary size
+// is untouched.
+TEST(Expression, PathologicalSizesAreErrorsNotCrashes) {
+  const int n = 100000;
+  auto repeat = [&](const std::string& part) {
+    std::string out;
+    for (int i = 0; i < n; ++i) out += part;
+    return out;
+  };
+  for (const std::string& source : {repeat("(") + "1" + repeat(")"), repeat("-") + "1",
+                                    "1" + repeat("+1"), "2" + repeat("^2")}) {
+    EXPECT_NE(error_of([&] { eval(source); }).find("expression too long"), std::string::npos)
+        << source.substr(0, 20);
+  }
+  std::string sum = "1";
+  for (int i = 0; i < 99; ++i) sum += " + (1)";  // 100 numbers, 99 operators, 99 parentheses
+  EXPECT_DOUBLE_EQ(eval(sum), 100);
+}
+
 TEST(Expression, NumbersFormatAsTheShortestExactText) {
   EXPECT_EQ(format_number(3e12), "3000000000000");
   EXPECT_EQ(format_number(0.1), "0.1");
@@ -253,6 +274,17 @@ TEST_F(SweepFiles, BadSweepFilesNameTheKeyAndLine) {
   EXPECT_NE(expand_error("grid:\n  seed: [0]\nexclude:\n  - \"seed >= 0\"\n")
                 .find("every point is excluded"),
             std::string::npos);
+
+  // Keys that are not names (found by tests/fuzz/fuzz_sweep_file): before,
+  // yaml-cpp's "bad conversion" escaped without the file's name.
+  EXPECT_NE(expand_error("grid:\n  seed: [0]\n? :\n")
+                .find("sweep.yaml:5: expected a key name here, got a mapping"),
+            std::string::npos)
+      << expand_error("grid:\n  seed: [0]\n? :\n");
+  EXPECT_NE(expand_error("grid:\n  ? [a, b]\n  : [0]\n")
+                .find("sweep.yaml:4: expected a key name here, got a list"),
+            std::string::npos)
+      << expand_error("grid:\n  ? [a, b]\n  : [0]\n");
 }
 
 TEST_F(SweepFiles, TheSweepFilesInTheRepositoryExpand) {
@@ -393,7 +425,9 @@ TEST(Slurm, RangesCompress) {
 // L2-D64 diffusion runs cost on 2 cores, two at a time): longest first, a batch
 // sweep finishes its batch-1 and batch-2 runs (many steps) before the
 // batch-16 ones (the same FLOPs in 16x fewer steps).
-double known_seconds(const RunCost& r) { return 1e-2 * r.steps + 3.5e-11 * r.flops; }
+double known_seconds(const RunCost& r) {
+  return 1e-2 * r.steps + 3.5e-11 * r.flops;
+}
 
 TEST(SweepEta, RecoversPerStepAndPerFlopCostsFromFinishedPoints) {
   RunTimeModel model;

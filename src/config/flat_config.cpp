@@ -18,7 +18,7 @@ namespace {
 void flatten(const YAML::Node& node, const std::string& prefix, const std::string& origin,
              FlatConfig& out) {
   for (const auto& item : node) {
-    const std::string key = item.first.as<std::string>();
+    const std::string key = yaml_key(item.first, origin);
     const std::string path = prefix.empty() ? key : prefix + "." + key;
     const YAML::Node& value = item.second;
     if (value.IsMap()) {
@@ -71,7 +71,10 @@ FlatConfig load_layer(const fs::path& path, std::vector<std::string>& chain) {
     if (base.IsScalar()) {
       bases.emplace_back(base.Scalar(), base.Mark());
     } else if (base.IsSequence()) {
-      for (const auto& b : base) bases.emplace_back(b.as<std::string>(), b.Mark());
+      for (const auto& b : base) {
+        if (!b.IsScalar()) fail_at(yaml_location(origin, b.Mark()), "base: expected a path");
+        bases.emplace_back(b.Scalar(), b.Mark());
+      }
     } else {
       fail_at(yaml_location(origin, base.Mark()), "base: expected a path or a list of paths");
     }
@@ -96,6 +99,16 @@ FlatConfig load_layer(const fs::path& path, std::vector<std::string>& chain) {
 
 std::string yaml_location(const std::string& origin, const YAML::Mark& mark) {
   return origin + ":" + std::to_string(mark.line + 1);
+}
+
+std::string yaml_key(const YAML::Node& key, const std::string& origin) {
+  if (!key.IsScalar() || key.Scalar().empty()) {
+    fail_at(yaml_location(origin, key.Mark()), "expected a key name here, got ",
+            key.IsMap()        ? "a mapping"
+            : key.IsSequence() ? "a list"
+                               : "an empty key");
+  }
+  return key.Scalar();
 }
 
 FlatConfig load_yaml_layers(const std::string& path) {

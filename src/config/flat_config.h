@@ -34,6 +34,10 @@ FlatConfig parse_yaml_text(const std::string& text, const std::string& origin);
 // "file:line" of a place in a YAML file (1-based line), for error messages.
 std::string yaml_location(const std::string& origin, const YAML::Mark& mark);
 
+// The text of a mapping key; throws Error naming file:line when the key is
+// not a plain name (empty, a list or a mapping: `? [a, b]: 1`, `? :`).
+std::string yaml_key(const YAML::Node& key, const std::string& origin);
+
 // Flattens a YAML mapping node (nested maps become dotted keys); used for
 // the `config:` section of sweep files.
 FlatConfig flatten_yaml(const YAML::Node& map, const std::string& origin);

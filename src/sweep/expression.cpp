@@ -51,7 +51,19 @@ class Parser {
     pos_ += token.size();
     return true;
   }
+  // Parsing, checking and evaluating recurse over the tree, so its size is
+  // bounded: every node and every parenthesis spends one of kMaxElements
+  // (sweep expressions use tens), which bounds both the tree's depth and the
+  // parser's nesting, and a pathological expression is an error, not a crash.
+  static constexpr int kMaxElements = 500;
+  void spend() {
+    if (++elements_ > kMaxElements) {
+      error("expression too long (more than " + std::to_string(kMaxElements) +
+            " names, numbers, operators and parentheses)");
+    }
+  }
   std::unique_ptr<Node> make(Node::Kind kind, std::string text, size_t column) {
+    spend();
     auto n = std::make_unique<Node>();
     n->kind = kind;
     n->text = std::move(text);
@@ -136,6 +148,7 @@ class Parser {
     const char c = s_[pos_];
     if (c == '(') {
       ++pos_;
+      spend();
       auto n = parse_or();
       if (!accept(")")) error("expected ')'");
       return n;
@@ -184,6 +197,7 @@ class Parser {
   const std::string& s_;
   std::set<std::string>& names_;
   size_t pos_ = 0;
+  int elements_ = 0;
 };
 
 struct Function {

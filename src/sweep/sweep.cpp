@@ -52,7 +52,7 @@ void read_axes(const YAML::Node& node, const std::string& prefix, const std::str
                const std::string& section, std::vector<SweepAxis>& out) {
   if (!node.IsMap()) fail_at(yaml_location(origin, node.Mark()), section, ": expected a mapping");
   for (const auto& item : node) {
-    const std::string key = prefix + item.first.as<std::string>();
+    const std::string key = prefix + yaml_key(item.first, origin);
     const YAML::Node& v = item.second;
     if (v.IsMap()) {
       read_axes(v, key + ".", origin, section, out);
@@ -107,7 +107,7 @@ std::vector<std::string> read_strings(const YAML::Node& node, const std::string&
 void read_scheduler(const YAML::Node& node, const std::string& origin, SchedulerOptions& s) {
   if (!node.IsMap()) fail_at(yaml_location(origin, node.Mark()), "scheduler: expected a mapping");
   for (const auto& item : node) {
-    const std::string key = item.first.as<std::string>();
+    const std::string key = yaml_key(item.first, origin);
     const std::string name = "scheduler." + key;
     if (key == "jobs") {
       s.jobs = static_cast<int>(read_number(item.second, origin, name, 0));
@@ -138,7 +138,7 @@ void read_slurm(const YAML::Node& node, const std::string& origin, SlurmOptions&
                                             {"max_parallel", &s.max_parallel},
                                             {"signal_s", &s.signal_s}};
   for (const auto& item : node) {
-    const std::string key = item.first.as<std::string>();
+    const std::string key = yaml_key(item.first, origin);
     const std::string name = "slurm." + key;
     if (strings.count(key)) {
       const std::string v = require_scalar(item.second, origin, name);
@@ -276,7 +276,7 @@ SweepSpec load_sweep(const std::string& path) {
 
   std::set<std::string> names_read;  // by derive, exclude and run_name
   for (const auto& item : root) {
-    const std::string key = item.first.as<std::string>();
+    const std::string key = yaml_key(item.first, path);
     const YAML::Node& v = item.second;
     const std::string at = yaml_location(path, item.first.Mark());
     if (key == "base") {
@@ -318,7 +318,7 @@ SweepSpec load_sweep(const std::string& path) {
     } else if (key == "derive") {
       if (!v.IsMap()) fail_at(at, "derive: expected a mapping of key: expression");
       for (const auto& d : v) {
-        const std::string dkey = d.first.as<std::string>();
+        const std::string dkey = yaml_key(d.first, path);
         const std::string loc = yaml_location(path, d.second.Mark());
         try {
           Expression e(require_scalar(d.second, path, "derive " + dkey));
