@@ -152,6 +152,13 @@ TEST(Config, BadFilesAndInheritance) {
       error_of(dir / "listkey.yaml").find("listkey.yaml:5: expected a key name here, got a list"),
       std::string::npos)
       << error_of(dir / "listkey.yaml");
+  // A path the system refuses (found by fuzz_run_config): before, a bare
+  // std::filesystem_error without the config's line.
+  write_text(dir / "longbase.yaml", "base: " + std::string(5000, 'x') + "\n");
+  EXPECT_NE(error_of(dir / "longbase.yaml")
+                .find("longbase.yaml:1: base: cannot access: File name too long"),
+            std::string::npos)
+      << error_of(dir / "longbase.yaml");
   write_text(dir / "mapbase.yaml", "base: [{a: 1}]\n");
   EXPECT_NE(error_of(dir / "mapbase.yaml").find("mapbase.yaml:1: base: expected a path"),
             std::string::npos)

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "util/error.h"
+#include "util/fs.h"
 
 namespace scalebed {
 namespace fs = std::filesystem;
@@ -47,13 +48,15 @@ YAML::Node parse_document(const std::string& text, const std::string& origin) {
 }
 
 FlatConfig load_layer(const fs::path& path, std::vector<std::string>& chain) {
+  if (const auto why = why_missing(path.string()); !why.empty()) {
+    fail_at(path.string(), "config ", why);
+  }
   const std::string canonical = fs::weakly_canonical(path).string();
   if (std::find(chain.begin(), chain.end(), canonical) != chain.end()) {
     std::string cycle;
     for (const auto& c : chain) cycle += c + " -> ";
     fail_at(path.string(), "base: inheritance cycle: ", cycle, canonical);
   }
-  if (!fs::exists(path)) fail_at(path.string(), "config file not found");
   std::string text;
   {
     std::ifstream in(path);
@@ -80,8 +83,8 @@ FlatConfig load_layer(const fs::path& path, std::vector<std::string>& chain) {
     }
     for (const auto& [rel, mark] : bases) {
       fs::path base_path = path.parent_path() / rel;
-      if (!fs::exists(base_path)) {
-        fail_at(yaml_location(origin, mark), "base: file not found: ", base_path.string());
+      if (const auto why = why_missing(base_path.string()); !why.empty()) {
+        fail_at(yaml_location(origin, mark), "base: ", why, ": ", base_path.string());
       }
       for (auto& [k, v] : load_layer(base_path, chain)) merged[k] = v;
     }

@@ -263,7 +263,7 @@ SweepSpec load_sweep(const std::string& path) {
   spec.path = path;
   spec.stem = fs::path(path).stem().string();
   spec.out_dir = "runs/" + spec.stem;
-  if (!fs::exists(path)) fail_at(path, "sweep file not found");
+  if (const auto why = why_missing(path); !why.empty()) fail_at(path, "sweep ", why);
   YAML::Node root;
   try {
     root = YAML::Load(read_file(path));
@@ -282,8 +282,8 @@ SweepSpec load_sweep(const std::string& path) {
     if (key == "base") {
       for (const auto& b : read_strings(v, path, "base")) {
         spec.base_files.push_back(relative(b));
-        if (!fs::exists(spec.base_files.back())) {
-          fail_at(yaml_location(path, v.Mark()), "base: file not found: ", spec.base_files.back());
+        if (const auto why = why_missing(spec.base_files.back()); !why.empty()) {
+          fail_at(yaml_location(path, v.Mark()), "base: ", why, ": ", spec.base_files.back());
         }
       }
     } else if (key == "out_dir") {
@@ -376,7 +376,9 @@ SweepSpec load_sweep(const std::string& path) {
     if (a->key == kPreset) {
       for (auto& v : a->values) {
         v.text = relative(v.text);
-        if (!fs::exists(v.text)) fail_at(v.location, "preset: file not found: ", v.text);
+        if (const auto why = why_missing(v.text); !why.empty()) {
+          fail_at(v.location, "preset: ", why, ": ", v.text);
+        }
       }
     } else if (!is_config_key(a->key) && !names_read.count(a->key)) {
       fail_at(loc, "'", a->key,

@@ -61,6 +61,14 @@ std::string read_file(const std::string& path) {
   return out.str();
 }
 
+std::string why_missing(const std::string& path) {
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (std::filesystem::exists(status)) return "";
+  if (!ec || ec == std::errc::no_such_file_or_directory) return "file not found";
+  return "cannot access: " + ec.message();
+}
+
 void append_line(const std::string& path, const std::string& line) {
   std::ofstream out(path, std::ios::app | std::ios::binary);
   if (!out) fail_at(path, "cannot open for appending: ", std::strerror(errno));

@@ -16,6 +16,11 @@ void write_file_atomic(const std::string& path, const std::string& contents);
 // Reads a whole file; throws Error naming the path when it cannot be read.
 std::string read_file(const std::string& path);
 
+// Why `path` cannot be used: "" when it exists, "file not found", or the
+// system's reason ("cannot access: File name too long"). Never throws, so a
+// caller can name the config line that gave the path.
+std::string why_missing(const std::string& path);
+
 // Appends one line (a '\n' is added) and flushes it to the OS.
 void append_line(const std::string& path, const std::string& line);
 
