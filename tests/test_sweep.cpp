@@ -275,6 +275,15 @@ TEST_F(SweepFiles, BadSweepFilesNameTheKeyAndLine) {
                 .find("every point is excluded"),
             std::string::npos);
 
+  // Counts must be whole numbers an int holds (found by fuzz_sweep_file: 2e110
+  // was converted to int, undefined behaviour; 2.5 was silently truncated).
+  EXPECT_NE(expand_error("grid:\n  seed: [0]\nscheduler: {jobs: 2e110}\n")
+                .find("sweep.yaml:5: scheduler.jobs: expected a whole number >= 0, got '2e110'"),
+            std::string::npos)
+      << expand_error("grid:\n  seed: [0]\nscheduler: {jobs: 2e110}\n");
+  EXPECT_NE(expand_error("grid:\n  seed: [0]\nslurm: {max_parallel: 2.5}\n")
+                .find("slurm.max_parallel: expected a whole number"),
+            std::string::npos);
   // Keys that are not names (found by tests/fuzz/fuzz_sweep_file): before,
   // yaml-cpp's "bad conversion" escaped without the file's name.
   EXPECT_NE(expand_error("grid:\n  seed: [0]\n? :\n")

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -95,6 +96,16 @@ double read_number(const YAML::Node& node, const std::string& origin, const std:
   return *v;
 }
 
+int read_int(const YAML::Node& node, const std::string& origin, const std::string& key,
+             int min_value) {
+  const double v = read_number(node, origin, key, min_value);
+  if (v != std::floor(v) || v > std::numeric_limits<int>::max()) {
+    fail_at(yaml_location(origin, node.Mark()), key, ": expected a whole number >= ", min_value,
+            ", got '", node.Scalar(), "'");
+  }
+  return static_cast<int>(v);
+}
+
 std::vector<std::string> read_strings(const YAML::Node& node, const std::string& origin,
                                       const std::string& key) {
   std::vector<std::string> out;
@@ -110,9 +121,9 @@ void read_scheduler(const YAML::Node& node, const std::string& origin, Scheduler
     const std::string key = yaml_key(item.first, origin);
     const std::string name = "scheduler." + key;
     if (key == "jobs") {
-      s.jobs = static_cast<int>(read_number(item.second, origin, name, 0));
+      s.jobs = read_int(item.second, origin, name, 0);
     } else if (key == "gpus_per_run") {
-      s.gpus_per_run = static_cast<int>(read_number(item.second, origin, name, 1));
+      s.gpus_per_run = read_int(item.second, origin, name, 1);
     } else if (key == "heartbeat_s") {
       s.heartbeat_s = read_number(item.second, origin, name, 0.1);
     } else if (key == "stale_after_s") {
@@ -149,7 +160,7 @@ void read_slurm(const YAML::Node& node, const std::string& origin, SlurmOptions&
       }
       *strings.at(key) = v;
     } else if (ints.count(key)) {
-      *ints.at(key) = static_cast<int>(read_number(item.second, origin, name, 0));
+      *ints.at(key) = read_int(item.second, origin, name, 0);
     } else if (key == "extra_sbatch") {
       s.extra_sbatch = read_strings(item.second, origin, name);
     } else if (key == "setup") {

@@ -3,7 +3,7 @@
 # build-fuzz/ and, given a target and seconds, runs it on a corpus seeded from
 # the repository's own configs, sweeps and recorded tables:
 #
-#   tests/fuzz/build.sh                        # build all five targets
+#   tests/fuzz/build.sh                        # build all six targets
 #   tests/fuzz/build.sh fuzz_sweep_file 300    # build, then fuzz for 300 s
 #
 # Needs clang with its runtime (Debian's clang and libclang-rt-14-dev). Not
@@ -13,6 +13,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 out=$root/build-fuzz
 mkdir -p "$out/obj"
 flags=(-std=c++17 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined
+       -fno-sanitize-recover=undefined
        -I"$root/src" -I"$root/analysis" -I/usr/include/eigen3 -DSPDLOG_FMT_EXTERNAL)
 sources=(src/util/log.cpp src/util/fs.cpp src/config/flat_config.cpp src/config/config.cpp
          src/model/accounting.cpp src/data/token_files.cpp src/data/tokenizer.cpp
@@ -26,7 +27,8 @@ for s in "${sources[@]}"; do  # compiled when the source is newer than its objec
   objects+=("$obj")
 done
 libs=(-lyaml-cpp -lspdlog -lfmt -lsentencepiece -lsentencepiece_train -lpthread)
-for target in fuzz_expression fuzz_run_config fuzz_sweep_file fuzz_points_csv fuzz_run_directory; do
+for target in fuzz_expression fuzz_run_config fuzz_sweep_file fuzz_points_csv fuzz_run_directory \
+              fuzz_token_file; do
   [ "$out/$target" -nt "$root/tests/fuzz/$target.cpp" ] && [ "$out/$target" -nt "$out/obj" ] && continue
   clang++ "${flags[@]/fuzzer-no-link/fuzzer}" "$root/tests/fuzz/$target.cpp" "${objects[@]}" \
     "${libs[@]}" -o "$out/$target"
@@ -46,6 +48,8 @@ case $target in  # seeds: the repository's own files of that kind
   fuzz_sweep_file) cp "$root"/sweeps/*.yaml "$corpus/" ;;
   fuzz_points_csv) cp /dev/null "$corpus/empty"; for f in "$root"/../shared/data/*.csv; do
                      [ -f "$f" ] && head -c 4000 "$f" > "$corpus/$(basename "$f")"; done ;;
+  fuzz_token_file) python3 -c 'import struct, sys; h = [20240520, 1, 20] + [0] * 253
+sys.stdout.buffer.write(struct.pack("<256i", *h) + struct.pack("<20H", *range(20)))' > "$corpus/shard" ;;
   fuzz_run_directory) printf '{"status":"done"}\0{"step":1,"train_metric":2.0}\n' > "$corpus/seed" ;;
 esac
 cd "$out"
