@@ -110,6 +110,23 @@ TEST(Config, ImpossibleValuesNameTheKey) {
 
   write_text(dir / "src.yaml", std::string(kMinimal) + "data:\n  source: tokens\n");
   EXPECT_NE(error_of(dir / "src.yaml").find("data.path: must be set"), std::string::npos);
+
+  // Counts past 2^53 (found by fuzz_sweep_file: steps x batch tokens
+  // overflowed int64 when the sweep planned its FLOPs).
+  write_text(dir / "steps.yaml", "train:\n  batch_size: 8\n  steps: 172637985715868992\n");
+  EXPECT_NE(error_of(dir / "steps.yaml")
+                .find("steps.yaml:3: train.steps: gives more than 2^53 training tokens"),
+            std::string::npos)
+      << error_of(dir / "steps.yaml");
+  write_text(dir / "batch.yaml", "train:\n  batch_size: 1000000000000000000\n  steps: 1\n");
+  EXPECT_NE(error_of(dir / "batch.yaml")
+                .find("batch.yaml:2: train.batch_size: times model.context is more than 2^53"),
+            std::string::npos)
+      << error_of(dir / "batch.yaml");
+  write_text(dir / "wide.yaml", std::string(kMinimal) + "model:\n  d_model: 4000000000\n");
+  EXPECT_NE(error_of(dir / "wide.yaml").find("wide.yaml:5: model.d_model: with model.layers"),
+            std::string::npos)
+      << error_of(dir / "wide.yaml");
 }
 
 TEST(Config, OverrideErrorsNameTheOverride) {

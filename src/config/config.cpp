@@ -280,6 +280,16 @@ RunConfig build_run_config(FlatConfig flat, const std::string& source_path) {
   r.require(m.soft_cap >= 0, "model.soft_cap", "must be >= 0");
   r.require(m.rope_theta > 0, "model.rope_theta", "must be > 0");
   r.require(m.norm_eps > 0, "model.norm_eps", "must be > 0");
+  // Every count derived from a config (parameters, tokens per step, tokens of
+  // a run, FLOPs) must be exact in int64 and in double; 2^53 is far above any
+  // model or run this tool trains, so past it the config is a typo.
+  const double kMaxCount = 9007199254740992.0;  // 2^53
+  const double matrix_params = static_cast<double>(m.layers) * static_cast<double>(m.d_model) *
+                               static_cast<double>(m.d_model) * (4.0 + 2.0 * m.mlp_ratio);
+  r.require(matrix_params + 2.0 * static_cast<double>(m.vocab) * m.d_model <= kMaxCount,
+            "model.d_model",
+            "with model.layers, model.mlp_ratio and model.vocab gives more than "
+            "2^53 parameters");
   r.require(!(m.attention == "sdpa" && m.soft_cap > 0), "model.attention",
             "sdpa cannot apply a soft-cap; use 'explicit' or 'auto', or set model.soft_cap: 0");
 
@@ -394,6 +404,8 @@ RunConfig build_run_config(FlatConfig flat, const std::string& source_path) {
               "must be a multiple of model.context = " + std::to_string(m.context));
     batch_size = batch_tokens / m.context;
   }
+  r.require(static_cast<double>(batch_size) * m.context <= kMaxCount, "train.batch_size",
+            "times model.context is more than 2^53 tokens per step");
   t.batch_size = batch_size;
   if (r.str("optim.beta2") == "auto") o.beta2 = auto_beta2(t.batch_size);
   t.micro_batch_auto = r.str("train.micro_batch") == "auto";
@@ -417,6 +429,8 @@ RunConfig build_run_config(FlatConfig flat, const std::string& source_path) {
     steps = tokens / (t.batch_size * m.context);
     r.require(steps >= 1, "train.tokens", "is less than one batch");
   }
+  r.require(static_cast<double>(steps) * static_cast<double>(t.batch_size * m.context) <= kMaxCount,
+            tokens > 0 ? "train.tokens" : "train.steps", "gives more than 2^53 training tokens");
   t.steps = steps;
   t.eval_every = r.integer("train.eval_every");
   t.eval_batches = r.integer("train.eval_batches");
