@@ -57,6 +57,14 @@ TEST(Ranks, FromTorchrunSlurmOrAlone) {
   EXPECT_FALSE(ranks_from({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "1"}}).distributed());
   EXPECT_EQ(first_slurm_host("a,b"), "a");
   EXPECT_EQ(first_slurm_host("n[1,3-4]"), "n1");
+  try {  // 2^32 + 1 ranks must not read as one
+    ranks_from({{"RANK", "0"}, {"WORLD_SIZE", "4294967297"}});
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("WORLD_SIZE: expected a non-negative integer below 2^31"),
+              std::string::npos)
+        << e.what();
+  }
   try {
     ranks_from({{"RANK", "4"}, {"WORLD_SIZE", "4"}});
     FAIL() << "no error";

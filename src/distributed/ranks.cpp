@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 
 #include "util/error.h"
 
@@ -20,8 +21,12 @@ int read_int(const std::function<const char*(const char*)>& getenv, const char* 
   const char* v = getenv(name);
   if (!v || !*v) return fallback;
   char* end = nullptr;
-  const long x = std::strtol(v, &end, 10);
-  if (*end != '\0' || x < 0) fail_at(name, "expected a non-negative integer, got '", v, "'");
+  errno = 0;
+  const long long x = std::strtoll(v, &end, 10);
+  // Past INT_MAX the value would wrap (4294967297 ranks read as 1).
+  if (*end != '\0' || x < 0 || x > std::numeric_limits<int>::max() || errno == ERANGE) {
+    fail_at(name, "expected a non-negative integer below 2^31, got '", v, "'");
+  }
   return static_cast<int>(x);
 }
 
