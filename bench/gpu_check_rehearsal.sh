@@ -14,10 +14,11 @@ set -euo pipefail
 venv=${SCALEBED_VENV:-$HOME/.local/share/scalebed/venv-torch-2.11.0}
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 # Hidden: every package that .device-debs brings (the build must find it
-# there), its runtime library where only the -dev package was fetched, and
-# the tools.
+# there), its runtime library where only the -dev package was fetched, the
+# tools, and gperftools' -dev package (there, only the runtime
+# libtcmalloc-minimal4 comes, so the build must link that one).
 ls .device-debs/*.deb > /dev/null || { echo "no .device-debs: run fetch-debs.sh first"; exit 1; }
-pkgs="pkgconf pkg-config pkgconf-bin ccache libgloo0"
+pkgs="pkgconf pkg-config pkgconf-bin ccache libgloo0 libgoogle-perftools-dev libgoogle-perftools4"
 for deb in .device-debs/*.deb; do pkgs="$pkgs $(dpkg-deb -f "$deb" Package)"; done
 hidden=$(mktemp)
 for p in $pkgs; do dpkg -L "$p" 2>/dev/null || true; done > "$hidden"
