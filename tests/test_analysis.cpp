@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <random>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -323,6 +324,17 @@ TEST(AnalyzeCli, FitsPredictsAndWritesMachineReadableOutput) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("bad.csv:3: column 'tokens'"), std::string::npos) << r.output;
   EXPECT_EQ(testing::run_process({SCALEBED_ANALYZE_PATH, "--bogus"}).exit_code, 2);
+  // Flag values are read whole (std::stoi read "1e99" as 1 and "-1" as a huge
+  // count of points to drop).
+  for (const auto& [flag, value, expected] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"--bootstrap", "1e99", "--bootstrap: expected a whole number >= 0, got '1e99'"},
+           {"--drop-highest", "-1", "--drop-highest: expected a whole number >= 0, got '-1'"},
+           {"--predict", "1e21x", "--predict: expected a number > 0, got '1e21x'"}}) {
+    r = testing::run_process({SCALEBED_ANALYZE_PATH, kChinchilla, flag, value});
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find(expected), std::string::npos) << r.output;
+  }
 }
 
 TEST(Cli, OneModelSizeGivesNoSurfaceAllocation) {

@@ -6,6 +6,7 @@
 #include "config/config.h"
 #include "test_util.h"
 #include "util/error.h"
+#include "util/parse.h"
 
 namespace scalebed {
 namespace {
@@ -21,6 +22,22 @@ std::string error_of(const std::string& path, const std::vector<std::string>& ov
     return e.what();
   }
   return "";
+}
+
+// The one number parser of configs, flags and environment variables, against
+// the texts the standard library's stoi/stoul/strtol accepted in part.
+TEST(Parse, TheWholeTextIsTheNumber) {
+  EXPECT_EQ(parse_integer("42"), 42);
+  EXPECT_EQ(parse_integer("-7"), -7);
+  EXPECT_EQ(parse_integer("9223372036854775807"), INT64_MAX);
+  for (const char* bad : {"", "2.5", "1e99", "3x", "x3", "9223372036854775808", " "}) {
+    EXPECT_FALSE(parse_integer(bad).has_value()) << bad;
+  }
+  EXPECT_EQ(parse_real("2.5e-9"), 2.5e-9);
+  EXPECT_EQ(parse_real("3"), 3.0);
+  for (const char* bad : {"", "nan", "inf", "1e999", "1e21x", "."}) {
+    EXPECT_FALSE(parse_real(bad).has_value()) << bad;
+  }
 }
 
 TEST(Config, DefaultsFillEveryKey) {

@@ -287,7 +287,7 @@ TEST(Cli, BadInputWritesNothingAndDryRunWritesNothing) {
   // Bad flag values are usage errors that name the flag.
   r = run_process({kTrainer, "sample", "--run", dir / "run", "--num", "x"});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.output.find("--num: expected a number, got 'x'"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--num: expected an integer >= 1, got 'x'"), std::string::npos) << r.output;
   r = run_process({kTrainer, "prepare", "--input", dir / "ok.yaml", "--val-fraction", "zz"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("--val-fraction: expected a number"), std::string::npos) << r.output;

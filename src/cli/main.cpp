@@ -7,7 +7,7 @@
 #include <climits>
 #include <cstring>
 #include <iostream>
-#include <sstream>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -19,6 +19,7 @@
 #include "sweep/sweep.h"
 #include "train/train.h"
 #include "util/error.h"
+#include "util/parse.h"
 #include "util/signals.h"
 
 namespace {
@@ -61,14 +62,22 @@ exit codes: 0 done | 1 error (message names file:line/key) | 2 bad command line 
 using scalebed::UsageError;
 
 // A flag's value as a number; a bad one is a usage error naming the flag.
-template <typename T>
-T number(const std::string& flag, const std::string& text) {
-  std::istringstream in(text);
-  T v{};
-  if (!(in >> v) || !in.eof()) {
-    throw UsageError(flag + ": expected a number, got '" + text + "'");
+int64_t integer_flag(const std::string& flag, const std::string& text, int64_t min_value,
+                     int64_t max_value = std::numeric_limits<int64_t>::max()) {
+  const auto v = scalebed::parse_integer(text);
+  if (!v || *v < min_value || *v > max_value) {
+    const std::string range =
+        max_value == std::numeric_limits<int64_t>::max()
+            ? ">= " + std::to_string(min_value)
+            : "in [" + std::to_string(min_value) + ", " + std::to_string(max_value) + "]";
+    throw UsageError(flag + ": expected an integer " + range + ", got '" + text + "'");
   }
-  return v;
+  return *v;
+}
+double real_flag(const std::string& flag, const std::string& text) {
+  const auto v = scalebed::parse_real(text);
+  if (!v) throw UsageError(flag + ": expected a number, got '" + text + "'");
+  return *v;
 }
 
 std::string self_executable(const char* argv0) {
@@ -114,9 +123,9 @@ int run_prepare(const std::vector<std::string>& args) {
     } else if (args[i] == "--tokenizer") {
       o.tokenizer = value();
     } else if (args[i] == "--val-fraction") {
-      o.val_fraction = number<double>(flag, value());
+      o.val_fraction = real_flag(flag, value());
     } else if (args[i] == "--shard-tokens") {
-      o.shard_tokens = number<int64_t>(flag, value());
+      o.shard_tokens = integer_flag(flag, value(), 1);
     } else {
       return usage_error("prepare: unknown argument '" + args[i] + "'");
     }
@@ -142,19 +151,19 @@ int run_sample(const std::vector<std::string>& args) {
     if (a == "--run") {
       run_dir = value();
     } else if (a == "--num") {
-      o.num = number<int64_t>(a, value());
+      o.num = integer_flag(a, value(), 1);
     } else if (a == "--length") {
-      o.length = number<int64_t>(a, value());
+      o.length = integer_flag(a, value(), 1);
     } else if (a == "--steps") {
-      o.steps = number<int64_t>(a, value());
+      o.steps = integer_flag(a, value(), 1);
     } else if (a == "--sampler") {
       o.sampler = value();
     } else if (a == "--grid") {
       o.grid = value();
     } else if (a == "--temperature") {
-      o.temperature = number<double>(a, value());
+      o.temperature = real_flag(a, value());
     } else if (a == "--seed") {
-      o.seed = number<uint64_t>(a, value());
+      o.seed = static_cast<uint64_t>(integer_flag(a, value(), 0));
     } else if (a == "--prompt") {
       prompt = value();
     } else {
@@ -184,8 +193,7 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < args.size(); ++i) {
       if (args[i] == "--nproc-per-node") {
         if (i + 1 >= args.size()) return usage_error("--nproc-per-node needs a value");
-        const int nproc = number<int>(args[i], args[i + 1]);
-        if (nproc < 1) return usage_error("--nproc-per-node: must be >= 1");
+        const auto nproc = static_cast<int>(integer_flag(args[i], args[i + 1], 1, 1024));
         std::vector<std::string> rest(args.begin(), args.begin() + i);
         rest.insert(rest.end(), args.begin() + i + 2, args.end());
         for (size_t j = 0; j + 1 < rest.size(); ++j) {

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "util/error.h"
+#include "util/parse.h"
 
 namespace scalebed {
 namespace {
@@ -108,30 +109,16 @@ class Reader {
 
   int64_t integer(const std::string& key) const {
     const std::string& t = value(key).text;
-    size_t used = 0;
-    long long v = 0;
-    try {
-      v = std::stoll(t, &used);
-    } catch (...) {
-      used = 0;
-    }
-    if (used != t.size() || t.empty()) fail_at(where(key), "expected an integer, got '", t, "'");
-    return v;
+    const auto v = parse_integer(t);
+    if (!v) fail_at(where(key), "expected an integer, got '", t, "'");
+    return *v;
   }
 
   double real(const std::string& key) const {
     const std::string& t = value(key).text;
-    size_t used = 0;
-    double v = 0;
-    try {
-      v = std::stod(t, &used);
-    } catch (...) {
-      used = 0;
-    }
-    if (used != t.size() || t.empty() || !std::isfinite(v)) {
-      fail_at(where(key), "expected a number, got '", t, "'");
-    }
-    return v;
+    const auto v = parse_real(t);
+    if (!v) fail_at(where(key), "expected a number, got '", t, "'");
+    return *v;
   }
 
   bool boolean(const std::string& key) const {

@@ -12,6 +12,7 @@
 #include <limits>
 
 #include "util/error.h"
+#include "util/parse.h"
 
 namespace scalebed {
 namespace {
@@ -20,14 +21,12 @@ int read_int(const std::function<const char*(const char*)>& getenv, const char* 
              int fallback) {
   const char* v = getenv(name);
   if (!v || !*v) return fallback;
-  char* end = nullptr;
-  errno = 0;
-  const long long x = std::strtoll(v, &end, 10);
   // Past INT_MAX the value would wrap (4294967297 ranks read as 1).
-  if (*end != '\0' || x < 0 || x > std::numeric_limits<int>::max() || errno == ERANGE) {
+  const auto x = parse_integer(v);
+  if (!x || *x < 0 || *x > std::numeric_limits<int>::max()) {
     fail_at(name, "expected a non-negative integer below 2^31, got '", v, "'");
   }
-  return static_cast<int>(x);
+  return static_cast<int>(*x);
 }
 
 }  // namespace

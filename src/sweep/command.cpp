@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <ostream>
 #include <sstream>
@@ -17,6 +18,7 @@
 #include "util/error.h"
 #include "util/exit_codes.h"
 #include "util/fs.h"
+#include "util/parse.h"
 
 namespace scalebed {
 namespace fs = std::filesystem;
@@ -45,12 +47,11 @@ const char* kSweepUsage =
 namespace {
 
 int parse_int(const std::string& flag, const std::string& text) {
-  char* end = nullptr;
-  const long v = std::strtol(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || v < 0) {
-    throw UsageError(flag + ": expected a non-negative integer, got '" + text + "'");
+  const auto v = parse_integer(text);
+  if (!v || *v < 0 || *v > std::numeric_limits<int>::max()) {
+    throw UsageError(flag + ": expected a non-negative integer below 2^31, got '" + text + "'");
   }
-  return static_cast<int>(v);
+  return static_cast<int>(*v);
 }
 
 std::string human_flops(double f) {

@@ -16,6 +16,7 @@
 #include "model/accounting.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/parse.h"
 
 namespace scalebed {
 namespace fs = std::filesystem;
@@ -27,16 +28,8 @@ bool is_config_key(const std::string& key) {
   return schema_by_key().count(key) > 0;
 }
 
-std::optional<double> as_number(const std::string& text) {
-  if (text.empty()) return std::nullopt;
-  char* end = nullptr;
-  const double v = std::strtod(text.c_str(), &end);
-  if (end != text.c_str() + text.size() || !std::isfinite(v)) return std::nullopt;
-  return v;
-}
-
 ExprValue value_of_text(const std::string& text) {
-  if (auto v = as_number(text)) return ExprValue::of(*v);
+  if (auto v = parse_real(text)) return ExprValue::of(*v);
   if (text == "true") return ExprValue::of(1.0);
   if (text == "false") return ExprValue::of(0.0);
   return ExprValue::of(text);
@@ -44,7 +37,7 @@ ExprValue value_of_text(const std::string& text) {
 
 bool same_value(const std::string& a, const std::string& b) {
   if (a == b) return true;
-  auto x = as_number(a), y = as_number(b);
+  auto x = parse_real(a), y = parse_real(b);
   return x && y && *x == *y;
 }
 
@@ -88,7 +81,7 @@ std::string require_scalar(const YAML::Node& node, const std::string& origin,
 
 double read_number(const YAML::Node& node, const std::string& origin, const std::string& key,
                    double min_value) {
-  auto v = as_number(require_scalar(node, origin, key));
+  auto v = parse_real(require_scalar(node, origin, key));
   if (!v || *v < min_value) {
     fail_at(yaml_location(origin, node.Mark()), key,
             ": expected a number >= ", format_number(min_value), ", got '", node.Scalar(), "'");
@@ -249,7 +242,7 @@ class PointAccounting {
     return it != flat_.end() ? it->second.text : schema_by_key().at(key)->default_text;
   }
   int64_t integer(const std::string& key) const {
-    auto v = as_number(text(key));
+    auto v = parse_real(text(key));
     if (!v || *v != std::floor(*v)) {
       throw ExpressionError(key + " is '" + text(key) + "', not an integer");
     }
@@ -417,11 +410,11 @@ std::string config_hash(const RunConfig& config) {
     const bool numeric = e.type == "int" || e.type == "float" ||
                          ((e.type == "int|auto" || e.type == "float|auto") && text != "auto");
     if (numeric) {
-      if (auto v = as_number(text)) text = format_number(*v);
+      if (auto v = parse_real(text)) text = format_number(*v);
     }
     std::string default_text = e.default_text;
     if (numeric) {
-      if (auto v = as_number(default_text)) default_text = format_number(*v);
+      if (auto v = parse_real(default_text)) default_text = format_number(*v);
     }
     if (text == default_text) continue;
     h = fnv1a(key + "=" + text + "\n", h);
@@ -573,7 +566,7 @@ std::vector<SweepPoint> expand_sweep(const SweepSpec& spec) {
         for (const auto& [axis, value] : chosen) {
           if (axis->values.size() < 2) continue;  // the same for every point
           const std::string shown = axis->key == kPreset ? vars[kPreset] : value->text;
-          const bool word = !as_number(shown);
+          const bool word = !parse_real(shown);
           readable += (readable.empty() ? "" : "_") + (word ? shown : short_key(axis->key) + shown);
         }
         if (readable.empty()) readable = spec.stem;

@@ -15,7 +15,7 @@ mkdir -p "$out/obj"
 flags=(-std=c++17 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined
        -fno-sanitize-recover=undefined
        -I"$root/src" -I"$root/analysis" -I/usr/include/eigen3 -DSPDLOG_FMT_EXTERNAL)
-sources=(src/util/log.cpp src/util/fs.cpp src/config/flat_config.cpp src/config/config.cpp
+sources=(src/util/log.cpp src/util/fs.cpp src/util/parse.cpp src/config/flat_config.cpp src/config/config.cpp
          src/model/accounting.cpp src/data/token_files.cpp src/data/tokenizer.cpp
          src/data/synthetic_hmm.cpp src/data/data.cpp src/data/prepare.cpp src/train/run_dir.cpp
          src/sweep/expression.cpp src/sweep/sweep.cpp src/sweep/registry.cpp
