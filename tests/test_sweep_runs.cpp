@@ -6,8 +6,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <map>
+#include <sstream>
 
 #include "trainer_process.h"
 
@@ -160,6 +163,21 @@ TEST(SweepRuns, LocalRunSkipsFinishedPointsAndCollects) {
   ASSERT_EQ(first.exit_code, 0) << first.output;
   EXPECT_NE(first.output.find("4 to run, 2 at a time"), std::string::npos) << first.output;
   EXPECT_NE(first.output.find("finished 4 point(s)"), std::string::npos) << first.output;
+  // Each progress line counts the point that took a finished one's slot: as
+  // many running as slots and remaining points allow (it said 1 of 2 before).
+  std::istringstream lines(first.output);
+  int progress_lines = 0;
+  for (std::string line; std::getline(lines, line);) {
+    int done = 0, total = 0, running = 0, queued = 0;
+    if (std::sscanf(line.c_str(), "[sweep] %d/%d done | %d running | %d queued", &done, &total,
+                    &running, &queued) != 4) {
+      continue;
+    }
+    ++progress_lines;
+    EXPECT_EQ(running, std::min(2, total - done)) << line;
+    EXPECT_EQ(queued, total - done - running) << line;
+  }
+  EXPECT_GE(progress_lines, 2) << first.output;  // at least the start and the last point
   const size_t attempts = read_jsonl(dir / "runs/.sweep/attempts.jsonl").size();
   EXPECT_EQ(attempts, 8u);  // a start and an end per point
 
@@ -170,6 +188,12 @@ TEST(SweepRuns, LocalRunSkipsFinishedPointsAndCollects) {
   auto one = run_process({kTrainer, "--config", sweep, "--index", "2"});
   EXPECT_EQ(one.exit_code, 0);
   EXPECT_NE(one.output.find("is done; nothing to do"), std::string::npos) << one.output;
+  // 2^32 + 2 must not wrap to index 2.
+  auto wrapped = run_process({kTrainer, "--config", sweep, "--index", "4294967298"});
+  EXPECT_EQ(wrapped.exit_code, 2) << wrapped.output;
+  EXPECT_NE(wrapped.output.find("--index: expected a non-negative integer below 2^31"),
+            std::string::npos)
+      << wrapped.output;
 
   auto status = run_process({kTrainer, "--config", sweep, "--status"});
   EXPECT_NE(status.output.find("done 4 | running 0 | failed 0 | pending 0"), std::string::npos)

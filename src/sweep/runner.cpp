@@ -204,6 +204,9 @@ int run_local(const SweepSpec& spec, const std::vector<SweepPoint>& points,
     out << (tty ? "\r" : "") << line << (tty ? "\033[K" : "\n") << std::flush;
   };
 
+  // A finished point is reported after its slot is refilled, so that the
+  // line counts the point that replaced it as running.
+  bool report = false;
   while ((!queue.empty() || !running.empty())) {
     if (signals.pending() && !queue.empty()) {
       out << "\n[sweep] signal " << signals.pending()
@@ -254,6 +257,8 @@ int run_local(const SweepSpec& spec, const std::vector<SweepPoint>& points,
       running[pid] = {p, slot, std::chrono::steady_clock::now()};
       slot_busy[slot] = true;
     }
+    if (report) progress(true);
+    report = false;
     int status = 0;
     pid_t pid;
     while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
@@ -276,11 +281,12 @@ int run_local(const SweepSpec& spec, const std::vector<SweepPoint>& points,
         out << (tty ? "\n" : "") << "[sweep] point " << p->index << " (" << p->name
             << ") failed with exit code " << rc << ": " << point_status(spec, *p).detail << "\n";
       }
-      progress(true);
+      report = true;
     }
-    progress(false);
+    if (!report) progress(false);
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
+  if (report) progress(true);
   if (tty) out << "\n";
   if (signals.pending()) return kExitInterrupted;
   out << "[sweep] finished " << finished << " point(s) in " << format_duration(elapsed()) << ", "
