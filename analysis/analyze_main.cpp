@@ -11,15 +11,14 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <limits>
 #include <map>
 #include <set>
-#include <stdexcept>
 #include <string>
 
 #include "compare.h"
 #include "report.h"
 #include "runs.h"
+#include "util/error.h"
 #include "util/parse.h"
 
 namespace {
@@ -53,23 +52,6 @@ Approach 2: IsoFLOP parabolas in log N, refused without an interior minimum.
 Approach 1: the Pareto frontier of loss vs FLOPs, with L(C) = E + A*C^-alpha on it.
 Allocations use C = k*N*D, k = the points' median FLOPs per parameter and token (6 for 6ND).
 )";
-
-// A flag value that is not what the flag takes; what() says what it takes.
-struct BadValue : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-int count(const std::string& text, int min_value) {
-  const auto v = scalebed::parse_integer(text);
-  if (!v || *v < min_value || *v > std::numeric_limits<int>::max()) {
-    throw BadValue("a whole number >= " + std::to_string(min_value));
-  }
-  return static_cast<int>(*v);
-}
-double positive(const std::string& text) {
-  const auto v = scalebed::parse_real(text);
-  if (!v || *v <= 0) throw BadValue("a number > 0");
-  return *v;
-}
 
 struct Settings {
   std::string convention = "6nd";
@@ -320,27 +302,27 @@ int main(int argc, char** argv) {
       } else if (a == "--flops") {
         st.convention = value();
       } else if (a == "--drop-highest") {
-        st.drop = static_cast<size_t>(count(value(), 0));
+        st.drop = static_cast<size_t>(scalebed::integer_flag(a, value(), 0));
       } else if (a == "--bootstrap") {
-        st.resamples = count(value(), 0);
+        st.resamples = static_cast<int>(scalebed::integer_flag(a, value(), 0, 1000000));
       } else if (a == "--seed") {
-        st.seed = static_cast<uint64_t>(count(value(), 0));
+        st.seed = static_cast<uint64_t>(scalebed::integer_flag(a, value(), 0));
       } else if (a == "--isoflop-tolerance") {
-        st.iso_options.group_tolerance = positive(value());
+        st.iso_options.group_tolerance = scalebed::positive_flag(a, value());
       } else if (a == "--threads") {
-        st.fit_options.threads = count(value(), 0);
+        st.fit_options.threads = static_cast<int>(scalebed::integer_flag(a, value(), 1, 1024));
       } else if (a == "--params") {
-        st.at_params = positive(value());
+        st.at_params = scalebed::positive_flag(a, value());
       } else if (a == "--tokens") {
-        st.at_tokens = positive(value());
+        st.at_tokens = scalebed::positive_flag(a, value());
       } else if (a == "--predict") {
-        st.predict = positive(value());
+        st.predict = scalebed::positive_flag(a, value());
       } else if (a == "--gpu-tflops") {
-        st.gpu_tflops = positive(value());
+        st.gpu_tflops = scalebed::positive_flag(a, value());
       } else if (a == "--mfu") {
-        st.mfu = positive(value());
+        st.mfu = scalebed::positive_flag(a, value());
       } else if (a == "--curve-points") {
-        curve_points = count(value(), 0);
+        curve_points = static_cast<int>(scalebed::integer_flag(a, value(), 0, 10000));
       } else if (a == "--group-by") {
         group_by = value();
       } else if (a == "--reference") {
@@ -356,8 +338,8 @@ int main(int argc, char** argv) {
         std::cerr << "analyze: one input file only\n";
         return 2;
       }
-    } catch (const BadValue& e) {
-      std::cerr << "analyze: " << a << ": expected " << e.what() << ", got '" << argv[i] << "'\n";
+    } catch (const scalebed::UsageError& e) {
+      std::cerr << "analyze: " << e.what() << "\n";
       return 2;
     }
   }

@@ -6,6 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "util/parse.h"
+
 namespace scalebed::analysis {
 namespace {
 
@@ -74,18 +76,12 @@ std::vector<Point> read_points_csv(const std::string& path, const std::string& c
       continue;
     }
     auto number = [&](int c) {
-      size_t used = 0;
-      double v = 0;
-      try {
-        v = std::stod(cells[c], &used);
-      } catch (...) {
-        used = 0;
-      }
-      if (used == 0 || used != cells[c].size() || !std::isfinite(v) || v <= 0) {
+      const auto v = scalebed::parse_real(cells[c]);
+      if (!v || *v <= 0) {
         throw AnalysisError(path + ":" + std::to_string(line_no) + ": column '" + header[c] +
                             "': expected a positive number, got '" + cells[c] + "'");
       }
-      return v;
+      return *v;
     };
     Point p;
     p.params = number(c_params);
@@ -110,11 +106,7 @@ std::vector<Point> read_points_csv(const std::string& path, const std::string& c
 double extra_number(const Point& p, const std::string& key) {
   auto it = p.extra.find(key);
   if (it == p.extra.end()) return 0;
-  try {
-    return std::stod(it->second);
-  } catch (...) {
-    return 0;
-  }
+  return scalebed::parse_real(it->second).value_or(0);
 }
 
 long log_bucket(double value) {

@@ -16,6 +16,7 @@
 #include "doc.h"
 #include "svg_plot.h"
 #include "util/fs.h"
+#include "util/parse.h"
 
 namespace scalebed::analysis {
 namespace {
@@ -171,7 +172,7 @@ void write_report(const std::string& dir, const ReportInput& in) {
       auto name = p.extra.find("name");
       if (name == p.extra.end() || !runs.insert(name->second).second) continue;
       auto w = p.extra.find("wall_s");
-      if (w != p.extra.end()) wall += std::atof(w->second.c_str());
+      if (w != p.extra.end()) wall += scalebed::parse_real(w->second).value_or(0);
       auto d = p.extra.find("device");
       if (d != p.extra.end()) devices[d->second]++;
     }

@@ -8,6 +8,8 @@
 #include <string>
 
 #include "surface_fit.h"
+#include "util/error.h"
+#include "util/parse.h"
 
 int main(int argc, char** argv) {
   using namespace scalebed::analysis;
@@ -19,18 +21,23 @@ int main(int argc, char** argv) {
   size_t drop = 5;
   int resamples = 1000;
   SurfaceFitOptions o;
-  for (int i = 2; i + 1 < argc; i += 2) {
-    const std::string a = argv[i];
-    if (a == "--drop-highest")
-      drop = std::stoul(argv[i + 1]);
-    else if (a == "--bootstrap")
-      resamples = std::stoi(argv[i + 1]);
-    else if (a == "--threads")
-      o.threads = std::stoi(argv[i + 1]);
-    else {
-      std::cerr << "unknown option " << a << "\n";
-      return 2;
+  try {
+    for (int i = 2; i + 1 < argc; i += 2) {
+      const std::string a = argv[i];
+      if (a == "--drop-highest")
+        drop = static_cast<size_t>(scalebed::integer_flag(a, argv[i + 1], 0));
+      else if (a == "--bootstrap")
+        resamples = static_cast<int>(scalebed::integer_flag(a, argv[i + 1], 0, 1000000));
+      else if (a == "--threads")
+        o.threads = static_cast<int>(scalebed::integer_flag(a, argv[i + 1], 1, 1024));
+      else {
+        std::cerr << "unknown option " << a << "\n";
+        return 2;
+      }
     }
+  } catch (const scalebed::UsageError& e) {
+    std::cerr << "bench_surface_fit: " << e.what() << "\n";
+    return 2;
   }
   try {
     auto points = drop_highest_losses(read_points_csv(argv[1]), drop);

@@ -17,36 +17,42 @@
 #include "train/device.h"
 #include "train/train.h"
 #include "util/error.h"
+#include "util/parse.h"
 
 int main(int argc, char** argv) {
   std::string config;
   std::vector<std::string> overrides;
   int steps = 20, warmup = 3;
   double peak_tflops = 0;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::cerr << a << " needs a value\n";
-        std::exit(2);
+  try {
+    for (int i = 1; i < argc; ++i) {
+      const std::string a = argv[i];
+      auto next = [&]() -> std::string {
+        if (i + 1 >= argc) {
+          std::cerr << a << " needs a value\n";
+          std::exit(2);
+        }
+        return argv[++i];
+      };
+      if (a == "--config") {
+        config = next();
+      } else if (a == "--set") {
+        overrides.push_back(next());
+      } else if (a == "--steps") {
+        steps = static_cast<int>(scalebed::integer_flag(a, next(), 1, 1000000));
+      } else if (a == "--warmup") {
+        warmup = static_cast<int>(scalebed::integer_flag(a, next(), 0, 1000000));
+      } else if (a == "--peak-tflops") {
+        peak_tflops = scalebed::positive_flag(a, next());
+      } else {
+        std::cerr << "usage: bench_train --config FILE [--set k=v] [--steps N] [--warmup N] "
+                     "[--peak-tflops P]\n";
+        return 2;
       }
-      return argv[++i];
-    };
-    if (a == "--config") {
-      config = next();
-    } else if (a == "--set") {
-      overrides.push_back(next());
-    } else if (a == "--steps") {
-      steps = std::stoi(next());
-    } else if (a == "--warmup") {
-      warmup = std::stoi(next());
-    } else if (a == "--peak-tflops") {
-      peak_tflops = std::stod(next());
-    } else {
-      std::cerr << "usage: bench_train --config FILE [--set k=v] [--steps N] [--warmup N] "
-                   "[--peak-tflops P]\n";
-      return 2;
     }
+  } catch (const scalebed::UsageError& e) {
+    std::cerr << "bench_train: " << e.what() << "\n";
+    return 2;
   }
   if (config.empty()) {
     std::cerr << "bench_train: --config is required\n";

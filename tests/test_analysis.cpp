@@ -328,8 +328,8 @@ TEST(AnalyzeCli, FitsPredictsAndWritesMachineReadableOutput) {
   // count of points to drop).
   for (const auto& [flag, value, expected] :
        std::vector<std::tuple<std::string, std::string, std::string>>{
-           {"--bootstrap", "1e99", "--bootstrap: expected a whole number >= 0, got '1e99'"},
-           {"--drop-highest", "-1", "--drop-highest: expected a whole number >= 0, got '-1'"},
+           {"--bootstrap", "1e99", "--bootstrap: expected an integer in [0, 1000000], got '1e99'"},
+           {"--drop-highest", "-1", "--drop-highest: expected an integer >= 0, got '-1'"},
            {"--predict", "1e21x", "--predict: expected a number > 0, got '1e21x'"}}) {
     r = testing::run_process({SCALEBED_ANALYZE_PATH, kChinchilla, flag, value});
     EXPECT_EQ(r.exit_code, 2) << r.output;

@@ -61,24 +61,8 @@ exit codes: 0 done | 1 error (message names file:line/key) | 2 bad command line 
 
 using scalebed::UsageError;
 
-// A flag's value as a number; a bad one is a usage error naming the flag.
-int64_t integer_flag(const std::string& flag, const std::string& text, int64_t min_value,
-                     int64_t max_value = std::numeric_limits<int64_t>::max()) {
-  const auto v = scalebed::parse_integer(text);
-  if (!v || *v < min_value || *v > max_value) {
-    const std::string range =
-        max_value == std::numeric_limits<int64_t>::max()
-            ? ">= " + std::to_string(min_value)
-            : "in [" + std::to_string(min_value) + ", " + std::to_string(max_value) + "]";
-    throw UsageError(flag + ": expected an integer " + range + ", got '" + text + "'");
-  }
-  return *v;
-}
-double real_flag(const std::string& flag, const std::string& text) {
-  const auto v = scalebed::parse_real(text);
-  if (!v) throw UsageError(flag + ": expected a number, got '" + text + "'");
-  return *v;
-}
+using scalebed::integer_flag;
+using scalebed::real_flag;
 
 std::string self_executable(const char* argv0) {
   char buf[PATH_MAX];
