@@ -234,66 +234,42 @@ TEST_F(SweepFiles, NamesAreReadableWithAStableHashAndNoTimestamp) {
 }
 
 TEST_F(SweepFiles, BadSweepFilesNameTheKeyAndLine) {
-  EXPECT_NE(expand_error("grid:\n  seed: [0]\nbogus: 1\n")
-                .find("sweep.yaml:5: unknown sweep key 'bogus'"),
-            std::string::npos);
-  EXPECT_NE(expand_error("zip:\n  - {seed: [0, 1], optim.lr: [1e-3]}\n")
-                .find("sweep.yaml:4: zip: optim.lr has 1"),
-            std::string::npos)
-      << expand_error("zip:\n  - {seed: [0, 1], optim.lr: [1e-3]}\n");
-  EXPECT_NE(expand_error("grid:\n  seed: [0]\nderive:\n  optim.lr: 1e-3 * * 2\n")
-                .find("sweep.yaml:6: derive optim.lr: unexpected '*' at column 8"),
-            std::string::npos);
-  EXPECT_NE(expand_error("grid:\n  seed: [0]\nderive:\n  optim.lr: bugdet * 2\n")
-                .find("sweep.yaml:6: derive optim.lr at point {seed=0}: unknown name 'bugdet'"),
-            std::string::npos);
-  EXPECT_NE(
-      expand_error("grid:\n  budget: [100]\nderive:\n  train.steps: budget / 3\n")
-          .find("sweep.yaml:6: derive train.steps = 33.333333333333336 at point {budget=100} is "
-                "not an integer"),
-      std::string::npos);
-  EXPECT_NE(
-      expand_error("grid:\n  optim.lrr: [1, 2]\n").find("sweep.yaml:4: 'optim.lrr' is neither"),
-      std::string::npos);
-  // A value the run config rejects is named at its line in the sweep file.
-  EXPECT_NE(expand_error("grid:\n  model.heads: [2, 3]\n")
-                .find("must be divisible by model.heads = 3 (" + dir.path() +
-                      "/sweep.yaml:4 (model.heads))"),
-            std::string::npos)
-      << expand_error("grid:\n  model.heads: [2, 3]\n");
-  EXPECT_NE(expand_error("grid:\n  seed: [1, 1]\n").find("are the same run"), std::string::npos);
-  EXPECT_NE(
-      expand_error("grid:\n  preset: [nope.yaml]\n").find("sweep.yaml:4: preset: file not found"),
-      std::string::npos);
-  EXPECT_NE(
-      expand_error("grid:\n  seed: [0]\n  seed.x: [[1]]\n").find("values must be single values"),
-      std::string::npos);
-  EXPECT_NE(
-      expand_error("grid:\n  seed: [0]\nexclude:\n  - \"seed >\"\n").find("sweep.yaml:6: exclude:"),
-      std::string::npos);
-  EXPECT_NE(expand_error("grid:\n  seed: [0]\nexclude:\n  - \"seed >= 0\"\n")
-                .find("every point is excluded"),
-            std::string::npos);
-
-  // Counts must be whole numbers an int holds (found by fuzz_sweep_file: 2e110
-  // was converted to int, undefined behaviour; 2.5 was silently truncated).
-  EXPECT_NE(expand_error("grid:\n  seed: [0]\nscheduler: {jobs: 2e110}\n")
-                .find("sweep.yaml:5: scheduler.jobs: expected a whole number >= 0, got '2e110'"),
-            std::string::npos)
-      << expand_error("grid:\n  seed: [0]\nscheduler: {jobs: 2e110}\n");
-  EXPECT_NE(expand_error("grid:\n  seed: [0]\nslurm: {max_parallel: 2.5}\n")
-                .find("slurm.max_parallel: expected a whole number"),
-            std::string::npos);
-  // Keys that are not names (found by tests/fuzz/fuzz_sweep_file): before,
-  // yaml-cpp's "bad conversion" escaped without the file's name.
-  EXPECT_NE(expand_error("grid:\n  seed: [0]\n? :\n")
-                .find("sweep.yaml:5: expected a key name here, got a mapping"),
-            std::string::npos)
-      << expand_error("grid:\n  seed: [0]\n? :\n");
-  EXPECT_NE(expand_error("grid:\n  ? [a, b]\n  : [0]\n")
-                .find("sweep.yaml:4: expected a key name here, got a list"),
-            std::string::npos)
-      << expand_error("grid:\n  ? [a, b]\n  : [0]\n");
+  // (sweep file body, a part of the error it must give); line numbers count
+  // the two lines expand_error puts first.
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"grid:\n  seed: [0]\nbogus: 1\n", "sweep.yaml:5: unknown sweep key 'bogus'"},
+      {"zip:\n  - {seed: [0, 1], optim.lr: [1e-3]}\n", "sweep.yaml:4: zip: optim.lr has 1"},
+      {"grid:\n  seed: [0]\nderive:\n  optim.lr: 1e-3 * * 2\n",
+       "sweep.yaml:6: derive optim.lr: unexpected '*' at column 8"},
+      {"grid:\n  seed: [0]\nderive:\n  optim.lr: bugdet * 2\n",
+       "sweep.yaml:6: derive optim.lr at point {seed=0}: unknown name 'bugdet'"},
+      {"grid:\n  budget: [100]\nderive:\n  train.steps: budget / 3\n",
+       "sweep.yaml:6: derive train.steps = 33.333333333333336 at point {budget=100} is not an "
+       "integer"},
+      {"grid:\n  optim.lrr: [1, 2]\n", "sweep.yaml:4: 'optim.lrr' is neither"},
+      // A value the run config rejects is named at its line in the sweep file.
+      {"grid:\n  model.heads: [2, 3]\n",
+       "must be divisible by model.heads = 3 (" + dir.path() + "/sweep.yaml:4 (model.heads))"},
+      {"grid:\n  seed: [1, 1]\n", "are the same run"},
+      {"grid:\n  preset: [nope.yaml]\n", "sweep.yaml:4: preset: file not found"},
+      {"grid:\n  seed: [0]\n  seed.x: [[1]]\n", "values must be single values"},
+      {"grid:\n  seed: [0]\nexclude:\n  - \"seed >\"\n", "sweep.yaml:6: exclude:"},
+      {"grid:\n  seed: [0]\nexclude:\n  - \"seed >= 0\"\n", "every point is excluded"},
+      // Counts must be whole numbers an int holds (found by fuzz_sweep_file:
+      // 2e110 was converted to int, undefined behaviour; 2.5 was truncated).
+      {"grid:\n  seed: [0]\nscheduler: {jobs: 2e110}\n",
+       "sweep.yaml:5: scheduler.jobs: expected a whole number >= 0, got '2e110'"},
+      {"grid:\n  seed: [0]\nslurm: {max_parallel: 2.5}\n",
+       "slurm.max_parallel: expected a whole number"},
+      // Keys that are not names (found by fuzz_sweep_file): yaml-cpp's "bad
+      // conversion" escaped without the file's name.
+      {"grid:\n  seed: [0]\n? :\n", "sweep.yaml:5: expected a key name here, got a mapping"},
+      {"grid:\n  ? [a, b]\n  : [0]\n", "sweep.yaml:4: expected a key name here, got a list"},
+  };
+  for (const auto& [body, expected] : cases) {
+    const std::string error = expand_error(body);
+    EXPECT_NE(error.find(expected), std::string::npos) << body << "\ngave: " << error;
+  }
 }
 
 TEST_F(SweepFiles, TheSweepFilesInTheRepositoryExpand) {
