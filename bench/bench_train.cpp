@@ -6,6 +6,7 @@
 //
 //   bench_train --config configs/tiny.yaml [--set key=value ...]
 //               [--steps 20] [--warmup 3] [--peak-tflops P]
+#include <dlfcn.h>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -18,6 +19,13 @@
 #include "train/train.h"
 #include "util/error.h"
 #include "util/parse.h"
+
+// Which malloc this process runs on (linked or LD_PRELOADed), for the record.
+std::string allocator_in_use() {
+  if (dlsym(RTLD_DEFAULT, "tc_malloc")) return "tcmalloc";
+  if (dlsym(RTLD_DEFAULT, "mallctl")) return "jemalloc";
+  return "glibc malloc";
+}
 
 int main(int argc, char** argv) {
   std::string config;
@@ -92,6 +100,7 @@ int main(int argc, char** argv) {
     const double flops_per_s = tokens_per_s * t->flops.palm;
     std::printf("config        %s\n", config.c_str());
     std::printf("device        %s\n", scalebed::describe_device(t->device).c_str());
+    std::printf("allocator     %s\n", allocator_in_use().c_str());
     std::printf("model         L%lld d%lld h%lld T%lld V%lld, %lld params (%lld non-embedding)\n",
                 (long long)t->cfg.model.layers, (long long)t->cfg.model.d_model,
                 (long long)t->cfg.model.heads, (long long)t->cfg.model.context,

@@ -24,9 +24,15 @@ ms_per_step() {  # allocator, config words...
     jemalloc) env=(LD_PRELOAD=$lib/libjemalloc.so.2) ;;
     linked) bin=$build/bin/bench_train ;;
   esac
+  local report
   # shellcheck disable=SC2048,SC2086
-  env "${env[@]}" "$bin" --config $* --set threads=1 --steps 60 |
-    sed -n 's/^steps.*(\([0-9.]*\) ms\/step).*/\1/p'
+  report=$(env "${env[@]}" "$bin" --config $* --set threads=1 --steps 60)
+  # bench_train names the malloc it ran on: a preload that did not take is an error.
+  local used
+  used=$(sed -n 's/^allocator *//p' <<< "$report")
+  case $alloc in glibc) [ "$used" = "glibc malloc" ] ;; linked) true ;; *) [ "$used" = "$alloc" ] ;; esac ||
+    { echo "$alloc: bench_train ran on '$used'" >&2; exit 1; }
+  sed -n 's/^steps.*(\([0-9.]*\) ms\/step).*/\1/p' <<< "$report"
 }
 median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo "# linked into bench_train: $(ldd "$build/bin/bench_train" | awk '/(tc|je)malloc/ {print $1}' | grep . || echo none)"
