@@ -257,6 +257,12 @@ TEST(Tokenizers, SentencePieceTrainEncodeDecode) {
   EXPECT_EQ(tok->decode(std::vector<int64_t>(ids.begin(), ids.end())), "the lazy fox");
   EXPECT_NE(error_of([&] { make_tokenizer(dir / "missing.model"); }).find("not found"),
             std::string::npos);
+  // A path the system refuses is an Error naming it, not a filesystem_error.
+  const std::string too_long = dir / (std::string(5000, 'm') + ".model");
+  EXPECT_NE(error_of([&] {
+              make_tokenizer(too_long);
+            }).find("SentencePiece model: cannot access: File name too long"),
+            std::string::npos);
 }
 
 TEST(Prepare, TextToShardsAndBack) {

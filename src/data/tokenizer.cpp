@@ -3,9 +3,8 @@
 
 #include <sentencepiece_processor.h>
 
-#include <filesystem>
-
 #include "util/error.h"
+#include "util/fs.h"
 
 namespace scalebed {
 namespace {
@@ -28,7 +27,9 @@ class ByteTokenizer : public Tokenizer {
 class SentencePieceTokenizer : public Tokenizer {
  public:
   explicit SentencePieceTokenizer(const std::string& path) : path_(path) {
-    if (!std::filesystem::exists(path)) fail_at(path, "SentencePiece model not found");
+    if (const auto why = why_missing(path); !why.empty()) {
+      fail_at(path, "SentencePiece model: ", why);
+    }
     const auto status = sp_.Load(path);
     if (!status.ok()) fail_at(path, "cannot load SentencePiece model: ", status.ToString());
   }
