@@ -23,15 +23,47 @@ if(NOT DEFINED ENV{CUDACXX} AND NOT CMAKE_CUDA_COMPILER)
   endif()
 endif()
 
-find_package(Torch REQUIRED)
+# PyPI's default torch wheel is a CUDA build, and its CMake config re-finds the
+# CUDA toolkit (nvcc, the CUDA libraries) and stops without it. Its CPU half
+# needs neither: on a machine without the toolkit (a fresh Debian 12), or with
+# SCALEBED_CPU_ONLY=ON, the trainer links libtorch_cpu and libc10 of the same
+# wheel directly and builds without its CUDA code paths.
+find_path(SCALEBED_TORCH_CONFIG_DIR TorchConfig.cmake PATH_SUFFIXES Torch share/cmake/Torch)
+get_filename_component(_torch_root "${SCALEBED_TORCH_CONFIG_DIR}/../../.." ABSOLUTE)
+if(CMAKE_CUDA_COMPILER OR DEFINED ENV{CUDACXX})
+  set(_cpu_only_default OFF)
+else()
+  set(_cpu_only_default ON)
+endif()
+option(SCALEBED_CPU_ONLY "Link only the CPU half of a CUDA build of LibTorch" ${_cpu_only_default})
+
+if(SCALEBED_CPU_ONLY AND EXISTS "${_torch_root}/lib/libtorch_cuda.so")
+  include("${SCALEBED_TORCH_CONFIG_DIR}/TorchConfigVersion.cmake")
+  set(Torch_VERSION ${PACKAGE_VERSION})
+  add_library(scalebed_libtorch_cpu INTERFACE)
+  target_include_directories(scalebed_libtorch_cpu SYSTEM INTERFACE
+    ${_torch_root}/include ${_torch_root}/include/torch/csrc/api/include)
+  # What the wheel's torch_cpu target passes on to its users.
+  target_compile_definitions(scalebed_libtorch_cpu INTERFACE
+    USE_DISTRIBUTED USE_C10D_GLOO USE_RPC USE_TENSORPIPE)
+  target_link_libraries(scalebed_libtorch_cpu INTERFACE
+    ${_torch_root}/lib/libtorch_cpu.so ${_torch_root}/lib/libc10.so)
+  set(TORCH_LIBRARIES scalebed_libtorch_cpu)
+  set(TORCH_CXX_FLAGS "")
+  set(SCALEBED_HAS_CUDA OFF)
+  set(_torch_how "CPU half of a CUDA build: no CUDA toolkit found, or SCALEBED_CPU_ONLY")
+else()
+  find_package(Torch REQUIRED)
+  if(TARGET torch_cuda OR TORCH_CUDA_LIBRARIES)
+    set(SCALEBED_HAS_CUDA ON)
+  else()
+    set(SCALEBED_HAS_CUDA OFF)
+  endif()
+  set(_torch_how "CUDA: ${SCALEBED_HAS_CUDA}")
+endif()
 # torch's own flags (the C++ ABI define above all) must reach every target.
 set(CMAKE_CXX_FLAGS "${CMAKE_CXX_FLAGS} ${TORCH_CXX_FLAGS}")
-if(TARGET torch_cuda OR TORCH_CUDA_LIBRARIES)
-  set(SCALEBED_HAS_CUDA ON)
-else()
-  set(SCALEBED_HAS_CUDA OFF)
-endif()
-message(STATUS "scalebed: LibTorch ${Torch_VERSION} (CUDA: ${SCALEBED_HAS_CUDA})")
+message(STATUS "scalebed: LibTorch ${Torch_VERSION} (${_torch_how})")
 
 # libtorch.so exports its own statically linked copy of std::filesystem (and
 # more of libstdc++). Whichever library comes first in an executable's
