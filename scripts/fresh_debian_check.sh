@@ -31,7 +31,12 @@ git clone -q "$root" "$fresh/work/main"
 for m in proc sys dev; do
   mountpoint -q "$fresh/$m" || mount --rbind "/$m" "$fresh/$m"
 done
-cleanup() { for m in dev sys proc; do umount -R "$fresh/$m" 2>/dev/null || true; done; }
+# Everything mounted under the chroot, deepest first (the tests' `ip netns`
+# leaves a mount of /run/netns there too).
+cleanup() {
+  awk -v f="$fresh/" 'index($2, f) == 1 {print $2}' /proc/self/mounts | sort -r |
+    while read -r m; do umount -l "$m" 2>/dev/null || true; done
+}
 trap cleanup EXIT
 command=".ci/run"
 [ "$mode" = run ] && command="scripts/setup.sh run"
