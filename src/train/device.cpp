@@ -15,6 +15,13 @@ namespace scalebed {
 torch::Device select_device(const std::string& name, int local_rank) {
   if (name == "cpu") return torch::kCPU;
   if (name != "cuda" && name != "auto") throw Error("device: unknown device '" + name + "'");
+#ifndef SCALEBED_WITH_CUDA
+  // Configured without the CUDA toolkit: only LibTorch's CPU half is linked.
+  if (name == "auto") return torch::kCPU;
+  throw Error(
+      "device: cuda was asked for, but this trainer was built without CUDA (no CUDA toolkit at "
+      "configure time, or SCALEBED_CPU_ONLY=ON; see the README, Building by hand)");
+#endif
   const bool available = torch::cuda::is_available();
   if (name == "auto" && !available) return torch::kCPU;
   if (!available) throw Error("device: cuda was asked for, but no CUDA device is available");
