@@ -88,9 +88,7 @@ int main(int argc, char** argv) {
     // rather than model compute, which matters for small models.
     const auto update_start = std::chrono::steady_clock::now();
     for (int s = 0; s < steps; ++s) {
-      auto norm = scalebed::global_grad_norm(t->optimizer->params());
-      scalebed::clip_gradients(t->optimizer->params(), norm, t->cfg.optim.grad_clip);
-      t->optimizer->step(lr);
+      scalebed::apply_update(*t, scalebed::global_grad_norm(t->optimizer->params()), lr);
     }
     sync();
     const double update_seconds =

@@ -7,7 +7,6 @@
 #include <climits>
 #include <cstring>
 #include <iostream>
-#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>

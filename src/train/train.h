@@ -58,6 +58,11 @@ struct StepResult {
 // over micro-batches, the global norm, a finiteness check, clipping, update.
 StepResult training_step(Training& t, const BatchSource& batches, int64_t step, double lr);
 
+// The update at the end of a step: clips the gradients by their global norm
+// (optim.grad_clip) and takes one optimizer step at `lr`. bench_train times it
+// alone.
+void apply_update(Training& t, const torch::Tensor& grad_norm, double lr);
+
 // Runs (or resumes) the run in cfg.run_dir(); returns an ExitCode. With the
 // stop-signal handlers installed (util/signals.h) it checkpoints and returns
 // kExitInterrupted at the step boundary after SIGTERM, SIGUSR1 or SIGINT.

@@ -321,9 +321,13 @@ StepResult training_step(Training& t, const BatchSource& batches, int64_t step, 
                           static_cast<long long>(step + 1), r.loss);
     return r;
   }
-  clip_gradients(t.optimizer->params(), grad_norm, c.optim.grad_clip);
-  t.optimizer->step(lr);
+  apply_update(t, grad_norm, lr);
   return r;
+}
+
+void apply_update(Training& t, const torch::Tensor& grad_norm, double lr) {
+  clip_gradients(t.optimizer->params(), grad_norm, t.cfg.optim.grad_clip);
+  t.optimizer->step(lr);
 }
 
 static int run_training_impl(Training& t) {

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <typeinfo>
 
 namespace scalebed::fuzz {
 
