@@ -1,10 +1,11 @@
 // `analyze`: fits compute-optimal laws to scaling-law points and prints the
 // allocation they imply. Input: a CSV of params,tokens,loss[,flops] rows, or
-// run directories (a run, or a folder of runs: one point per finished run).
+// run directories (a run, or a folder of runs), whose constant-LR training
+// curves are read at a grid of FLOP budgets (budgets.h), or whose final
+// losses are the points.
 //
-//   analyze POINTS.csv|RUNS_DIR [--flops 6nd|palm|md] [--drop-highest K]
-//           [--bootstrap N] [--seed S] [--isoflop-tolerance DECADES]
-//           [--threads T] [--predict C] [--out DIR]
+//   analyze POINTS.csv|RUNS_DIR [--flops 6nd|palm|md] [--budgets SPEC]
+//           [--size params|m] [--floor L] [--fix-floor] [--out DIR] ...
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -15,11 +16,14 @@
 #include <set>
 #include <string>
 
+#include "budgets.h"
 #include "compare.h"
+#include "doc.h"
 #include "report.h"
 #include "runs.h"
 #include "util/error.h"
 #include "util/parse.h"
+#include "validity.h"
 
 namespace {
 using namespace scalebed::analysis;
@@ -28,15 +32,34 @@ const char* kUsage = R"(analyze: compute-optimal scaling laws from (params, toke
 
 usage: analyze POINTS.csv|RUNS_DIR [options]
   --flops 6nd|palm|md      run directories: which FLOP count of summary.json to use (default 6nd)
+  --budgets SPEC           run directories: the IsoFLOP budgets read off constant-LR training
+                           curves (the diffusion paper's method): auto (default: 8 per decade
+                           where 5 sizes can be read, or all of fewer), K/decade, or
+                           LO:HI:COUNT; at each (budget, size) the best batch and LR count.
+                           `final`: one point per
+                           run, its final loss (runs of fixed length or a decaying LR; also
+                           chosen when the runs are not all constant-LR)
+  --curve train|val        the curve read at budgets: the smoothed training metric (default, the
+                           paper's), or the held-out loss at each evaluation (same windows and
+                           noise for every run: less noise when training batches are small;
+                           needs runs that evaluate often, e.g. train.eval_every 50)
+  --size params|m          what "model size" is in every approach: non-embedding parameters N
+                           (default), or m: FLOPs per token M under --flops (with --flops md the
+                           paper's M = 72Ld^2 + 12LdT, so that C = M*D)
+  --floor L                a known or assumed irreducible loss (default: the synthetic source's
+                           exact optimal loss, when the runs recorded it). No loss below it is
+                           printed as a prediction
+  --fix-floor              hold Approach 3's E at that floor and fit A, B, alpha, beta
+  --max-extrapolation K    decades beyond the fitted FLOPs up to which floor-free power laws
+                           (Approaches 1 and 2) print losses (default 2)
   --drop-highest K         drop the K highest-loss points first (Epoch's rule for Chinchilla: 5)
   --bootstrap N            bootstrap resamples for intervals (default 1000)
   --seed S                 bootstrap seed (default 1)
-  --isoflop-tolerance T    points within T decades of FLOPs form one IsoFLOP budget (default 0.05)
+  --isoflop-tolerance T    final losses: points within T decades of FLOPs form one IsoFLOP
+                           budget (default 0.05)
   --threads T              threads for the multi-start fit and bootstrap (default 2)
   --predict C              print the allocation at a budget of C FLOPs only
   --params N --tokens D    print the predicted loss of that model (and its budget's optimum)
-  --curve-points K         run directories: K points per run from its fitted training curve
-                           (constant-LR runs) instead of its final loss
   --group-by KEY[,KEY]     one analysis per value of a column / run field (objective, noise, ...);
                            with --out, each goes to DIR/KEY-VALUE/
   --out DIR                write the planning guide: report.md, report.html, plots (.svg),
@@ -55,6 +78,14 @@ Allocations use C = k*N*D, k = the points' median FLOPs per parameter and token 
 
 struct Settings {
   std::string convention = "6nd";
+  std::string budgets = "auto";  // run directories: the budget grid, or "final"
+  std::string curve = "train";   // the curve read at budgets: train | val
+  bool budgets_given = false;
+  std::string method;           // how the points were made, for the guide
+  std::string size = "params";  // params | m
+  double floor = 0;             // --floor
+  bool fix_floor = false;
+  double max_extrapolation = 2;
   size_t drop = 0;
   int resamples = 1000;
   uint64_t seed = 1;
@@ -67,16 +98,21 @@ struct Settings {
 };
 
 // Fits, prints and (with out_dir) writes the guide for one set of points;
-// returns the laws for the comparison across groups.
-GroupLaws analyze_points(const std::vector<Point>& points, const std::string& input, bool from_runs,
-                         int unfinished, const Settings& st, const std::string& out_dir) {
+// returns the laws for the comparison across groups. `all_points` may hold
+// several points per (budget, size) (every batch and LR read off the curves):
+// the laws are fitted on the best of each, the hyperparameter laws and the
+// sensitivity on all of them.
+GroupLaws analyze_points(const std::vector<Point>& all_points, const std::string& input,
+                         bool from_runs, int unfinished, const Settings& st,
+                         const std::string& out_dir) {
   const std::string& convention = st.convention;
   const size_t drop = st.drop;
   const int resamples = st.resamples;
   const uint64_t seed = st.seed;
   const double predict = st.predict, gpu_tflops = st.gpu_tflops, mfu = st.mfu;
-  const SurfaceFitOptions& fit_options = st.fit_options;
-  const IsoflopOptions& iso_options = st.iso_options;
+  const std::vector<Point> points = best_per_budget_and_size(all_points);
+  const bool by_m = st.size == "m";
+  const char* size_symbol = by_m ? "M" : "N";
   if (points.size() < 5) {
     throw AnalysisError(input + ": only " + std::to_string(points.size()) +
                         " points; a 5-parameter law needs more");
@@ -86,6 +122,24 @@ GroupLaws analyze_points(const std::vector<Point>& points, const std::string& in
     c_min = std::min(c_min, p.flops);
     c_max = std::max(c_max, p.flops);
   }
+  Validity validity;
+  validity.c_min = c_min, validity.c_max = c_max, validity.max_decades = st.max_extrapolation;
+  if (st.floor > 0) {
+    validity.floor = st.floor, validity.floor_source = "given with --floor";
+  } else if (const double f = known_floor(points); f > 0) {
+    validity.floor = f;
+    validity.floor_source = "the synthetic source's exact optimal loss on the held-out windows";
+  }
+  SurfaceFitOptions fit_options = st.fit_options;
+  if (st.fix_floor) {
+    if (!(validity.floor > 0)) {
+      throw AnalysisError(input +
+                          ": --fix-floor needs a floor: the runs did not record one; "
+                          "give it with --floor");
+    }
+    fit_options.fixed_E = validity.floor;
+  }
+  const IsoflopOptions& iso_options = st.iso_options;
   SurfaceFit fit = fit_surface(points, fit_options);
   // Variable projection as a cross-check; it wins when it finds a lower objective.
   const SurfaceFit varpro = fit_surface_varpro(points, fit_options);
@@ -101,6 +155,13 @@ GroupLaws analyze_points(const std::vector<Point>& points, const std::string& in
 
   std::string not_allocatable;
   const bool allocatable = fit.law.allocatable(&not_allocatable);
+  auto loss_text = [&](double c, double loss, const Interval* ci, bool has_floor) {
+    const std::string why = validity.refusal(c, loss, has_floor);
+    if (!why.empty()) return "loss not printed: " + why;
+    std::string t = "loss " + fmt("%.4f", loss);
+    if (ci) t += " [" + validity.interval(ci->low, ci->high) + "]";
+    return t;
+  };
   if (st.at_params > 0) {
     // One given model: its predicted loss, and how far it is from the
     // compute-optimal loss at its own budget.
@@ -108,13 +169,13 @@ GroupLaws analyze_points(const std::vector<Point>& points, const std::string& in
     std::vector<double> losses;
     for (const auto& l : boot.laws) losses.push_back(l.predict(n, d));
     const Interval ci = percentile_interval(losses, 0.95);
-    std::printf("N %.4g, D %.4g (C = %.3g*N*D = %.3g FLOPs): loss %.4f [%.4f, %.4f]%s\n", n, d,
-                fit.law.k, c, fit.law.predict(n, d), ci.low, ci.high,
-                c < c_min || c > c_max ? "  (extrapolated beyond the fitted FLOPs)" : "");
+    std::printf("%s %.4g, D %.4g (C = %.3g*%s*D = %.3g FLOPs, %s): %s\n", size_symbol, n, d,
+                fit.law.k, size_symbol, c, validity.where(c).c_str(),
+                loss_text(c, fit.law.predict(n, d), &ci, true).c_str());
     if (allocatable) {
       const Allocation a = allocate(fit.law, boot, c, c_min, c_max);
-      std::printf("compute-optimal at that budget: N_opt %.4g, D_opt %.4g, loss %.4f (%+.4f)\n",
-                  a.n_opt, a.d_opt, a.loss, fit.law.predict(n, d) - a.loss);
+      std::printf("compute-optimal at that budget: %s_opt %.4g, D_opt %.4g, %s\n", size_symbol,
+                  a.n_opt, a.d_opt, loss_text(c, a.loss, nullptr, true).c_str());
     }
     return GroupLaws{"", fit.law, {}, c_min, c_max};
   }
@@ -123,29 +184,42 @@ GroupLaws analyze_points(const std::vector<Point>& points, const std::string& in
     GroupLaws laws{"", fit.law, {}, c_min, c_max};
     const Allocation a = allocate(fit.law, boot, predict, c_min, c_max);
     std::printf(
-        "C %.3g FLOPs (C = %.3g*N*D): N_opt %.4g [%.4g, %.4g], D_opt %.4g [%.4g, %.4g], "
-        "%.1f tokens/param, loss %.4f [%.4f, %.4f]%s\n",
-        a.flops, fit.law.k, a.n_opt, a.n_opt_ci.low, a.n_opt_ci.high, a.d_opt, a.d_opt_ci.low,
-        a.d_opt_ci.high, a.tokens_per_param, a.loss, a.loss_ci.low, a.loss_ci.high,
-        a.extrapolated ? "  (extrapolated beyond the fitted FLOPs)" : "");
+        "C %.3g FLOPs (C = %.3g*%s*D, %s): %s_opt %.4g [%.4g, %.4g], D_opt %.4g [%.4g, %.4g], "
+        "%.1f tokens/%s, %s\n",
+        a.flops, fit.law.k, size_symbol, validity.where(a.flops).c_str(), size_symbol, a.n_opt,
+        a.n_opt_ci.low, a.n_opt_ci.high, a.d_opt, a.d_opt_ci.low, a.d_opt_ci.high,
+        a.tokens_per_param, by_m ? "FLOP" : "param",
+        loss_text(a.flops, a.loss, &a.loss_ci, true).c_str());
     return laws;
   }
 
   std::printf("points: %zu from %s (dropped the %zu highest losses); FLOPs %.3g to %.3g%s\n",
               points.size(), input.c_str(), drop, c_min, c_max,
               from_runs ? (" (" + convention + " convention)").c_str() : "");
+  std::printf("method: %s\n", st.method.c_str());
+  if (by_m)
+    std::printf("size: M, FLOPs per token (%s convention), so C = M*D\n", convention.c_str());
   if (unfinished > 0) std::printf("skipped %d unfinished run(s) (no DONE)\n", unfinished);
+  if (validity.floor > 0) {
+    std::printf("known floor: %.4f nats/token (%s)\n", validity.floor,
+                validity.floor_source.c_str());
+  }
   std::printf("\n");
   std::printf(
-      "Approach 3: L(N, D) = E + A/N^alpha + B/D^beta  (%d starts, %d bootstrap resamples, "
+      "Approach 3: L(%s, D) = E + A/%s^alpha + B/D^beta  (%d starts, %d bootstrap resamples, "
       "95%%)\n",
-      fit.starts, resamples);
-  std::printf("  E     %9.4f  [%.4f, %.4f]\n", fit.law.E, boot.E.low, boot.E.high);
-  std::printf("  A     %9.2f  [%.2f, %.2f]\n", fit.law.A, boot.A.low, boot.A.high);
-  std::printf("  B     %9.2f  [%.2f, %.2f]\n", fit.law.B, boot.B.low, boot.B.high);
+      size_symbol, size_symbol, fit.starts, resamples);
+  std::printf("  E     %9.4f  [%.4f, %.4f]%s\n", fit.law.E, boot.E.low, boot.E.high,
+              st.fix_floor ? "  (held at the floor: --fix-floor)" : "");
+  if (validity.floor > 0 && !st.fix_floor) {
+    std::printf("        known floor %.4f: E is %+.1f%% from it\n", validity.floor,
+                100 * (fit.law.E / validity.floor - 1));
+  }
+  std::printf("  A     %9.4g  [%.4g, %.4g]\n", fit.law.A, boot.A.low, boot.A.high);
+  std::printf("  B     %9.4g  [%.4g, %.4g]\n", fit.law.B, boot.B.low, boot.B.high);
   std::printf("  alpha %9.4f  [%.4f, %.4f]\n", fit.law.alpha, boot.alpha.low, boot.alpha.high);
   std::printf("  beta  %9.4f  [%.4f, %.4f]\n", fit.law.beta, boot.beta.low, boot.beta.high);
-  std::printf("  N_opt ~ C^%.4f [%.4f, %.4f], D_opt ~ C^%.4f\n", fit.law.n_exponent(),
+  std::printf("  %s_opt ~ C^%.4f [%.4f, %.4f], D_opt ~ C^%.4f\n", size_symbol, fit.law.n_exponent(),
               boot.n_exponent.low, boot.n_exponent.high, 1 - fit.law.n_exponent());
   if (!fit.law.unidentified.empty()) {
     std::printf("  NOT DETERMINED: %s (no allocation from this surface)\n",
@@ -167,11 +241,16 @@ GroupLaws analyze_points(const std::vector<Point>& points, const std::string& in
   const IsoflopResult iso = fit_isoflop(points, iso_options);
   const IsoflopBootstrap iso_boot =
       iso.fitted ? bootstrap_isoflop(points, iso_options, resamples, seed) : IsoflopBootstrap{};
-  std::printf("\nApproach 2: IsoFLOP parabolas in log N (budgets within %.3g decades)\n",
-              iso_options.group_tolerance);
+  if (read_off_curves(points)) {
+    std::printf("\nApproach 2: IsoFLOP parabolas in log %s at budgets read off the curves\n",
+                size_symbol);
+  } else {
+    std::printf("\nApproach 2: IsoFLOP parabolas in log %s (budgets within %.3g decades)\n",
+                size_symbol, iso_options.group_tolerance);
+  }
   for (const auto& p : iso.profiles) {
     if (p.accepted) {
-      std::printf("  C %.3g: %d points, N_opt %.4g, loss %.4f\n", p.flops, p.points,
+      std::printf("  C %.3g: %d points, %s_opt %.4g, loss %.4f\n", p.flops, p.points, size_symbol,
                   std::exp(p.log_n_opt), p.loss_opt);
     } else {
       std::printf("  C %.3g: %d points, refused: %s\n", p.flops, p.points, p.refusal.c_str());
@@ -179,34 +258,36 @@ GroupLaws analyze_points(const std::vector<Point>& points, const std::string& in
   }
   if (iso.fitted) {
     std::printf(
-        "  N_opt = %.4g * C^%.4f (R^2 %.4f); D_opt = %.4g * C^%.4f; L_opt = %.4g * C^%.4f\n",
-        iso.n_opt.k, iso.n_opt.exponent, iso.n_opt.r2, iso.d_opt.k, iso.d_opt.exponent,
+        "  %s_opt = %.4g * C^%.4f (R^2 %.4f); D_opt = %.4g * C^%.4f; L_opt = %.4g * C^%.4f\n",
+        size_symbol, iso.n_opt.k, iso.n_opt.exponent, iso.n_opt.r2, iso.d_opt.k, iso.d_opt.exponent,
         iso.loss_opt.k, iso.loss_opt.exponent);
     std::printf(
-        "  95%% intervals: N_opt exponent [%.4f, %.4f], L_opt exponent [%.4f, %.4f] "
+        "  95%% intervals: %s_opt exponent [%.4f, %.4f], L_opt exponent [%.4f, %.4f] "
         "(%zu refits, %d without laws)\n",
-        iso_boot.n_exponent_low, iso_boot.n_exponent_high, iso_boot.loss_exponent_low,
+        size_symbol, iso_boot.n_exponent_low, iso_boot.n_exponent_high, iso_boot.loss_exponent_low,
         iso_boot.loss_exponent_high, iso_boot.n_opt.size(), iso_boot.skipped);
   } else {
     std::printf("  %s\n", iso.note.c_str());
   }
 
-  const EnvelopeResult envelope = fit_envelope(points);
+  const EnvelopeResult envelope = fit_envelope(points, validity.floor);
   const EnvelopeBootstrap envelope_boot =
-      envelope.fitted ? bootstrap_envelope(points, resamples, seed) : EnvelopeBootstrap{};
+      envelope.fitted ? bootstrap_envelope(points, resamples, seed, 0.95, validity.floor)
+                      : EnvelopeBootstrap{};
   std::printf("\nApproach 1: lower envelope of loss vs FLOPs\n");
   if (envelope.fitted) {
     std::printf(
-        "  %zu frontier points; L(C) = %.4f + %.4g * C^-%.4f; N_opt ~ C^%.4f, D_opt ~ C^%.4f\n",
-        envelope.frontier.size(), envelope.E, envelope.A, envelope.alpha, envelope.n_opt.exponent,
-        envelope.d_opt.exponent);
-    std::printf("  95%% intervals: alpha [%.4f, %.4f], N_opt exponent [%.4f, %.4f] (%d refits)\n",
-                envelope_boot.alpha_low, envelope_boot.alpha_high, envelope_boot.n_exponent_low,
-                envelope_boot.n_exponent_high, envelope_boot.refits);
+        "  %zu frontier points; L(C) = %.4f + %.4g * C^-%.4f; %s_opt ~ C^%.4f, D_opt ~ C^%.4f\n",
+        envelope.frontier.size(), envelope.E, envelope.A, envelope.alpha, size_symbol,
+        envelope.n_opt.exponent, envelope.d_opt.exponent);
+    std::printf("  95%% intervals: alpha [%.4f, %.4f], %s_opt exponent [%.4f, %.4f] (%d refits)\n",
+                envelope_boot.alpha_low, envelope_boot.alpha_high, size_symbol,
+                envelope_boot.n_exponent_low, envelope_boot.n_exponent_high, envelope_boot.refits);
+    if (!envelope.note.empty()) std::printf("  %s\n", envelope.note.c_str());
   } else {
     std::printf("  %s\n", envelope.note.c_str());
   }
-  const HyperparameterLaws hyper = fit_hyperparameter_laws(points, resamples, seed);
+  const HyperparameterLaws hyper = fit_hyperparameter_laws(all_points, resamples, seed);
   std::printf("\nHyperparameter laws (parabola vertices; best = k*x^e)\n");
   for (const auto& [name, h] :
        std::vector<std::pair<std::string, const HyperLaw*>>{{"B* vs D  ", &hyper.batch_vs_tokens},
@@ -220,7 +301,7 @@ GroupLaws analyze_points(const std::vector<Point>& points, const std::string& in
       std::printf("  %s not fitted: %s\n", name.c_str(), h->note.c_str());
     }
   }
-  const std::vector<Sensitivity> sens = sensitivity(points, iso_options.group_tolerance);
+  const std::vector<Sensitivity> sens = sensitivity(all_points, iso_options.group_tolerance);
   std::printf("\nSensitivity (loss spread over a choice, the others held fixed)\n");
   for (const auto& x : sens) {
     std::printf("  %-7s median %.4f, largest %.4f over %d group(s)\n", x.choice.c_str(),
@@ -229,6 +310,12 @@ GroupLaws analyze_points(const std::vector<Point>& points, const std::string& in
   ReportInput report;
   report.source = input;
   report.convention = from_runs ? convention : "as given (flops column or 6ND)";
+  report.method = st.method;
+  report.size_symbol = size_symbol;
+  report.size_label =
+      by_m ? "FLOPs per token M (" + convention + ")" : "non-embedding parameters N";
+  report.validity = validity;
+  report.floor_fixed = st.fix_floor;
   report.points = points;
   report.fit = fit;
   report.boot = boot;
@@ -242,7 +329,7 @@ GroupLaws analyze_points(const std::vector<Point>& points, const std::string& in
   report.references = st.references;
   {
     std::set<std::string> names;  // this group's runs
-    for (const auto& p : points) {
+    for (const auto& p : all_points) {
       auto it = p.extra.find("name");
       if (it != p.extra.end()) names.insert(it->second);
     }
@@ -253,20 +340,24 @@ GroupLaws analyze_points(const std::vector<Point>& points, const std::string& in
   report.gpu_tflops = gpu_tflops;
   report.mfu = mfu;
   report.resamples = resamples;
+  const auto rows = allocation_table(report);
   if (!allocatable) {
     std::printf("\nAllocation refused: %s\n", not_allocatable.c_str());
   } else {
-    std::printf("\nAllocation (Approach 3, C = %.3g*N*D; * = extrapolated)\n", fit.law.k);
-  }
-  if (allocatable) {
-    std::printf("  %10s %12s %12s %10s %22s\n", "FLOPs", "N_opt", "D_opt", "tok/param",
+    std::printf("\nAllocation (Approach 3, C = %.3g*%s*D)\n", fit.law.k, size_symbol);
+    std::printf("  %10s %10s %12s %12s %10s  %s\n", "FLOPs", "range",
+                (std::string(size_symbol) + "_opt").c_str(), "D_opt", "tok/size",
                 "loss [95% interval]");
   }
-  for (const Allocation& a : allocation_table(report)) {
-    std::printf("  %9.0e%s %12.4g %12.4g %10.1f %8.4f [%.4f, %.4f]\n", a.flops,
-                a.extrapolated ? "*" : " ", a.n_opt, a.d_opt, a.tokens_per_param, a.loss,
-                a.loss_ci.low, a.loss_ci.high);
+  std::vector<std::string> notes;
+  for (const Allocation& a : rows) {
+    const std::string cell = validity.cell(a.flops, a.loss, true, &notes);
+    std::printf(
+        "  %10.0e %10s %12.4g %12.4g %10.1f  %s%s\n", a.flops, validity.where(a.flops).c_str(),
+        a.n_opt, a.d_opt, a.tokens_per_param, cell.c_str(),
+        cell == "—" ? "" : (" [" + validity.interval(a.loss_ci.low, a.loss_ci.high) + "]").c_str());
   }
+  for (const auto& n : notes) std::printf("  — %s\n", n.c_str());
   if (!out_dir.empty()) {
     write_report(out_dir, report);
     std::printf(
@@ -277,6 +368,7 @@ GroupLaws analyze_points(const std::vector<Point>& points, const std::string& in
   GroupLaws laws{"", fit.law, iso, c_min, c_max};
   laws.surface_boot = boot.laws;
   laws.loss_opt_boot = iso_boot.loss_opt;
+  laws.validity = validity;
   return laws;
 }
 
@@ -284,7 +376,6 @@ GroupLaws analyze_points(const std::vector<Point>& points, const std::string& in
 
 int main(int argc, char** argv) {
   std::string input, out_dir, group_by, reference_file;
-  int curve_points = 0;
   Settings st;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -321,8 +412,34 @@ int main(int argc, char** argv) {
         st.gpu_tflops = scalebed::positive_flag(a, value());
       } else if (a == "--mfu") {
         st.mfu = scalebed::positive_flag(a, value());
+      } else if (a == "--budgets") {
+        st.budgets = value(), st.budgets_given = true;
       } else if (a == "--curve-points") {
-        curve_points = static_cast<int>(scalebed::integer_flag(a, value(), 0, 10000));
+        std::cerr << "analyze: --curve-points was replaced by --budgets (IsoFLOP budgets read off "
+                     "the training curves; the default for constant-LR runs)\n";
+        return 2;
+      } else if (a == "--curve") {
+        st.curve = value();
+        if (st.curve != "train" && st.curve != "val") {
+          std::cerr << "analyze: --curve must be train or val, not '" << st.curve << "'\n";
+          return 2;
+        }
+      } else if (a == "--size") {
+        st.size = value();
+        if (st.size != "params" && st.size != "m") {
+          std::cerr << "analyze: --size must be params or m, not '" << st.size << "'\n";
+          return 2;
+        }
+      } else if (a == "--floor") {
+        st.floor = scalebed::positive_flag(a, value());
+      } else if (a == "--fix-floor") {
+        st.fix_floor = true;
+      } else if (a == "--max-extrapolation") {
+        st.max_extrapolation = scalebed::real_flag(a, value());
+        if (!(st.max_extrapolation >= 0)) {
+          std::cerr << "analyze: --max-extrapolation must be >= 0\n";
+          return 2;
+        }
       } else if (a == "--group-by") {
         group_by = value();
       } else if (a == "--reference") {
@@ -356,11 +473,57 @@ int main(int argc, char** argv) {
         reference_file.empty() ? std::vector<ReferenceLaw>{} : read_reference_laws(reference_file);
     int unfinished = 0;
     const bool from_runs = std::filesystem::is_directory(input);
-    if (from_runs && !out_dir.empty()) st.curves = read_training_curves(input, st.convention);
-    const auto points = drop_highest_losses(
-        from_runs ? read_run_directories(input, st.convention, &unfinished, curve_points)
-                  : read_points_csv(input, st.convention, &unfinished),
-        st.drop);
+    std::vector<Point> points;
+    if (from_runs) {
+      points = read_run_directories(input, st.convention, &unfinished);
+      const std::vector<RunCurve> curves = read_run_curves(input, st.convention, st.curve);
+      for (const auto& c : curves) st.curves.push_back(plot_curve(c));
+      size_t constant = 0;
+      for (const auto& c : curves) constant += c.constant_lr();
+      const size_t runs = points.size();
+      const bool all_constant = constant == runs;
+      if (st.budgets == "final" || (!st.budgets_given && !all_constant)) {
+        st.method = "final losses, one point per run; IsoFLOP budgets group runs within " +
+                    fmt("%.3g", st.iso_options.group_tolerance) + " decades of FLOPs";
+        if (st.budgets != "final") {
+          st.method +=
+              " (not every run is constant-LR with a logged curve: " + std::to_string(constant) +
+              " of " + std::to_string(points.size()) + " are; pass --budgets to read those curves)";
+        }
+      } else {
+        if (constant == 0) {
+          throw AnalysisError(input +
+                              ": --budgets reads constant-LR training curves, and no finished run "
+                              "is constant-LR (summary.json schedule.kind) with a logged curve");
+        }
+        const std::vector<double> grid = budget_grid(st.budgets, curves);
+        points = points_at_budgets(curves, grid);
+        if (points.empty()) {
+          throw AnalysisError(input + ": no run's curve passes any budget of --budgets " +
+                              st.budgets + " after its warm-up");
+        }
+        st.method = "IsoFLOP budgets read off " + std::to_string(constant) +
+                    " constant-LR training curves (smoothed " +
+                    (st.curve == "val" ? "held-out loss" : "train_metric") + ", read from " +
+                    fmt("%.3g", kWarmupFactor) + "x warm-up on) at " + std::to_string(grid.size()) +
+                    " budgets (--budgets " + st.budgets +
+                    "), the best batch and LR per (budget, size)";
+        const size_t left_out = runs - constant;
+        if (left_out > 0) {
+          st.method +=
+              "; " + std::to_string(left_out) + " run(s) without a constant-LR curve left out";
+        }
+      }
+    } else {
+      points = read_points_csv(input, st.convention, &unfinished);
+      st.method = "points as given; IsoFLOP budgets group points within " +
+                  fmt("%.3g", st.iso_options.group_tolerance) + " decades of FLOPs";
+    }
+    if (st.size == "m") {
+      // Size as FLOPs per token: M = C/D under the chosen convention (C = M·D).
+      for (auto& p : points) p.params = p.flops / p.tokens;
+    }
+    points = drop_highest_losses(std::move(points), st.drop);
     if (group_by.empty()) {
       st.references = references;
       analyze_points(points, input, from_runs, unfinished, st, out_dir);
@@ -420,13 +583,17 @@ int main(int argc, char** argv) {
       std::printf("==================== comparison across %s ====================\n",
                   group_by.c_str());
       if (hi > 0) {
-        for (double c : {lo, hi, hi * 1e3, hi * 1e6}) {
+        std::vector<std::string> notes;
+        for (double c : {lo, hi, hi * 1e2, hi * 1e4}) {
           std::printf("  C %.3g:", c);
           for (const auto& g : compared) {
-            if (g.can_plan()) std::printf("  %s %.4f", g.name.c_str(), g.optimal_loss(c));
+            if (g.can_plan()) {
+              std::printf("  %s %s", g.name.c_str(), g.cell(c, &notes).c_str());
+            }
           }
           std::printf("\n");
         }
+        for (const auto& n : notes) std::printf("  — not printed: %s\n", n.c_str());
         for (const auto& x : find_crossings(compared, lo, hi * 1e6)) {
           std::printf("  %s and %s cross at %.3g FLOPs%s\n", x.first.c_str(), x.second.c_str(),
                       x.flops, x.flops > hi ? " (extrapolated)" : "");

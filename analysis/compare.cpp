@@ -18,6 +18,22 @@ double GroupLaws::optimal_loss(double flops) const {
   return isoflop.loss_opt.at(flops);
 }
 
+namespace {
+Validity with_range(const GroupLaws& g) {
+  Validity v = g.validity;
+  v.c_min = g.c_min, v.c_max = g.c_max;
+  return v;
+}
+}  // namespace
+
+std::string GroupLaws::refusal(double flops) const {
+  return with_range(*this).refusal(flops, optimal_loss(flops), law_has_floor());
+}
+
+std::string GroupLaws::cell(double flops, std::vector<std::string>* notes) const {
+  return with_range(*this).cell(flops, optimal_loss(flops), law_has_floor(), notes);
+}
+
 size_t GroupLaws::resamples() const {
   return surface.allocatable() ? surface_boot.size() : loss_opt_boot.size();
 }
@@ -108,7 +124,10 @@ std::vector<Crossing> find_crossings(const std::vector<GroupLaws>& groups, doubl
             const double m = 0.5 * (l + r);
             ((diff(l) < 0) != (diff(m) < 0) ? r : l) = m;
           }
-          out.push_back({groups[a].name, groups[b].name, std::exp(0.5 * (l + r))});
+          const double at = std::exp(0.5 * (l + r));
+          if (groups[a].refusal(at).empty() && groups[b].refusal(at).empty()) {
+            out.push_back({groups[a].name, groups[b].name, at});
+          }
         }
         x0 = x1, f0 = f1;
       }
@@ -165,13 +184,23 @@ void write_comparison(const std::string& dir, const std::string& group_key,
     }
     for (const auto& r : references) header.push_back("ref " + r.name);
     std::vector<std::vector<std::string>> rows;
+    header.insert(header.begin() + 1, "range");
+    std::vector<std::string> notes;
+    Validity range;  // decades beyond the union of the groups' fitted FLOPs
+    range.c_min = c_min, range.c_max = c_max;
     for (double c : budgets) {
-      std::vector<std::string> row = {sci(c) + (c < c_min || c > c_max ? " *" : "")};
+      std::vector<std::string> row = {sci(c), range.where(c)};
       for (const auto& g : groups) {
-        if (g.can_plan()) row.push_back(fmt("%.4f", g.optimal_loss(c)));
+        if (g.can_plan()) {
+          row.push_back(g.cell(c, &notes));
+        }
       }
       for (const auto& g : groups) {
         if (g.can_plan() && &g != base) {
+          if (!g.refusal(c).empty() || !base->refusal(c).empty()) {
+            row.push_back("—");
+            continue;
+          }
           const Interval ci = ratio_interval(g, *base, c);
           row.push_back(
               fmt("%.4f", g.optimal_loss(c) / base->optimal_loss(c)) +
@@ -182,18 +211,36 @@ void write_comparison(const std::string& dir, const std::string& group_key,
       rows.push_back(row);
     }
     doc.heading(2, "Compute-optimal loss by budget");
+    std::vector<std::string> floors;
+    for (const auto& g : groups) {
+      if (g.validity.floor > 0) {
+        floors.push_back(g.name + " " + fmt("%.4f", g.validity.floor) + " (" +
+                         g.validity.floor_source + ")");
+      }
+    }
+    if (!floors.empty()) {
+      std::string list;
+      for (const auto& f : floors) list += (list.empty() ? "" : "; ") + f;
+      doc.paragraph("Known floors: " + list + ". No loss below its group's floor is printed.");
+    }
     doc.table(header, rows);
     doc.paragraph(
-        "* outside the fitted FLOP range of at least one group: extrapolated. Ratios "
-        "carry 95% intervals from the groups' bootstrap refits.");
+        "range: decades beyond the FLOPs the groups were fitted on. Ratios carry 95% intervals "
+        "from the groups' bootstrap refits.");
+    if (!notes.empty()) {
+      std::vector<std::string> items;
+      for (const auto& n : notes) items.push_back("— not printed: " + n);
+      doc.bullets(items);
+    }
 
     const double hi = std::pow(10.0, std::ceil(std::log10(c_max)) + 6);
     const auto crossings = find_crossings(groups, c_min, hi);
     doc.heading(2, "Crossings");
     doc.paragraph(
         "A law fitted by Approach 2 (L* = k·C^e) has no irreducible loss: far beyond "
-        "the fitted range it keeps falling, so crossings marked extrapolated are "
-        "forecasts, not measurements.");
+        "the fitted range it keeps falling, so it is not read past its extrapolation limit, "
+        "and crossings marked extrapolated are forecasts, not measurements. Crossings where "
+        "a group's loss may not be printed are not reported.");
     if (crossings.empty()) {
       doc.paragraph("No two L*(C) curves cross between " + sci(c_min) + " and " + sci(hi) +
                     " FLOPs.");
@@ -213,6 +260,7 @@ void write_comparison(const std::string& dir, const std::string& group_key,
       std::vector<double> xin, yin, xout, yout;
       for (double e = std::log10(c_min); e <= std::log10(hi) + 1e-9; e += 0.05) {
         const double c = std::pow(10.0, e);
+        if (!g.refusal(c).empty()) continue;  // never drawn where it may not be printed
         (c <= g.c_max && c >= g.c_min ? xin : xout).push_back(c);
         (c <= g.c_max && c >= g.c_min ? yin : yout).push_back(g.optimal_loss(c));
       }

@@ -13,6 +13,7 @@
 
 #include "isoflop.h"
 #include "surface_fit.h"
+#include "validity.h"
 
 namespace scalebed::analysis {
 
@@ -25,9 +26,18 @@ struct GroupLaws {
   // IsoFLOP loss laws (Approach 2).
   std::vector<SurfaceLaw> surface_boot;
   std::vector<PowerLaw> loss_opt_boot;
+  // The group's known floor and extrapolation limit (its fitted range is
+  // c_min, c_max above).
+  Validity validity;
   bool can_plan() const { return surface.allocatable() || isoflop.fitted; }
   const char* source() const { return surface.allocatable() ? "Approach 3" : "Approach 2"; }
+  // Approach 3's surface has an irreducible term; Approach 2's k·C^e has none.
+  bool law_has_floor() const { return surface.allocatable(); }
   double optimal_loss(double flops) const;
+  // Empty when L*(C) may be printed (validity.h), else why not.
+  std::string refusal(double flops) const;
+  // L*(C) as a table cell, "—" when refused (the reason goes to `notes`).
+  std::string cell(double flops, std::vector<std::string>* notes) const;
   // L*(C) under bootstrap refit r (r < resamples()).
   size_t resamples() const;
   double optimal_loss(double flops, size_t r) const;
@@ -56,7 +66,8 @@ struct Crossing {
   double flops = 0;  // where L*_first = L*_second (log-grid root, refined by bisection)
 };
 
-// Crossings of every pair's L*(C) between lo and hi FLOPs.
+// Crossings of every pair's L*(C) between lo and hi FLOPs, where both may be
+// printed (a crossing of refused predictions is not reported).
 std::vector<Crossing> find_crossings(const std::vector<GroupLaws>& groups, double lo, double hi);
 
 // comparison.md / comparison.html / optimal_loss.svg in `dir`.

@@ -55,7 +55,7 @@ std::vector<Point> pareto_frontier(std::vector<Point> points) {
   return frontier;
 }
 
-EnvelopeResult fit_envelope(const std::vector<Point>& points) {
+EnvelopeResult fit_envelope(const std::vector<Point>& points, double floor) {
   EnvelopeResult r;
   r.frontier = pareto_frontier(points);
   if (r.frontier.size() < 4) {
@@ -71,10 +71,15 @@ EnvelopeResult fit_envelope(const std::vector<Point>& points) {
     d.push_back(p.tokens);
     min_loss = std::min(min_loss, p.loss);
   }
-  // E in [0, min loss): 2,000-point search, log(L − E) = log A − α·log C for each.
+  // E in [floor, min loss): 2,000-point search, log(L − E) = log A − α·log C for each.
+  if (floor >= min_loss) {
+    r.note = "the frontier reaches the known floor: no reducible loss left to fit";
+    return r;
+  }
+  const double lo = std::max(0.0, floor);
   double best_sse = 1e300;
   for (int i = 0; i < 2000; ++i) {
-    const double E = min_loss * i / 2000.0;
+    const double E = lo + (min_loss - lo) * i / 2000.0;
     std::vector<double> y;
     for (const auto& p : r.frontier) y.push_back(std::log(p.loss - E));
     double c0, c1;
@@ -89,12 +94,18 @@ EnvelopeResult fit_envelope(const std::vector<Point>& points) {
   r.n_opt = power_law(c, n);
   r.d_opt = power_law(c, d);
   r.fitted = best_sse < 1e300;
-  if (!r.fitted) r.note = "the frontier's loss does not fall with FLOPs";
+  if (!r.fitted) {
+    r.note = "the frontier's loss does not fall with FLOPs";
+  } else if (floor > 0 && r.E <= lo) {
+    r.note = "E sits at the known floor, the lowest value it may take";
+  } else if (floor <= 0 && r.E == 0) {
+    r.note = "E = 0: a pure power law fits this frontier best (no irreducible loss determined)";
+  }
   return r;
 }
 
 EnvelopeBootstrap bootstrap_envelope(const std::vector<Point>& points, int resamples, uint64_t seed,
-                                     double level) {
+                                     double level, double floor) {
   EnvelopeBootstrap out;
   std::mt19937_64 rng(seed);
   std::uniform_int_distribution<size_t> pick(0, points.size() - 1);
@@ -102,7 +113,7 @@ EnvelopeBootstrap bootstrap_envelope(const std::vector<Point>& points, int resam
   for (int r = 0; r < resamples; ++r) {
     std::vector<Point> sample;
     for (size_t i = 0; i < points.size(); ++i) sample.push_back(points[pick(rng)]);
-    const EnvelopeResult e = fit_envelope(sample);
+    const EnvelopeResult e = fit_envelope(sample, floor);
     if (!e.fitted) continue;
     alphas.push_back(e.alpha);
     n_exponents.push_back(e.n_opt.exponent);

@@ -30,6 +30,11 @@ PowerLaw fit_power_law(const std::vector<double>& x, const std::vector<double>& 
   return p;
 }
 
+bool read_off_curves(const std::vector<Point>& points) {
+  return !points.empty() && std::all_of(points.begin(), points.end(),
+                                        [](const Point& p) { return p.extra.count("budget") > 0; });
+}
+
 double PowerLaw::at(double x) const {
   return k * std::pow(x, exponent);
 }
@@ -38,6 +43,15 @@ std::vector<std::vector<Point>> group_by_budget(std::vector<Point> points, doubl
   std::sort(points.begin(), points.end(),
             [](const Point& a, const Point& b) { return a.flops < b.flops; });
   std::vector<std::vector<Point>> groups;
+  if (read_off_curves(points)) {  // exact budgets: one group per budget
+    for (const Point& p : points) {
+      if (groups.empty() || groups.back().back().extra.at("budget") != p.extra.at("budget")) {
+        groups.emplace_back();
+      }
+      groups.back().push_back(p);
+    }
+    return groups;
+  }
   for (const Point& p : points) {
     if (groups.empty() ||
         std::log10(p.flops) - std::log10(groups.back().back().flops) > tolerance) {
@@ -68,7 +82,8 @@ IsoflopResult fit_isoflop(const std::vector<Point>& points, const IsoflopOptions
       result.profiles.push_back(prof);
       continue;
     }
-    // Least-squares parabola L = c0 + c1·x + c2·x², x = log N.
+    // Least-squares parabola log L = c0 + c1·x + c2·x², x = log N (in log loss,
+    // as the diffusion paper fits its profiles).
     Eigen::MatrixXd X(group.size(), 3);
     Eigen::VectorXd Y(group.size());
     double x_min = 1e300, x_max = -1e300;
@@ -77,7 +92,7 @@ IsoflopResult fit_isoflop(const std::vector<Point>& points, const IsoflopOptions
       X(i, 0) = 1.0;
       X(i, 1) = x;
       X(i, 2) = x * x;
-      Y(i) = group[i].loss;
+      Y(i) = std::log(group[i].loss);
       x_min = std::min(x_min, x);
       x_max = std::max(x_max, x);
     }
@@ -91,7 +106,7 @@ IsoflopResult fit_isoflop(const std::vector<Point>& points, const IsoflopOptions
       continue;
     }
     prof.log_n_opt = -c(1) / (2 * c(2));
-    prof.loss_opt = c(0) + c(1) * prof.log_n_opt + c(2) * prof.log_n_opt * prof.log_n_opt;
+    prof.loss_opt = std::exp(c(0) + c(1) * prof.log_n_opt + c(2) * prof.log_n_opt * prof.log_n_opt);
     if (prof.log_n_opt <= x_min || prof.log_n_opt >= x_max) {
       prof.refusal = "no interior minimum: the vertex lies outside the sampled sizes";
       result.profiles.push_back(prof);

@@ -1,6 +1,6 @@
 // Chinchilla Approach 2 (analysis.md): IsoFLOP profiles. Points are grouped
-// into FLOP budgets; per budget, loss vs log N is fitted with a parabola whose
-// vertex is the compute-optimal size. A budget is refused, with its reason,
+// into FLOP budgets; per budget, log loss vs log N is fitted with a parabola
+// whose vertex is the compute-optimal size. A budget is refused, with its reason,
 // when it has fewer than `min_points` points, the parabola opens downwards,
 // or the vertex lies outside the sampled sizes (no interior minimum). The
 // accepted vertices give N_opt ∝ C^a, D_opt = C/(6·N_opt) and L_opt(C).
@@ -25,11 +25,11 @@ struct IsoflopProfile {
   double log_n_opt = 0;                // vertex (natural log of N)
   double loss_opt = 0;                 // parabola value at the vertex
   double curvature = 0;                // second-order coefficient in log N
-  double c0 = 0, c1 = 0;               // loss ≈ c0 + c1·log N + curvature·log² N
+  double c0 = 0, c1 = 0;               // log loss ≈ c0 + c1·log N + curvature·log² N
   std::vector<double> params, losses;  // the budget's points
-  double parabola(double n) const {
+  double parabola(double n) const {    // the fitted loss at size n
     const double x = std::log(n);
-    return c0 + c1 * x + curvature * x * x;
+    return std::exp(c0 + c1 * x + curvature * x * x);
   }
 };
 
@@ -53,8 +53,13 @@ struct IsoflopOptions {
   int min_points = 3;
 };
 
-// Groups points into budgets: sorted by log10 C, a new group starts where the
-// gap to the previous point exceeds group_tolerance.
+// Whether every point was read off a training curve at a budget of a grid
+// (budgets.h: extra "budget").
+bool read_off_curves(const std::vector<Point>& points);
+
+// Groups points into budgets: by their exact budget when read off curves;
+// otherwise (final losses of runs of fixed length) sorted by log10 C, a new
+// group starts where the gap to the previous point exceeds group_tolerance.
 std::vector<std::vector<Point>> group_by_budget(std::vector<Point> points, double tolerance);
 
 IsoflopResult fit_isoflop(const std::vector<Point>& points, const IsoflopOptions& o = {});

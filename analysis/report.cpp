@@ -73,11 +73,13 @@ void write_report(const std::string& dir, const ReportInput& in) {
   // when it allows an allocation, else from the IsoFLOP loss law.
   std::vector<double> fx_in, fy_in, fx_out, fy_out;
   const bool have_surface = law.allocatable();
+  const Validity& valid = in.validity;
   if (have_surface || in.isoflop.fitted) {
     for (double e = std::log10(c_min); e <= std::log10(c_max) + 2.001; e += 0.05) {
       const double c = std::pow(10.0, e);
       const double l =
           have_surface ? law.predict(law.n_opt(c), law.d_opt(c)) : in.isoflop.loss_opt.at(c);
+      if (!valid.refusal(c, l, have_surface).empty()) continue;  // never drawn where not printed
       const bool inside = c <= c_max;
       (inside ? fx_in : fx_out).push_back(c);
       (inside ? fy_in : fy_out).push_back(l);
@@ -86,6 +88,10 @@ void write_report(const std::string& dir, const ReportInput& in) {
       fx_out.insert(fx_out.begin(), fx_in.back()), fy_out.insert(fy_out.begin(), fy_in.back());
   }
   SvgPlot loss_plot("Loss vs training FLOPs", "FLOPs (" + in.convention + ")", "loss", true, true);
+  if (valid.floor > 0) {
+    loss_plot.add_line({c_min, c_max * 100}, {valid.floor, valid.floor}, "#444",
+                       "known floor " + fmt("%.4f", valid.floor), true);
+  }
   for (size_t i = 0; i < in.curves.size(); ++i) {
     loss_plot.add_line(in.curves[i].flops, in.curves[i].loss, "#c8c8c8",
                        i == 0 ? "training curves (EMA)" : "");
@@ -107,8 +113,7 @@ void write_report(const std::string& dir, const ReportInput& in) {
   }
   const std::string loss_svg = loss_plot.render();
 
-  SvgPlot iso_plot("IsoFLOP profiles (Approach 2)", "non-embedding parameters N", "loss", true,
-                   false);
+  SvgPlot iso_plot("IsoFLOP profiles (Approach 2)", in.size_label, "loss", true, false);
   size_t k = 0;
   for (const auto& prof : in.isoflop.profiles) {
     if (!prof.accepted) continue;
@@ -126,8 +131,8 @@ void write_report(const std::string& dir, const ReportInput& in) {
   }
   const std::string iso_svg = iso_plot.render();
 
-  SvgPlot n_plot("Compute-optimal model size", "FLOPs (" + in.convention + ")", "N_opt", true,
-                 true);
+  SvgPlot n_plot("Compute-optimal model size", "FLOPs (" + in.convention + ")",
+                 in.size_symbol + "_opt", true, true);
   std::vector<double> cx, ny, nlo, nhi;
   for (const auto& r : rows) {
     cx.push_back(r.flops), ny.push_back(r.n_opt), nlo.push_back(r.n_opt_ci.low),
@@ -155,14 +160,26 @@ void write_report(const std::string& dir, const ReportInput& in) {
   Doc doc;
   doc.heading(1, "Scaling-law planning guide");
   doc.heading(2, "Resources");
-  doc.bullets({"Input: " + in.source + " (" + std::to_string(in.points.size()) + " points)",
-               "FLOP convention of the points: " + in.convention +
-                   "; allocations use C = k·N·D with N non-embedding parameters and k = " +
-                   fmt("%.3g", law.k) + " FLOPs per parameter and token (the points' median)",
-               "Fitted range: FLOPs " + sci(c_min) + " to " + sci(c_max) + ", N " + sci(n_min) +
-                   " to " + sci(n_max) + ", D " + sci(d_min) + " to " + sci(d_max),
-               "GPU-hours assume " + fmt("%.0f", in.gpu_tflops) + " TFLOP/s peak at " +
-                   fmt("%.0f%%", 100 * in.mfu) + " MFU"});
+  const std::string& S = in.size_symbol;
+  std::vector<std::string> resources = {
+      "Input: " + in.source + " (" + std::to_string(in.points.size()) + " points)",
+      "Points: " + (in.method.empty() ? std::string("as given") : in.method),
+      "FLOP convention of the points: " + in.convention + "; allocations use C = k·" + S +
+          "·D with " + S + " the " + in.size_label + " and k = " + fmt("%.3g", law.k) +
+          " (the points' median C/(" + S + "·D))",
+      "Fitted range: FLOPs " + sci(c_min) + " to " + sci(c_max) + ", " + S + " " + sci(n_min) +
+          " to " + sci(n_max) + ", D " + sci(d_min) + " to " + sci(d_max),
+      "GPU-hours assume " + fmt("%.0f", in.gpu_tflops) + " TFLOP/s peak at " +
+          fmt("%.0f%%", 100 * in.mfu) + " MFU"};
+  if (valid.floor > 0) {
+    resources.push_back("Known floor: " + fmt("%.4f", valid.floor) + " nats/token (" +
+                        valid.floor_source + "). No predicted loss below it is printed.");
+  }
+  resources.push_back(
+      "Extrapolation: every row says how many decades (dec) beyond the fitted FLOPs it lies; "
+      "laws without an irreducible term (Approaches 1 and 2) print no loss past " +
+      fmt("%.3g", valid.max_decades) + " decades.");
+  doc.bullets(resources);
   {
     // What the sweep cost, as its runs recorded it (run directories only).
     double wall = 0;
@@ -185,22 +202,31 @@ void write_report(const std::string& dir, const ReportInput& in) {
     }
   }
   doc.heading(2, "Laws");
-  doc.paragraph("Approach 3: L(N, D) = E + A/N^α + B/D^β, Huber (δ = 1e-3) in log space, " +
-                std::to_string(in.fit.starts) + " L-BFGS starts; 95% bootstrap intervals from " +
-                std::to_string(in.resamples) + " resamples. R² on log loss: " +
-                (std::isfinite(r2) ? fmt("%.4f", r2) : std::string("n/a (the fit is degenerate)")) +
-                ".");
+  doc.paragraph(
+      "Approach 3: L(" + S + ", D) = E + A/" + S + "^α + B/D^β, Huber (δ = 1e-3) in log space, " +
+      std::to_string(in.fit.starts) + " L-BFGS starts; 95% bootstrap intervals from " +
+      std::to_string(in.resamples) + " resamples. R² on log loss: " +
+      (std::isfinite(r2) ? fmt("%.4f", r2) : std::string("n/a (the fit is degenerate)")) + ".");
   doc.table(
       {"coefficient", "value", "95% interval"},
-      {{"E", fmt("%.4f", law.E), fmt("%.4f", in.boot.E.low) + " – " + fmt("%.4f", in.boot.E.high)},
+      {{in.floor_fixed ? "E (held at the floor)" : "E", fmt("%.4f", law.E),
+        fmt("%.4f", in.boot.E.low) + " – " + fmt("%.4f", in.boot.E.high)},
        {"A", fmt("%.4g", law.A), fmt("%.4g", in.boot.A.low) + " – " + fmt("%.4g", in.boot.A.high)},
        {"B", fmt("%.4g", law.B), fmt("%.4g", in.boot.B.low) + " – " + fmt("%.4g", in.boot.B.high)},
        {"α", fmt("%.4f", law.alpha),
         fmt("%.4f", in.boot.alpha.low) + " – " + fmt("%.4f", in.boot.alpha.high)},
        {"β", fmt("%.4f", law.beta),
         fmt("%.4f", in.boot.beta.low) + " – " + fmt("%.4f", in.boot.beta.high)},
-       {"a = β/(α+β) (N_opt ∝ C^a)", fmt("%.4f", law.n_exponent()),
+       {"a = β/(α+β) (" + S + "_opt ∝ C^a)", fmt("%.4f", law.n_exponent()),
         fmt("%.4f", in.boot.n_exponent.low) + " – " + fmt("%.4f", in.boot.n_exponent.high)}});
+  if (valid.floor > 0 && !in.floor_fixed) {
+    doc.paragraph("E against the known floor " + fmt("%.4f", valid.floor) + ": " +
+                  fmt("%+.1f%%", 100 * (law.E / valid.floor - 1)) +
+                  (law.E < valid.floor
+                       ? ". E lies below the floor, so the surface's losses are printed only "
+                         "where they stay above it (analyze --fix-floor holds E at the floor)."
+                       : "."));
+  }
   doc.paragraph(
       "Variable projection (a grid over α, β with E, A, B solved exactly, then "
       "polished): α " +
@@ -209,8 +235,10 @@ void write_report(const std::string& dir, const ReportInput& in) {
       " against " + fmt("%.6g", in.fit.objective) + " for the result above.");
   if (in.isoflop.fitted) {
     doc.paragraph(
-        "Approach 2 (IsoFLOP vertices; biased by wide or off-centre size grids, read it beside "
-        "Approach 3): N_opt = " +
+        std::string("Approach 2 (IsoFLOP vertices ") +
+        (read_off_curves(in.points) ? "at budgets read off the training curves"
+                                    : "of final losses grouped by FLOPs") +
+        "; biased by wide or off-centre size grids, read it beside Approach 3): " + S + "_opt = " +
         fmt("%.4g", in.isoflop.n_opt.k) + "·C^" + fmt("%.4f", in.isoflop.n_opt.exponent) +
         " [95% " + fmt("%.4f", in.isoflop_boot.n_exponent_low) + " – " +
         fmt("%.4f", in.isoflop_boot.n_exponent_high) + "] (R² " + fmt("%.3f", in.isoflop.n_opt.r2) +
@@ -228,12 +256,13 @@ void write_report(const std::string& dir, const ReportInput& in) {
         " frontier points): L(C) = " + fmt("%.4f", in.envelope.E) + " + " +
         fmt("%.4g", in.envelope.A) + "·C^-" + fmt("%.4f", in.envelope.alpha) + " [95% α " +
         fmt("%.4f", in.envelope_boot.alpha_low) + " – " + fmt("%.4f", in.envelope_boot.alpha_high) +
-        "]; N_opt ∝ C^" + fmt("%.4f", in.envelope.n_opt.exponent) + " [" +
+        "]; " + S + "_opt ∝ C^" + fmt("%.4f", in.envelope.n_opt.exponent) + " [" +
         fmt("%.4f", in.envelope_boot.n_exponent_low) + " – " +
         fmt("%.4f", in.envelope_boot.n_exponent_high) + "], D_opt ∝ C^" +
         fmt("%.4f", in.envelope.d_opt.exponent) + " (" + std::to_string(in.envelope_boot.refits) +
         " bootstrap refits; sampling intervals: the frontier's own bias on a discrete grid "
-        "is not in them).");
+        "is not in them)." +
+        (in.envelope.note.empty() ? std::string() : " " + in.envelope.note + "."));
   } else {
     doc.paragraph("Approach 1: " + in.envelope.note + ".");
   }
@@ -302,10 +331,11 @@ void write_report(const std::string& dir, const ReportInput& in) {
       const double fitted = law.allocatable()   ? law.predict(law.n_opt(c), law.d_opt(c))
                             : in.isoflop.fitted ? in.isoflop.loss_opt.at(c)
                                                 : 0;
-      row.push_back(mine ? fmt("%.4f", fitted) : "-");
+      row.push_back(mine ? valid.cell(c, fitted, law.allocatable(), nullptr) : "-");
       for (const auto& r : in.references) {
         const double ref = r.optimal_loss(c);
-        row.push_back(fmt("%.4f", ref) + (mine ? " (" + fmt("%.3f", fitted / ref) + "×)" : ""));
+        const bool shown = mine && valid.refusal(c, fitted, law.allocatable()).empty();
+        row.push_back(fmt("%.4f", ref) + (shown ? " (" + fmt("%.3f", fitted / ref) + "×)" : ""));
       }
       rows.push_back(row);
     }
@@ -324,39 +354,55 @@ void write_report(const std::string& dir, const ReportInput& in) {
                   ". Add sizes and token counts around the optimum (see the IsoFLOP plot).");
   }
   std::vector<std::vector<std::string>> table;
+  std::vector<std::string> notes;  // why a loss is not printed
   for (const auto& r : rows) {
-    table.push_back({sci(r.flops) + (r.extrapolated ? " *" : ""), gpu_time(r.flops, in),
-                     sci(r.n_opt), sci(r.d_opt),
-                     fmt("%.1f", r.tokens_per_param) + " (" +
-                         fmt("%.1f", r.tokens_per_param_ci.low) + " – " +
-                         fmt("%.1f", r.tokens_per_param_ci.high) + ")",
-                     fmt("%.4f", r.loss) + " (" + fmt("%.4f", r.loss_ci.low) + " – " +
-                         fmt("%.4f", r.loss_ci.high) + ")"});
+    const std::string loss = valid.cell(r.flops, r.loss, true, &notes);
+    table.push_back(
+        {sci(r.flops), valid.where(r.flops), gpu_time(r.flops, in),
+         sci(r.n_opt) + " (" + sci(r.n_opt_ci.low) + " – " + sci(r.n_opt_ci.high) + ")",
+         sci(r.d_opt),
+         fmt("%.1f", r.tokens_per_param) + " (" + fmt("%.1f", r.tokens_per_param_ci.low) + " – " +
+             fmt("%.1f", r.tokens_per_param_ci.high) + ")",
+         loss == "—" ? loss : loss + " (" + valid.interval(r.loss_ci.low, r.loss_ci.high) + ")"});
   }
+  auto not_printed = [&](std::vector<std::string>& list) {
+    if (list.empty()) return;
+    std::vector<std::string> items;
+    for (const auto& n : list) items.push_back("— not printed: " + n);
+    doc.bullets(items);
+    list.clear();
+  };
+  const std::string per_size = S == "N" ? "tokens/param" : "tokens per FLOP/token";
   if (!table.empty()) {
-    doc.table({"FLOPs", "compute", "N_opt", "D_opt", "tokens/param (95%)", "loss (95%)"}, table);
-    doc.paragraph("* outside the fitted FLOP range: extrapolated.");
+    doc.table(
+        {"FLOPs", "range", "compute", S + "_opt (95%)", "D_opt", per_size + " (95%)", "loss (95%)"},
+        table);
+    doc.paragraph("range: decades beyond the fitted FLOPs (extrapolated).");
+    not_printed(notes);
   } else if (in.isoflop.fitted) {
     // Without a surface, the IsoFLOP laws still say how to split a budget.
     doc.paragraph(
         "From the Approach-2 laws instead (IsoFLOP vertices; intervals from resampling "
-        "each budget's points): N_opt = " +
-        fmt("%.4g", in.isoflop.n_opt.k) + "·C^" + fmt("%.4f", in.isoflop.n_opt.exponent) +
-        ", D_opt = C/(k·N_opt), L_opt = " + fmt("%.4g", in.isoflop.loss_opt.k) + "·C^" +
+        "each budget's points): " +
+        S + "_opt = " + fmt("%.4g", in.isoflop.n_opt.k) + "·C^" +
+        fmt("%.4f", in.isoflop.n_opt.exponent) + ", D_opt = C/(k·" + S +
+        "_opt), L_opt = " + fmt("%.4g", in.isoflop.loss_opt.k) + "·C^" +
         fmt("%.4f", in.isoflop.loss_opt.exponent) + ".");
     std::vector<std::vector<std::string>> iso_rows;
     const double first = std::pow(10.0, std::floor(std::log10(c_min)));
     const double last = std::pow(10.0, std::ceil(std::log10(c_max)) + 3);
     for (double c = first; c <= last * 1.01; c *= 10) {
       const double n = in.isoflop.n_opt.at(c), d = c / (law.k * n);
-      iso_rows.push_back({sci(c) + (c < c_min || c > c_max ? " *" : ""), gpu_time(c, in), sci(n),
-                          sci(d), fmt("%.1f", d / n),
-                          fmt("%.4f", in.isoflop.loss_opt.at(c)) + " (" +
-                              fmt("%.4f", in.isoflop_boot.loss_interval(c).first) + " – " +
-                              fmt("%.4f", in.isoflop_boot.loss_interval(c).second) + ")"});
+      const double l = in.isoflop.loss_opt.at(c);
+      const std::string loss = valid.cell(c, l, false, &notes);
+      const auto ci = in.isoflop_boot.loss_interval(c);
+      iso_rows.push_back(
+          {sci(c), valid.where(c), gpu_time(c, in), sci(n), sci(d), fmt("%.1f", d / n),
+           loss == "—" ? loss : loss + " (" + valid.interval(ci.first, ci.second) + ")"});
     }
-    doc.table({"FLOPs", "compute", "N_opt", "D_opt", "tokens/param", "loss (95%)"}, iso_rows);
-    doc.paragraph("* outside the fitted FLOP range: extrapolated.");
+    doc.table({"FLOPs", "range", "compute", S + "_opt", "D_opt", per_size, "loss (95%)"}, iso_rows);
+    doc.paragraph("range: decades beyond the fitted FLOPs (extrapolated).");
+    not_printed(notes);
   }
 
   doc.heading(2, "Budget scenarios");
@@ -372,7 +418,6 @@ void write_report(const std::string& dir, const ReportInput& in) {
                                                    {"> 10k GPU-days (at 100k)", 1e5}}) {
     if (!can_plan) break;
     const double c = days * per_day;
-    const bool outside = c < c_min || c > c_max;
     double n, d, loss;
     if (by_surface) {
       const Allocation a = allocate(law, in.boot, c, c_min, c_max);
@@ -381,12 +426,13 @@ void write_report(const std::string& dir, const ReportInput& in) {
       n = in.isoflop.n_opt.at(c), d = c / (law.k * n), loss = in.isoflop.loss_opt.at(c);
     }
     scen.push_back(
-        {name, sci(c), sci(n), sci(d), fmt("%.4f", loss) + (outside ? " (extrapolated)" : "")});
+        {name, sci(c), valid.where(c), sci(n), sci(d), valid.cell(c, loss, by_surface, &notes)});
   }
   if (can_plan) {
     doc.paragraph(std::string("From ") +
                   (by_surface ? "the Approach-3 surface." : "the Approach-2 IsoFLOP laws."));
-    doc.table({"scenario (upper edge)", "FLOPs", "N_opt", "D_opt", "loss"}, scen);
+    doc.table({"scenario (upper edge)", "FLOPs", "range", S + "_opt", "D_opt", "loss"}, scen);
+    not_printed(notes);
   } else {
     doc.paragraph("No scenarios: neither a usable surface nor IsoFLOP laws were fitted.");
   }
@@ -489,7 +535,13 @@ void write_report(const std::string& dir, const ReportInput& in) {
   if (!by_surface && in.isoflop.fitted) {
     warnings.push_back(
         "the plan uses the IsoFLOP loss law L_opt = k·C^e, which has no irreducible term: far "
-        "beyond the fitted range it underestimates the loss");
+        "beyond the fitted range it underestimates the loss, so its losses stop " +
+        fmt("%.3g", valid.max_decades) + " decades beyond the fitted FLOPs");
+  }
+  if (valid.floor > 0 && law.allocatable() && law.E < valid.floor && !in.floor_fixed) {
+    warnings.push_back("Approach 3's E (" + fmt("%.4f", law.E) + ") lies below the known floor " +
+                       fmt("%.4f", valid.floor) +
+                       ": its losses are printed only where they stay above the floor");
   }
   doc.bullets(warnings);
 
@@ -508,6 +560,11 @@ void write_report(const std::string& dir, const ReportInput& in) {
   j["flops_convention"] = in.convention;
   j["allocation_convention"] = "C = k*N*D";
   j["k_flops_per_param_token"] = law.k;
+  j["method"] = in.method;
+  j["size"] = in.size_symbol == "M" ? "flops_per_token" : "non_embedding_params";
+  j["known_floor"] = valid.floor > 0 ? nlohmann::json(valid.floor) : nlohmann::json();
+  j["known_floor_source"] = valid.floor_source;
+  j["max_extrapolation_decades"] = valid.max_decades;
   auto hyper_json = [](const HyperLaw& h) {
     nlohmann::json o = {{"fitted", h.fitted}, {"note", h.note}, {"refused", h.refused}};
     if (h.fitted) {
@@ -535,6 +592,7 @@ void write_report(const std::string& dir, const ReportInput& in) {
   if (!not_allocatable.empty()) j["allocation_refused"] = not_allocatable;
   auto iv = [](const Interval& i) { return nlohmann::json::array({i.low, i.high}); };
   j["approach3"] = {{"E", law.E},
+                    {"E_held_at_floor", in.floor_fixed},
                     {"A", law.A},
                     {"B", law.B},
                     {"alpha", law.alpha},
@@ -597,16 +655,27 @@ void write_report(const std::string& dir, const ReportInput& in) {
   write_file_atomic(dir + "/fit.json", j.dump(2) + "\n");
   std::string csv =
       "flops,gpu_hours,n_opt,n_opt_low,n_opt_high,d_opt,d_opt_low,d_opt_high,tokens_per_param,"
-      "tokens_per_param_low,tokens_per_param_high,loss,loss_low,loss_high,extrapolated\n";
+      "tokens_per_param_low,tokens_per_param_high,loss,loss_low,loss_high,extrapolated,"
+      "decades_beyond,loss_refused\n";
   for (const auto& a : rows) {
+    // A refused loss (below the floor) leaves the loss cells empty and says why.
+    const std::string why = valid.refusal(a.flops, a.loss, true);
     char line[512];
-    std::snprintf(line, sizeof line,
-                  "%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.4g,%.4g,%.4g,%.6g,%.6g,%.6g,%d\n",
+    std::snprintf(line, sizeof line, "%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.4g,%.4g,%.4g,",
                   a.flops, a.flops / (in.gpu_tflops * 1e12 * in.mfu) / 3600, a.n_opt,
                   a.n_opt_ci.low, a.n_opt_ci.high, a.d_opt, a.d_opt_ci.low, a.d_opt_ci.high,
-                  a.tokens_per_param, a.tokens_per_param_ci.low, a.tokens_per_param_ci.high, a.loss,
-                  a.loss_ci.low, a.loss_ci.high, a.extrapolated ? 1 : 0);
+                  a.tokens_per_param, a.tokens_per_param_ci.low, a.tokens_per_param_ci.high);
     csv += line;
+    if (why.empty()) {
+      std::snprintf(line, sizeof line, "%.6g,%.6g,%.6g,", a.loss, a.loss_ci.low, a.loss_ci.high);
+      csv += line;
+    } else {
+      csv += ",,,";
+    }
+    std::snprintf(line, sizeof line, "%d,%.3g,", a.extrapolated ? 1 : 0,
+                  valid.decades_beyond(a.flops));
+    csv += line;
+    csv += "\"" + why + "\"\n";
   }
   write_file_atomic(dir + "/allocation.csv", csv);
 }

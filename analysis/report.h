@@ -16,12 +16,18 @@
 #include "runs.h"
 #include "sensitivity.h"
 #include "surface_fit.h"
+#include "validity.h"
 
 namespace scalebed::analysis {
 
 struct ReportInput {
   std::string source;      // what was read (CSV path or runs directory)
   std::string convention;  // FLOP convention of the points
+  std::string method;      // how the points were made (curves at budgets, final losses)
+  std::string size_symbol = "N";  // "N" (non-embedding parameters) or "M" (FLOPs per token)
+  std::string size_label = "non-embedding parameters N";
+  Validity validity;         // known floor and extrapolation limits of printed losses
+  bool floor_fixed = false;  // Approach 3's E held at the floor (--fix-floor)
   std::vector<Point> points;
   SurfaceFit fit;
   SurfaceBootstrap boot;
@@ -33,8 +39,7 @@ struct ReportInput {
   SurfaceFit varpro;  // variable projection's optimum, a cross-check of `fit`
   std::vector<Sensitivity> sensitivity;
   std::vector<ReferenceLaw> references;  // published laws to read this fit against
-  std::vector<TrainingCurve> curves;     // run directories only: each run's smoothed curve  //
-                                         // one-choice-at-a-time loss spreads of the sweep
+  std::vector<TrainingCurve> curves;     // run directories only: each run's smoothed curve
   double gpu_tflops = 989;  // peak dense bf16 TFLOP/s of the GPU used for GPU-hours (H100 SXM)
   double mfu = 0.4;         // model FLOPs utilisation assumed for GPU-hours
   int resamples = 0;

@@ -1,15 +1,12 @@
-// Reading summary.json of finished runs into points.
+// Reading finished runs: summary.json into points, metrics.jsonl into curves.
 #include "runs.h"
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <iostream>
-#include <sstream>
-
-#include "curve_fit.h"
 
 namespace scalebed::analysis {
 namespace fs = std::filesystem;
@@ -42,63 +39,17 @@ Point point_of(const fs::path& run, const std::string& convention) {
     if (s.contains("seed")) p.extra["seed"] = s["seed"].dump();
     if (s.contains("device")) p.extra["device"] = s.value("device", "");
     if (s.contains("wall_s")) p.extra["wall_s"] = s["wall_s"].dump();
+    // The synthetic sources' exact optimal loss on the run's held-out windows.
+    if (s.contains("optimal_val_loss") && s["optimal_val_loss"].is_number()) {
+      p.extra["optimal_loss"] = s["optimal_val_loss"].dump();
+    }
     return p;
   } catch (const nlohmann::json::exception& e) {
     throw AnalysisError(summary_path.string() + ": missing or mistyped field: " + e.what());
   }
 }
 
-// Points along one run's fitted training curve.
-std::vector<Point> curve_points_of(const fs::path& run, const Point& final,
-                                   const std::string& convention, int count) {
-  const fs::path metrics_path = run / "metrics.jsonl", summary_path = run / "summary.json";
-  nlohmann::json s;
-  {
-    std::ifstream in(summary_path);
-    s = nlohmann::json::parse(in);
-  }
-  const double per_token = s.at("flops_per_token").at(convention).get<double>();
-  const double batch_tokens = s.at("batch_tokens").get<double>();
-  const double last_step = s.at("steps").get<double>();
-  std::vector<double> steps, losses;
-  std::ifstream in(metrics_path);
-  std::string line;
-  while (std::getline(in, line)) {
-    try {
-      const auto m = nlohmann::json::parse(line);
-      steps.push_back(m.at("step").get<double>());
-      losses.push_back(m.at("train_metric").get<double>());
-    } catch (const std::exception&) {  // a torn last line is skipped
-    }
-  }
-  const auto smooth = ema(losses);
-  std::vector<double> fit_steps, fit_losses;
-  for (size_t i = 0; i < steps.size(); ++i) {
-    if (steps[i] > 0.1 * last_step) fit_steps.push_back(steps[i]), fit_losses.push_back(smooth[i]);
-  }
-  if (fit_steps.size() < 5) return {};  // too short a curve: the caller keeps the final loss
-  const CurveLaw curve = fit_curve(fit_steps, fit_losses);
-  std::vector<Point> out;
-  for (int k = 0; k < count; ++k) {
-    const double step =
-        last_step * std::pow(4.0, -1.0 + static_cast<double>(k) / std::max(1, count - 1));
-    Point p = final;
-    p.tokens = step * batch_tokens;
-    p.flops = per_token * p.tokens;
-    p.loss = curve.at(step);
-    p.extra["curve_step"] = std::to_string(static_cast<long long>(std::llround(step)));
-    out.push_back(p);
-  }
-  return out;
-}
-
-}  // namespace
-
-std::vector<Point> read_run_directories(const std::string& path, const std::string& convention,
-                                        int* skipped, int curve_points) {
-  if (convention != "6nd" && convention != "palm" && convention != "md") {
-    throw AnalysisError("FLOP convention must be 6nd, palm or md, not '" + convention + "'");
-  }
+std::vector<fs::path> finished_runs(const std::string& path, int* unfinished) {
   if (!fs::is_directory(path)) throw AnalysisError(path + ": not a directory");
   std::vector<fs::path> runs;
   if (fs::exists(fs::path(path) / "summary.json")) {
@@ -110,26 +61,32 @@ std::vector<Point> read_run_directories(const std::string& path, const std::stri
     }
   }
   std::sort(runs.begin(), runs.end());
-  std::vector<Point> points;
-  int unfinished = 0;
+  std::vector<fs::path> done;
   for (const auto& run : runs) {
-    if (!fs::exists(run / "DONE")) {
-      ++unfinished;
-      continue;
-    }
-    const Point final = point_of(run, convention);
-    if (curve_points > 0) {
-      const auto curve = curve_points_of(run, final, convention, curve_points);
-      if (curve.empty()) {
-        std::cerr << "note: " << run.string()
-                  << ": fewer than 5 logged steps after warm-up; using its final loss only\n";
-        points.push_back(final);
-      }
-      for (const auto& p : curve) points.push_back(p);
-    } else {
-      points.push_back(final);
+    if (fs::exists(run / "DONE")) {
+      done.push_back(run);
+    } else if (unfinished) {
+      ++*unfinished;
     }
   }
+  return done;
+}
+
+void check_convention(const std::string& convention) {
+  if (convention != "6nd" && convention != "palm" && convention != "md") {
+    throw AnalysisError("FLOP convention must be 6nd, palm or md, not '" + convention + "'");
+  }
+}
+
+}  // namespace
+
+std::vector<Point> read_run_directories(const std::string& path, const std::string& convention,
+                                        int* skipped) {
+  check_convention(convention);
+  int unfinished = 0;
+  std::vector<Point> points;
+  for (const auto& run : finished_runs(path, &unfinished))
+    points.push_back(point_of(run, convention));
   if (skipped) *skipped = unfinished;
   if (points.empty()) {
     throw AnalysisError(path + ": no finished run directories (summary.json and DONE) found");
@@ -137,43 +94,94 @@ std::vector<Point> read_run_directories(const std::string& path, const std::stri
   return points;
 }
 
-std::vector<TrainingCurve> read_training_curves(const std::string& path,
-                                                const std::string& convention) {
-  std::vector<TrainingCurve> out;
-  std::vector<fs::path> runs;
-  if (fs::exists(fs::path(path) / "summary.json")) {
-    runs.push_back(path);
-  } else {
-    for (const auto& e : fs::directory_iterator(path)) {
-      if (e.is_directory() && fs::exists(e.path() / "DONE")) runs.push_back(e.path());
+std::vector<double> smooth_curve(const std::vector<double>& steps,
+                                 const std::vector<double>& values, double log_width) {
+  const size_t n = values.size();
+  std::vector<double> x(n), out(n);
+  for (size_t i = 0; i < n; ++i) x[i] = std::log(std::max(steps[i], 1e-300));
+  const double reach = 5 * log_width;
+  size_t lo = 0, hi = 0;  // the window [lo, hi) of points within `reach` of x_i
+  for (size_t i = 0; i < n; ++i) {
+    while (x[lo] < x[i] - reach) ++lo;
+    while (hi < n && x[hi] <= x[i] + reach) ++hi;
+    // Weighted least squares of value on (x − x_i); the intercept is the estimate.
+    double sw = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
+    for (size_t j = lo; j < hi; ++j) {
+      const double dx = x[j] - x[i], w = std::exp(-std::abs(dx) / log_width);
+      sw += w, sx += w * dx, sy += w * values[j], sxx += w * dx * dx, sxy += w * dx * values[j];
     }
+    const double det = sw * sxx - sx * sx;
+    // The plain weighted mean where the slope is not determined (one point).
+    out[i] = det > 1e-12 * sw * sw ? (sxx * sy - sx * sxy) / det : sy / sw;
   }
-  std::sort(runs.begin(), runs.end());
-  for (const auto& run : runs) {
-    TrainingCurve c;
-    c.name = run.filename().string();
+  return out;
+}
+
+std::vector<RunCurve> read_run_curves(const std::string& path, const std::string& convention,
+                                      const std::string& metric) {
+  check_convention(convention);
+  if (metric != "train" && metric != "val") {
+    throw AnalysisError("the curve metric must be train or val, not '" + metric + "'");
+  }
+  std::vector<RunCurve> out;
+  for (const auto& run : finished_runs(path, nullptr)) {
+    RunCurve c;
+    c.final = point_of(run, convention);
+    const fs::path summary_path = run / "summary.json";
     try {
-      std::ifstream summary(run / "summary.json");
-      c.name = nlohmann::json::parse(summary).value("name", c.name);
-    } catch (const std::exception&) {
+      std::ifstream in(summary_path);
+      const auto s = nlohmann::json::parse(in);
+      c.flops_per_token = s.at("flops_per_token").at(convention).get<double>();
+      c.batch_tokens = s.at("batch_tokens").get<double>();
+      c.last_step = s.at("steps").get<double>();
+      if (s.contains("schedule")) {
+        c.schedule = s["schedule"].value("kind", "");
+        c.warmup_steps = s["schedule"].value("warmup_steps", 0.0);
+      }
+    } catch (const std::exception& e) {
+      throw AnalysisError(summary_path.string() + ": missing or mistyped field: " + e.what());
     }
-    std::vector<double> raw;
     std::ifstream in(run / "metrics.jsonl");
     std::string line;
+    double previous = 0;  // step of the previous line
     while (std::getline(in, line)) {
       try {
         const auto m = nlohmann::json::parse(line);
-        const double f = m.at("flops_" + convention).get<double>();
-        const double l = m.at("train_metric").get<double>();
-        if (f > 0 && l > 0) c.flops.push_back(f), raw.push_back(l);
+        const double step = m.at("step").get<double>();
+        // The mean over the steps since the previous line, where the trainer
+        // logs it, estimates the loss at their midpoint; older runs logged
+        // one step's value only.
+        double at = step, loss;
+        if (metric == "val") {
+          previous = step;
+          if (!m.contains("val_loss")) continue;
+          loss = m.at("val_loss").get<double>();
+        } else if (m.contains("train_metric_mean")) {
+          loss = m.at("train_metric_mean").get<double>();
+          at = 0.5 * (previous + 1 + step);
+        } else {
+          loss = m.at("train_metric").get<double>();
+        }
+        previous = step;
+        if (at > 0 && std::isfinite(loss) && (c.steps.empty() || at > c.steps.back())) {
+          c.steps.push_back(at), c.loss.push_back(loss);
+        }
       } catch (const std::exception&) {  // a torn last line is skipped
       }
     }
-    if (raw.size() < 2) continue;
-    c.loss = ema(raw);
+    if (c.steps.size() < 2) continue;
+    c.smooth = smooth_curve(c.steps, c.loss);
     out.push_back(std::move(c));
   }
   return out;
+}
+
+TrainingCurve plot_curve(const RunCurve& c) {
+  TrainingCurve t;
+  t.name = c.final.extra.count("name") ? c.final.extra.at("name") : "";
+  for (double s : c.steps) t.flops.push_back(s * c.batch_tokens * c.flops_per_token);
+  t.loss = c.smooth;
+  return t;
 }
 
 }  // namespace scalebed::analysis

@@ -89,10 +89,18 @@ SurfaceLaw law_of(const Eigen::VectorXd& t) {
 
 SurfaceFit run_start(const std::vector<Point>& points, const Eigen::VectorXd& start,
                      const SurfaceFitOptions& o) {
+  Eigen::VectorXd x0 = start;
+  if (o.fixed_E > 0) x0[2] = std::log(o.fixed_E);
   auto f = [&](const Eigen::VectorXd& x, Eigen::VectorXd& g) {
-    return surface_objective(points, x, o.huber_delta, g);
+    if (o.fixed_E <= 0) return surface_objective(points, x, o.huber_delta, g);
+    Eigen::VectorXd held = x;
+    held[2] = std::log(o.fixed_E);
+    const double v = surface_objective(points, held, o.huber_delta, g);
+    g[2] = 0;  // E does not move
+    return v;
   };
-  const LbfgsResult r = minimize_lbfgs(f, start, o.lbfgs);
+  LbfgsResult r = minimize_lbfgs(f, x0, o.lbfgs);
+  if (o.fixed_E > 0) r.x[2] = std::log(o.fixed_E);
   SurfaceFit fit;
   fit.law = law_of(r.x);
   fit.law.k = flops_per_param_token(points);
@@ -106,9 +114,11 @@ SurfaceFit run_start(const std::vector<Point>& points, const Eigen::VectorXd& st
 
 SurfaceFit fit_surface(const std::vector<Point>& points, const SurfaceFitOptions& o) {
   std::vector<Eigen::VectorXd> starts;
+  const std::vector<double> e_grid =
+      o.fixed_E > 0 ? std::vector<double>{std::log(o.fixed_E)} : o.e_grid;
   for (double al : o.alpha_grid)
     for (double be : o.beta_grid)
-      for (double e : o.e_grid)
+      for (double e : e_grid)
         for (double a : o.a_grid)
           for (double b : o.b_grid) {
             Eigen::VectorXd t(5);
@@ -139,8 +149,8 @@ SurfaceFit fit_surface(const std::vector<Point>& points, const SurfaceFitOptions
   };
   const SurfaceLaw& l = fit.law;
   fit.optimum_at_grid_edge = !(inside(o.a_grid, std::log(l.A)) && inside(o.b_grid, std::log(l.B)) &&
-                               inside(o.e_grid, std::log(l.E)) && inside(o.alpha_grid, l.alpha) &&
-                               inside(o.beta_grid, l.beta));
+                               (o.fixed_E > 0 || inside(o.e_grid, std::log(l.E))) &&
+                               inside(o.alpha_grid, l.alpha) && inside(o.beta_grid, l.beta));
   fit.starts = static_cast<int>(starts.size());
   return fit;
 }
@@ -154,7 +164,9 @@ SurfaceFit fit_surface_varpro(const std::vector<Point>& points, const SurfaceFit
     loss[i] = points[i].loss;
   }
   // Inner problem for fixed (α, β): min Σ ((E + A·x1 + B·x2 − L)/L)² over
-  // E, A, B ≥ 0, by trying every subset of free coefficients (7 small solves).
+  // E, A, B ≥ 0, by trying every subset of free coefficients (7 small solves;
+  // with E held, the target is 1 − E/L and only A and B are free).
+  const bool hold_e = o.fixed_E > 0;
   auto inner = [&](double alpha, double beta, Eigen::Vector3d* coef) {
     Eigen::MatrixXd X(n, 3);
     Eigen::VectorXd y = Eigen::VectorXd::Ones(n);
@@ -162,9 +174,11 @@ SurfaceFit fit_surface_varpro(const std::vector<Point>& points, const SurfaceFit
       X(i, 0) = 1.0 / loss[i];
       X(i, 1) = std::exp(-alpha * log_n[i]) / loss[i];
       X(i, 2) = std::exp(-beta * log_d[i]) / loss[i];
+      if (hold_e) y(i) = 1.0 - o.fixed_E / loss[i];
     }
     double best = std::numeric_limits<double>::infinity();
     for (int mask = 1; mask < 8; ++mask) {
+      if (hold_e && (mask & 1)) continue;
       std::vector<int> cols;
       for (int c = 0; c < 3; ++c) {
         if (mask & (1 << c)) cols.push_back(c);
@@ -178,6 +192,7 @@ SurfaceFit fit_surface_varpro(const std::vector<Point>& points, const SurfaceFit
         best = r;
         coef->setZero();
         for (size_t c = 0; c < cols.size(); ++c) (*coef)[cols[c]] = w[c];
+        if (hold_e) (*coef)[0] = o.fixed_E;
       }
     }
     return best;

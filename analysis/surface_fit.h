@@ -43,6 +43,9 @@ struct SurfaceFitOptions {
       e_grid{-1, -0.5, 0, 0.5, 1}, a_grid{0, 5, 10, 15, 20, 25}, b_grid{0, 5, 10, 15, 20, 25};
   LbfgsOptions lbfgs;
   int threads = 2;
+  // > 0: E is held at this value (a known irreducible loss) and only A, B,
+  // alpha and beta are fitted.
+  double fixed_E = 0;
 };
 
 struct SurfaceFit {

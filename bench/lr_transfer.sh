@@ -18,7 +18,8 @@ for d in 32 64 128; do
   for lr in $standard_lrs; do runs+=("standard $d $lr"); done
 done
 printf '%s\n' "${runs[@]}" | xargs -P "$jobs" -L 1 bash -c '
-  "'"$build"'/bin/trainer" --config configs/ladder/L2-D64.yaml --set parameterization.kind=$0 \
+  "'"$build"'/bin/trainer" --config configs/ladder/L2-D64.yaml --set data.source=synthetic \
+    --set parameterization.kind=$0 \
     --set model.d_model=$1 --set model.heads=$(($1 / 16)) --set optim.lr=$2 \
     --set name=$0-d$1-lr$2 --set out_dir='"$out"' --set train.batch_size=16 --set train.steps='"$steps"' \
     --set train.eval_every=0 --set train.eval_batches=16 --set schedule.warmup_steps=30 \

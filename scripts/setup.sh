@@ -64,7 +64,7 @@ case "$mode" in
     "$build/bin/trainer" --config sweeps/quickstart.yaml
     "$build/bin/trainer" --config sweeps/quickstart.yaml --collect
     say "fitting scaling laws: runs/quickstart/guide/"
-    "$build/bin/analyze" runs/quickstart --flops md --curve-points 6 \
+    "$build/bin/analyze" runs/quickstart --flops md \
       --group-by objective,noise --out runs/quickstart/guide
     say "done: open runs/quickstart/guide/*/report.html"
     ;;

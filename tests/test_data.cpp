@@ -9,9 +9,12 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <map>
+#include <set>
 
 #include "data/data.h"
 #include "data/prepare.h"
+#include "data/synthetic_hmm.h"
 #include "test_util.h"
 #include "util/error.h"
 
@@ -228,6 +231,174 @@ TEST(SyntheticHmm, SampleStatisticsMatchTheLikelihood) {
   }
   EXPECT_LT(floor, 0.8 * unigram);  // the source has real sequential structure
   EXPECT_GT(floor, 0.5);
+}
+
+// The Zipf-Markov mixture (data/zipf_markov.h): its likelihood against a
+// direct sum over components, normalisation, the sampler against the
+// likelihood (Monte Carlo), and the trainer's floor against a Monte Carlo
+// estimate of the expected optimal loss.
+ZipfMarkovOptions small_mixture() {
+  ZipfMarkovOptions o;
+  o.components = 5, o.vocab = 4, o.successors = 2, o.concentration = 0.7, o.zipf_exponent = 0.5;
+  o.seed = 11;
+  return o;
+}
+
+// −log Σ_k π_k (1/V) Π P_k(x_t | x_t−1): every component summed, none pruned.
+double direct_nll(const ZipfMarkov& z, const std::vector<uint32_t>& x) {
+  double p = 0;
+  for (int64_t k = 0; k < z.options().components; ++k) {
+    double pk = z.weights()[k] / z.options().vocab;
+    for (size_t t = 1; t < x.size(); ++t) pk *= z.transition(k, x[t - 1], x[t]);
+    p += pk;
+  }
+  return -std::log(p);
+}
+
+TEST(ZipfMarkov, LikelihoodIsTheMixtureOverEveryComponent) {
+  const ZipfMarkov z(small_mixture());
+  for (uint64_t seed = 0; seed < 20; ++seed) {
+    std::vector<uint32_t> x(7);
+    z.sample_window(seed, 7, x.data());
+    EXPECT_NEAR(z.window_nll(x.data(), 7, 0), direct_nll(z, x), 1e-10);
+    // The conditional form: the whole window minus its head.
+    const std::vector<uint32_t> head(x.begin(), x.begin() + 3);
+    EXPECT_NEAR(z.window_nll(x.data(), 7, 3), direct_nll(z, x) - direct_nll(z, head), 1e-10);
+    // p(x) >= π_k·p_k(x): the mixture never loses more than −log π_k to the
+    // oracle that is told the component.
+    const int64_t k = z.component_of(seed);
+    EXPECT_LE(z.window_nll(x.data(), 7, 0),
+              z.component_nll(k, x.data(), 7, 0) - std::log(z.weights()[k]) + 1e-12);
+  }
+  // Each token has exactly `successors` possible next tokens, weights summing to one.
+  for (int64_t k = 0; k < 5; ++k) {
+    for (int64_t a = 0; a < 4; ++a) {
+      double sum = 0;
+      int nonzero = 0;
+      for (int64_t b = 0; b < 4; ++b)
+        sum += z.transition(k, a, b), nonzero += z.transition(k, a, b) > 0;
+      EXPECT_NEAR(sum, 1.0, 1e-12);
+      EXPECT_EQ(nonzero, 2);
+    }
+  }
+}
+
+TEST(ZipfMarkov, LikelihoodIsANormalisedDistribution) {
+  const ZipfMarkov z(small_mixture());
+  double total = 0;
+  for (int code = 0; code < 4 * 4 * 4 * 4 * 4; ++code) {
+    std::vector<uint32_t> x(5);
+    for (int t = 0, c = code; t < 5; ++t, c /= 4) x[t] = c % 4;
+    double p = 0;
+    for (int64_t k = 0; k < 5; ++k) {
+      double pk = z.weights()[k] / 4;
+      for (int t = 1; t < 5; ++t) pk *= z.transition(k, x[t - 1], x[t]);
+      p += pk;
+    }
+    if (p > 0) {  // a sequence no component can produce has probability 0
+      EXPECT_NEAR(std::exp(-z.window_nll(x.data(), 5, 0)), p, 1e-14);
+    } else {
+      EXPECT_THROW(z.window_nll(x.data(), 5, 0), Error);
+    }
+    total += p;
+  }
+  EXPECT_NEAR(total, 1.0, 1e-12);
+}
+
+TEST(ZipfMarkov, TheSamplerDrawsWindowsWithTheLikelihoodsProbabilities) {
+  // Monte Carlo: 200,000 windows of 3 tokens; every sequence's frequency
+  // against exp(−window_nll), and every component's against π_k.
+  const ZipfMarkov z(small_mixture());
+  const int n = 200000;
+  std::map<int, int> seen;
+  std::vector<int> components(5, 0);
+  for (int i = 0; i < n; ++i) {
+    std::vector<uint32_t> x(3);
+    z.sample_window(mix_seed(99, i, 0), 3, x.data());
+    ++seen[x[0] * 16 + x[1] * 4 + x[2]];
+    ++components[z.component_of(mix_seed(99, i, 0))];
+  }
+  for (int code = 0; code < 64; ++code) {
+    const std::vector<uint32_t> x = {uint32_t(code / 16), uint32_t(code / 4 % 4),
+                                     uint32_t(code % 4)};
+    double p = 0;
+    for (int64_t k = 0; k < 5; ++k) {
+      p += z.weights()[k] / 4 * z.transition(k, x[0], x[1]) * z.transition(k, x[1], x[2]);
+    }
+    const double freq = static_cast<double>(seen[code]) / n;
+    EXPECT_NEAR(freq, p, 5 * std::sqrt(p * (1 - p) / n) + 1e-12) << code;
+  }
+  for (int k = 0; k < 5; ++k) {
+    const double p = z.weights()[k];
+    EXPECT_NEAR(static_cast<double>(components[k]) / n, p, 5 * std::sqrt(p * (1 - p) / n));
+  }
+  // π_k ∝ k^−(1+a).
+  EXPECT_NEAR(z.weights()[0] / z.weights()[3], std::pow(4.0, 1.5), 1e-9);
+}
+
+TEST(ZipfMarkov, TheTrainersFloorIsTheMonteCarloOptimalLoss) {
+  // The default source (data.zipf_markov.*) with the ladder's context of 64:
+  // the floor the trainer prints for next-token prediction (tokens 1..64 of
+  // 256 held-out windows) against the expected optimal loss estimated on
+  // 20,000 fresh windows, within their standard errors. The oracle that is
+  // told the component bounds it from below (the component's information
+  // about the window is I(X; K) >= 0), and p(x) >= π_k p_k(x) from above.
+  DataConfig cfg;
+  cfg.source = "zipf_markov";
+  cfg.zipf_markov = {4096, 64, 2, 1234, 1.0, 0.5};
+  const Dataset d = open_dataset(cfg, 0, 64);
+  ASSERT_TRUE(d.generator && d.exact);
+  EXPECT_EQ(d.vocab, 64);
+  BatchSource batches(d, 64, 0);
+  const int64_t rows = 256;
+  const double floor = *batches.optimal_val_loss(rows, 1, 65);
+  double floor_sq = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    auto w = batches.val_rows(r, 1, rows);
+    const std::vector<uint32_t> x(w.begin(), w.end());
+    floor_sq += std::pow(d.exact->window_nll(x.data(), 65, 1) / 64, 2);
+  }
+  const double floor_se = std::sqrt((floor_sq / rows - floor * floor) / rows);
+  const ZipfMarkov& z = *d.generator;
+  const int n = 20000;
+  double sum = 0, sum_sq = 0, oracle = 0, prior_cost = 0;
+  for (int i = 0; i < n; ++i) {
+    std::vector<uint32_t> x(65);
+    const uint64_t seed = mix_seed(7, i, 1);
+    z.sample_window(seed, 65, x.data());
+    const double v = z.window_nll(x.data(), 65, 1) / 64;
+    sum += v, sum_sq += v * v;
+    const int64_t k = z.component_of(seed);
+    oracle += z.component_nll(k, x.data(), 65, 1) / 64 / n;
+    prior_cost -= std::log(z.weights()[k]) / 64 / n;
+  }
+  const double mc = sum / n, mc_se = std::sqrt((sum_sq / n - mc * mc) / n);
+  EXPECT_NEAR(floor, mc, 3 * std::hypot(floor_se, mc_se)) << floor << " vs " << mc;
+  EXPECT_GT(mc, oracle);
+  EXPECT_LT(mc, oracle + prior_cost + 1e-12);
+  // The source has structure far below the uniform log 64 = 4.16 nats.
+  EXPECT_LT(mc, 1.0);
+  EXPECT_GT(mc, 0.2);
+}
+
+TEST(ZipfMarkov, GeneratedBatchesArePureFunctionsAndHeldOutWindowsAreFixed) {
+  DataConfig cfg;
+  cfg.source = "zipf_markov";
+  cfg.zipf_markov = {256, 16, 2, 5, 1.0, 0.5};
+  const Dataset d = open_dataset(cfg, 0, 8);
+  BatchSource a(d, 8, 42), b(d, 8, 42), c(d, 8, 43);
+  EXPECT_EQ(a.window(), 9);
+  EXPECT_EQ(a.train_rows(7, 0, 4), b.train_rows(7, 0, 4));
+  EXPECT_NE(a.train_rows(7, 0, 4), a.train_rows(8, 0, 4));
+  EXPECT_NE(a.train_rows(7, 0, 4), c.train_rows(7, 0, 4));
+  auto full = a.train_rows(3, 0, 6);
+  auto first = a.train_rows(3, 0, 3), second = a.train_rows(3, 3, 3);
+  first.insert(first.end(), second.begin(), second.end());
+  EXPECT_EQ(full, first);
+  // Held-out rows do not depend on the run's seed, nor on how many are asked for.
+  EXPECT_EQ(a.val_rows(0, 4, 8), c.val_rows(0, 4, 8));
+  EXPECT_EQ(a.val_rows(0, 4, 8), c.val_rows(0, 4, 100));
+  for (int64_t t : full) EXPECT_LT(t, 16);
 }
 
 TEST(Tokenizers, ByteRoundTrip) {

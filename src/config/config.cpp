@@ -54,7 +54,7 @@ const std::vector<SchemaEntry> kSchema = {
   {"objective.per_token_lambda_fraction", "float", "0", "diffusion: share of training sequences that draw a lambda per token (the released code: 0.2)", {}},
   {"objective.eval_lambdas", "int", "4", "diffusion: stratified lambdas per validation sequence (fixed across runs)", {}},
 
-  {"data.source", "enum", "synthetic", "token source", {"synthetic", "tokens", "text"}},
+  {"data.source", "enum", "synthetic", "token source: synthetic (HMM), zipf_markov (a mixture whose loss scales), token files, or text", {"synthetic", "zipf_markov", "tokens", "text"}},
   {"data.path", "string", "", "tokens: file or glob of shards; text: a UTF-8 text file", {}},
   {"data.val_path", "string", "", "held-out data (same kind as data.path); empty = the last val_fraction of data.path", {}},
   {"data.format", "enum", "auto", "token file format", {"auto", "llmc", "raw_u16", "raw_u32"}},
@@ -66,6 +66,12 @@ const std::vector<SchemaEntry> kSchema = {
   {"data.synthetic.train_tokens", "int", "2000000", "length of the training stream", {}},
   {"data.synthetic.val_tokens", "int", "65536", "length of the held-out stream", {}},
   {"data.synthetic.seed", "int", "1234", "seed of the HMM itself (not of the run)", {}},
+  {"data.zipf_markov.components", "int", "4096", "Markov chains in the mixture; chain k generates a window with probability proportional to k^-(1+zipf_exponent)", {}},
+  {"data.zipf_markov.vocab", "int", "64", "tokens shared by all chains", {}},
+  {"data.zipf_markov.successors", "int", "2", "possible next tokens per token in each chain (sparsity)", {}},
+  {"data.zipf_markov.concentration", "float", "1.0", "Dirichlet concentration of the successor weights", {}},
+  {"data.zipf_markov.zipf_exponent", "float", "0.5", "a of the chain weights k^-(1+a): the excess loss of the K most frequent chains learned falls as K^-a", {}},
+  {"data.zipf_markov.seed", "int", "1234", "seed of the chains' tables (not of the run)", {}},
 
   {"optim.name", "enum", "adamw", "optimizer: adamw, or laprop (the paper's released code)", {"adamw", "laprop"}},
   {"optim.lr", "float", "1e-3", "base learning rate", {}},
@@ -340,7 +346,24 @@ RunConfig build_run_config(FlatConfig flat, const std::string& source_path) {
   d.synthetic.train_tokens = r.integer("data.synthetic.train_tokens");
   d.synthetic.val_tokens = r.integer("data.synthetic.val_tokens");
   d.synthetic.seed = r.integer("data.synthetic.seed");
-  if (d.source != "synthetic") {
+  ZipfMarkovConfig& z = d.zipf_markov;
+  z.components = r.integer("data.zipf_markov.components");
+  z.vocab = r.integer("data.zipf_markov.vocab");
+  z.successors = r.integer("data.zipf_markov.successors");
+  z.concentration = r.real("data.zipf_markov.concentration");
+  z.zipf_exponent = r.real("data.zipf_markov.zipf_exponent");
+  z.seed = r.integer("data.zipf_markov.seed");
+  r.require(z.components >= 1 && z.components <= 1000000, "data.zipf_markov.components",
+            "must be in [1, 1000000]");
+  r.require(z.vocab >= 2 && z.vocab <= 65536, "data.zipf_markov.vocab", "must be in [2, 65536]");
+  r.require(z.successors >= 1 && z.successors <= z.vocab, "data.zipf_markov.successors",
+            "must be in [1, data.zipf_markov.vocab]");
+  r.require(z.components * z.vocab * z.successors <= 200000000, "data.zipf_markov.components",
+            "components x vocab x successors must stay below 2e8 (the tables live in memory)");
+  r.require(z.concentration > 0, "data.zipf_markov.concentration", "must be > 0");
+  r.require(z.zipf_exponent > 0 && z.zipf_exponent <= 10, "data.zipf_markov.zipf_exponent",
+            "must be in (0, 10]");
+  if (d.source != "synthetic" && d.source != "zipf_markov") {
     r.require(!d.path.empty(), "data.path", "must be set when data.source is " + d.source);
   }
   r.require(d.val_fraction > 0 && d.val_fraction < 1, "data.val_fraction", "must be in (0, 1)");

@@ -53,14 +53,21 @@ struct SyntheticConfig {
   double concentration;  // Dirichlet concentration of transition rows
 };
 
+// The Zipf-weighted mixture of sparse Markov chains (data/zipf_markov.h).
+struct ZipfMarkovConfig {
+  int64_t components, vocab, successors, seed;
+  double concentration, zipf_exponent;
+};
+
 struct DataConfig {
-  std::string source;     // synthetic | tokens | text
+  std::string source;     // synthetic | zipf_markov | tokens | text
   std::string path;       // glob of token files, or a text file
   std::string val_path;   // optional held-out file(s); else a tail split
   std::string format;     // auto | llmc | raw_u16 | raw_u32
   std::string tokenizer;  // byte | path to a SentencePiece .model
   double val_fraction;
   SyntheticConfig synthetic;
+  ZipfMarkovConfig zipf_markov;
 };
 
 struct OptimConfig {

@@ -3,8 +3,10 @@
 
 #include <algorithm>
 
+#include "data/synthetic_hmm.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/log.h"
 
 namespace scalebed {
 namespace {
@@ -45,11 +47,13 @@ uint64_t mix_seed(uint64_t seed, uint64_t a, uint64_t b) {
 }
 
 int64_t Dataset::train_tokens() const {
+  if (generator) return 0;  // unbounded: every window is new
   int64_t n = 0;
   for (const auto& s : train) n += s.length;
   return n;
 }
 int64_t Dataset::val_tokens() const {
+  if (generator) return 0;
   int64_t n = 0;
   for (const auto& s : val) n += s.length;
   return n;
@@ -65,9 +69,30 @@ Dataset open_dataset(const DataConfig& cfg, int64_t model_vocab, int64_t context
     d.val.push_back(
         make_owned_segment(hmm->sample(sc.val_tokens, mix_seed(sc.seed, 2, 0)), "synthetic-val"));
     d.vocab = sc.vocab;
-    d.hmm = hmm;
+    d.exact = hmm;
     d.description = "synthetic HMM (" + std::to_string(sc.states) + " states, vocab " +
                     std::to_string(sc.vocab) + ")";
+  } else if (cfg.source == "zipf_markov") {
+    const auto& zc = cfg.zipf_markov;
+    ZipfMarkovOptions o;
+    o.components = zc.components;
+    o.vocab = zc.vocab;
+    o.successors = zc.successors;
+    o.concentration = zc.concentration;
+    o.zipf_exponent = zc.zipf_exponent;
+    o.seed = static_cast<uint64_t>(zc.seed);
+    auto source = std::make_shared<ZipfMarkov>(o);
+    d.vocab = zc.vocab;
+    d.exact = source;
+    d.generator = source;
+    d.description = "Zipf-Markov mixture (" + std::to_string(zc.components) + " chains, vocab " +
+                    std::to_string(zc.vocab) + ", " + std::to_string(zc.successors) +
+                    " successors, Zipf a " + strprintf("%g", zc.zipf_exponent) + ")";
+    if (model_vocab > 0 && model_vocab < zc.vocab) {
+      fail_at("model.vocab", model_vocab, " is smaller than data.zipf_markov.vocab = ", zc.vocab);
+    }
+    if (model_vocab > 0) d.vocab = model_vocab;
+    return d;  // windows are generated: nothing to count or check
   } else if (cfg.source == "text") {
     auto tok = std::shared_ptr<const Tokenizer>(make_tokenizer(cfg.tokenizer));
     auto all = tokenize_text_file(cfg.path, *tok);
@@ -132,55 +157,73 @@ void WindowIndex::copy(int64_t index, int64_t* out) const {
   for (int64_t i = 0; i < window_; ++i) out[i] = s.at(offset + i);
 }
 
-std::vector<uint32_t> WindowIndex::tokens(int64_t index) const {
-  std::vector<int64_t> w(window_);
-  copy(index, w.data());
-  return std::vector<uint32_t>(w.begin(), w.end());
+BatchSource::BatchSource(const Dataset& data, int64_t context, uint64_t seed)
+    : generator_(data.generator), exact_(data.exact), window_(context + 1), seed_(seed) {
+  if (!generator_) {
+    train_.emplace(data.train, window_, "training data");
+    val_.emplace(data.val, window_, "validation data");
+  }
 }
 
-BatchSource::BatchSource(const Dataset& data, int64_t context, uint64_t seed)
-    : train_(data.train, context + 1, "training data"),
-      val_(data.val, context + 1, "validation data"),
-      hmm_(data.hmm),
-      seed_(seed) {}
+namespace {
+// Generated windows: training windows are drawn from the run's seed, held-out
+// windows from a fixed stream that no run's seed reaches.
+constexpr uint64_t kHeldOutStream = 0x48454C442D4F5554ull;  // "HELD-OUT"
+
+void generate(const ZipfMarkov& g, uint64_t window_seed, int64_t n, int64_t* out) {
+  std::vector<uint32_t> w(n);
+  g.sample_window(window_seed, n, w.data());
+  std::copy(w.begin(), w.end(), out);
+}
+}  // namespace
 
 std::vector<int64_t> BatchSource::train_rows(int64_t step, int64_t row_begin, int64_t rows) const {
-  const int64_t w = train_.window();
-  std::vector<int64_t> out(rows * w);
+  std::vector<int64_t> out(rows * window_);
   for (int64_t r = 0; r < rows; ++r) {
     const uint64_t h =
         mix_seed(seed_, static_cast<uint64_t>(step), static_cast<uint64_t>(row_begin + r));
+    if (generator_) {
+      generate(*generator_, h, window_, out.data() + r * window_);
+      continue;
+    }
     // Unbiased enough for any realistic count: (h * n) >> 64.
     const auto index = static_cast<int64_t>(
-        (static_cast<unsigned __int128>(h) * static_cast<uint64_t>(train_.count())) >> 64);
-    train_.copy(index, out.data() + r * w);
+        (static_cast<unsigned __int128>(h) * static_cast<uint64_t>(train_->count())) >> 64);
+    train_->copy(index, out.data() + r * window_);
   }
   return out;
 }
 
-int64_t BatchSource::val_index(int64_t row, int64_t total_rows) const {
+void BatchSource::val_window(int64_t row, int64_t total_rows, int64_t* out) const {
+  if (generator_) {
+    generate(*generator_, mix_seed(kHeldOutStream, static_cast<uint64_t>(row), 0), window_, out);
+    return;
+  }
   // Evenly spaced windows; with few held-out tokens they may overlap.
-  return static_cast<int64_t>((static_cast<unsigned __int128>(row) * val_.count()) / total_rows);
+  const auto index =
+      static_cast<int64_t>((static_cast<unsigned __int128>(row) * val_->count()) / total_rows);
+  val_->copy(index, out);
 }
 
 std::vector<int64_t> BatchSource::val_rows(int64_t row_begin, int64_t rows,
                                            int64_t total_rows) const {
-  const int64_t w = val_.window();
-  std::vector<int64_t> out(rows * w);
-  for (int64_t r = 0; r < rows; ++r) {
-    val_.copy(val_index(row_begin + r, total_rows), out.data() + r * w);
-  }
+  std::vector<int64_t> out(rows * window_);
+  for (int64_t r = 0; r < rows; ++r)
+    val_window(row_begin + r, total_rows, out.data() + r * window_);
   return out;
 }
 
 std::optional<double> BatchSource::optimal_val_loss(int64_t total_rows, int64_t begin,
                                                     int64_t end) const {
-  if (!hmm_) return std::nullopt;
-  SB_CHECK(0 <= begin && begin < end && end <= val_.window());
+  if (!exact_) return std::nullopt;
+  SB_CHECK(0 <= begin && begin < end && end <= window_);
   double nll = 0;
+  std::vector<int64_t> w(window_);
+  std::vector<uint32_t> tokens(window_);
   for (int64_t r = 0; r < total_rows; ++r) {
-    auto w = val_.tokens(val_index(r, total_rows));
-    nll += hmm_->window_nll(w.data(), end, begin);
+    val_window(r, total_rows, w.data());
+    std::copy(w.begin(), w.end(), tokens.begin());
+    nll += exact_->window_nll(tokens.data(), end, begin);
   }
   return nll / static_cast<double>(total_rows * (end - begin));
 }

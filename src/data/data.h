@@ -1,11 +1,12 @@
 // Public header of data/: token sources in, deterministic batches out.
 //
 // A Dataset is train and validation token segments (from shards, raw files,
-// text or the synthetic HMM) plus the vocabulary. A BatchSource turns it into
-// windows of T+1 tokens: training row r of step s is a pure function of
-// (seed, s, r), so a resumed run, or K data-parallel ranks that each take a
-// slice of the rows, see exactly the batches of one uninterrupted run.
-// Validation windows are fixed, evenly spaced, and the same for every run
+// text or the synthetic HMM) plus the vocabulary, or a generator that makes
+// windows on the fly (the Zipf-Markov source: no window is seen twice). A
+// BatchSource turns it into windows of T+1 tokens: training row r of step s
+// is a pure function of (seed, s, r), so a resumed run, or K data-parallel
+// ranks that each take a slice of the rows, see exactly the batches of one
+// uninterrupted run. Validation windows are fixed and the same for every run
 // with the same data and context.
 #pragma once
 
@@ -16,18 +17,20 @@
 #include <vector>
 
 #include "config/config.h"
-#include "data/synthetic_hmm.h"
+#include "data/exact_source.h"
 #include "data/token_files.h"
 #include "data/tokenizer.h"
+#include "data/zipf_markov.h"
 
 namespace scalebed {
 
 struct Dataset {
-  std::vector<TokenSegment> train, val;
-  int64_t vocab = 0;  // every token id is < vocab
+  std::vector<TokenSegment> train, val;  // empty when `generator` makes the windows
+  int64_t vocab = 0;                     // every token id is < vocab
   std::string description;
-  std::shared_ptr<const Tokenizer> tokenizer;  // text sources only
-  std::shared_ptr<const SyntheticHmm> hmm;     // synthetic source only
+  std::shared_ptr<const Tokenizer> tokenizer;   // text sources only
+  std::shared_ptr<const ExactSource> exact;     // synthetic sources: the true likelihood
+  std::shared_ptr<const ZipfMarkov> generator;  // windows generated on the fly
   int64_t train_tokens() const;
   int64_t val_tokens() const;
 };
@@ -45,8 +48,6 @@ class WindowIndex {
   int64_t count() const { return total_; }
   int64_t window() const { return window_; }
   void copy(int64_t index, int64_t* out) const;  // writes `window` ids
-  // The window as uint32 (for the synthetic floor).
-  std::vector<uint32_t> tokens(int64_t index) const;
 
  private:
   std::vector<TokenSegment> segments_;
@@ -68,16 +69,18 @@ class BatchSource {
   std::vector<int64_t> val_rows(int64_t row_begin, int64_t rows, int64_t total_rows) const;
 
   // Exact optimal mean loss (nats/token) on the same validation windows when
-  // the source is the synthetic HMM: −log p(x[begin..end) | x[0..begin)) per
-  // scored token (next-token prediction: [1, T+1); a whole-sequence ELBO: [0, T)).
+  // the source is synthetic: −log p(x[begin..end) | x[0..begin)) per scored
+  // token (next-token prediction: [1, T+1); a whole-sequence ELBO: [0, T)).
   std::optional<double> optimal_val_loss(int64_t total_rows, int64_t begin, int64_t end) const;
 
-  int64_t window() const { return train_.window(); }
+  int64_t window() const { return window_; }
 
  private:
-  int64_t val_index(int64_t row, int64_t total_rows) const;
-  WindowIndex train_, val_;
-  std::shared_ptr<const SyntheticHmm> hmm_;
+  void val_window(int64_t row, int64_t total_rows, int64_t* out) const;
+  std::optional<WindowIndex> train_, val_;       // token segments, or
+  std::shared_ptr<const ZipfMarkov> generator_;  // windows made from a seed
+  std::shared_ptr<const ExactSource> exact_;
+  int64_t window_;
   uint64_t seed_;
 };
 

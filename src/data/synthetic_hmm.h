@@ -8,9 +8,11 @@
 #include <cstdint>
 #include <vector>
 
+#include "data/exact_source.h"
+
 namespace scalebed {
 
-class SyntheticHmm {
+class SyntheticHmm : public ExactSource {
  public:
   SyntheticHmm(int64_t states, int64_t vocab, double concentration, uint64_t seed);
 
@@ -20,7 +22,7 @@ class SyntheticHmm {
   // Exact -log p(x[skip..n) | x[0..skip)) in nats, the chain started from the
   // stationary distribution at x[0]: the Bayes-optimal loss of a model that
   // sees the window from its first token.
-  double window_nll(const uint32_t* tokens, int64_t n, int64_t skip) const;
+  double window_nll(const uint32_t* tokens, int64_t n, int64_t skip) const override;
 
   int64_t states() const { return states_; }
   int64_t vocab() const { return vocab_; }

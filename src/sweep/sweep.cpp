@@ -216,6 +216,9 @@ class PointAccounting {
     o.attention_sink = text("model.attention_sink") == "true";
     int64_t vocab = integer("model.vocab");
     if (vocab == 0 && text("data.source") == "synthetic") vocab = integer("data.synthetic.vocab");
+    if (vocab == 0 && text("data.source") == "zipf_markov") {
+      vocab = integer("data.zipf_markov.vocab");
+    }
     if (vocab == 0 && text("data.source") == "text" && text("data.tokenizer") == "byte") {
       vocab = 256;
     }

@@ -17,7 +17,9 @@ nlohmann::json TrainState::to_json() const {
           {"metrics_bytes", metrics_bytes},
           {"flops_executed", flops_executed},
           {"best_val_loss", best_val_loss},
-          {"last_val_loss", last_val_loss}};
+          {"last_val_loss", last_val_loss},
+          {"metric_since_log", metric_since_log},
+          {"steps_since_log", steps_since_log}};
 }
 
 TrainState TrainState::from_json(const nlohmann::json& j) {
@@ -29,6 +31,8 @@ TrainState TrainState::from_json(const nlohmann::json& j) {
   s.flops_executed = j.value("flops_executed", 0.0);  // absent in checkpoints before it existed
   s.best_val_loss = j.at("best_val_loss").get<double>();
   s.last_val_loss = j.at("last_val_loss").get<double>();
+  s.metric_since_log = j.value("metric_since_log", 0.0);  // absent in older checkpoints
+  s.steps_since_log = j.value("steps_since_log", int64_t{0});
   return s;
 }
 

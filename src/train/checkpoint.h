@@ -22,6 +22,11 @@ struct TrainState {
   int64_t metrics_bytes = 0;  // size of metrics.jsonl at this step
   double flops_executed = 0;  // training + evaluation FLOPs performed so far (PaLM counting)
   double best_val_loss = -1, last_val_loss = -1;  // -1: not evaluated yet
+  // train_metric summed over the steps since the last metrics line (and how
+  // many), for that line's train_metric_mean; kept so a resumed run logs the
+  // same means as an uninterrupted one.
+  double metric_since_log = 0;
+  int64_t steps_since_log = 0;
   nlohmann::json to_json() const;
   static TrainState from_json(const nlohmann::json& j);
 };

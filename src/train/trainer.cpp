@@ -145,8 +145,14 @@ void print_dry_run(const Training& t, std::ostream& out) {
   char buf[512];
   out << "# resolved config (" << c.source_path << ")\n" << c.resolved_yaml() << "\n";
   out << "run directory: " << c.run_dir() << "\n";
-  out << "data: " << t.data.description << ": " << human_count(t.data.train_tokens()) << " train / "
-      << human_count(t.data.val_tokens()) << " held-out tokens, vocab " << t.data.vocab << "\n";
+  if (t.data.generator) {
+    out << "data: " << t.data.description << ": windows generated on the fly (none repeats), vocab "
+        << t.data.vocab << "\n";
+  } else {
+    out << "data: " << t.data.description << ": " << human_count(t.data.train_tokens())
+        << " train / " << human_count(t.data.val_tokens()) << " held-out tokens, vocab "
+        << t.data.vocab << "\n";
+  }
   out << "objective: " << t.objective->kind() << " (" << t.objective->loss_kind() << ")\n";
   std::snprintf(buf, sizeof buf,
                 "params: embedding %s (%lld), non-embedding %s (%lld), total %s (%lld); "
@@ -240,6 +246,9 @@ nlohmann::json make_summary(const Training& t, const TrainState& s, const std::s
       {"batch_tokens", c.tokens_per_step()},
       {"batch_size", c.train.batch_size},
       {"base_lr", c.optim.lr},
+      // Only a constant-LR run's intermediate losses are those of shorter runs
+      // (the analysis reads IsoFLOP budgets off such curves).
+      {"schedule", {{"kind", c.schedule.kind}, {"warmup_steps", c.schedule.warmup_steps}}},
       {"steps", s.step},
       {"planned_steps", c.train.steps},
       {"tokens", s.tokens},
@@ -430,6 +439,8 @@ static int run_training_impl(Training& t) {
     state.step += 1;
     state.tokens += step_tokens;
     state.flops_executed += t.flops.palm * step_tokens;
+    state.metric_since_log += r.metric;
+    state.steps_since_log += 1;
 
     const bool last = state.step == total;
     const bool eval_now = last || (c.train.eval_every > 0 && state.step % c.train.eval_every == 0);
@@ -445,6 +456,10 @@ static int run_training_impl(Training& t) {
           {"flops_md", t.flops.md * state.tokens},
           {"train_loss", loss},
           {"train_metric", r.metric},
+          // The mean over every step since the previous line: what the
+          // analysis reads curves from (one step's batch is a noisy estimate).
+          {"train_metric_mean",
+           state.metric_since_log / static_cast<double>(state.steps_since_log)},
           {"lr", lr},
           {"grad_norm", gnorm},
           {"tokens_per_s", tokens_per_s},
@@ -474,6 +489,7 @@ static int run_training_impl(Training& t) {
           format_duration(wall()).c_str(), format_duration(eta).c_str()));
       last_log_time = Clock::now();
       last_log_tokens = state.tokens;
+      state.metric_since_log = 0, state.steps_since_log = 0;
     }
     if (!last && c.train.checkpoint_every > 0 && state.step % c.train.checkpoint_every == 0) {
       checkpoint();

@@ -17,9 +17,9 @@ flags=(-std=c++17 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,addre
        -I"$root/src" -I"$root/analysis" -I/usr/include/eigen3 -DSPDLOG_FMT_EXTERNAL)
 sources=(src/util/log.cpp src/util/fs.cpp src/util/parse.cpp src/config/flat_config.cpp src/config/config.cpp
          src/model/accounting.cpp src/data/token_files.cpp src/data/tokenizer.cpp
-         src/data/synthetic_hmm.cpp src/data/data.cpp src/data/prepare.cpp src/train/run_dir.cpp
+         src/data/synthetic_hmm.cpp src/data/zipf_markov.cpp src/data/data.cpp src/data/prepare.cpp src/train/run_dir.cpp
          src/sweep/expression.cpp src/sweep/sweep.cpp src/sweep/registry.cpp
-         analysis/points.cpp analysis/runs.cpp analysis/curve_fit.cpp analysis/lbfgs.cpp)
+         analysis/points.cpp analysis/runs.cpp analysis/budgets.cpp analysis/lbfgs.cpp)
 objects=()
 for s in "${sources[@]}"; do  # compiled when the source is newer than its object
   obj=$out/obj/$(echo "$s" | tr / _).o

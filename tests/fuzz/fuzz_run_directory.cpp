@@ -1,10 +1,11 @@
 // Fuzz target: a finished run directory as the analysis stage reads it
-// (analysis/runs.h): the input is split at the first NUL byte into
+// (analysis/runs.h, analysis/budgets.h): the input is split at the first NUL byte into
 // summary.json and metrics.jsonl. Only AnalysisError may come out.
 #include <cstdint>
 #include <cstring>
 #include <string>
 
+#include "budgets.h"
 #include "fuzz_input.h"
 #include "runs.h"
 
@@ -17,15 +18,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fuzz::write_input(nul ? nul + 1 : data, rest, "runs/r/metrics.jsonl");
   fuzz::write_input(data, 0, "runs/r/DONE");
   const std::string runs = fuzz::scratch_dir() + "/runs";
-  for (int curve_points : {0, 4}) {
-    try {
-      int skipped = 0;
-      scalebed::analysis::read_run_directories(runs, "md", &skipped, curve_points);
-      scalebed::analysis::read_training_curves(runs, "6nd");
-    } catch (const scalebed::analysis::AnalysisError&) {
-    } catch (const std::exception& e) {
-      fuzz::unexpected_exception(e);
+  try {
+    int skipped = 0;
+    namespace an = scalebed::analysis;
+    an::read_run_directories(runs, "md", &skipped);
+    const auto curves = an::read_run_curves(runs, "6nd");
+    for (const char* spec : {"auto", "3/decade", "1e3:1e20:40"}) {
+      an::best_per_budget_and_size(an::points_at_budgets(curves, an::budget_grid(spec, curves)));
     }
+  } catch (const scalebed::analysis::AnalysisError&) {
+  } catch (const std::exception& e) {
+    fuzz::unexpected_exception(e);
   }
   return 0;
 }
