@@ -43,6 +43,8 @@ usage: analyze POINTS.csv|RUNS_DIR [options]
                            paper's), or the held-out loss at each evaluation (same windows and
                            noise for every run: less noise when training batches are small;
                            needs runs that evaluate often, e.g. train.eval_every 50)
+  --min-steps K            curves: read budgets only from step K of a run on (besides 2.5x its
+                           warm-up), leaving out the early steps of short runs
   --size params|m          what "model size" is in every approach: non-embedding parameters N
                            (default), or m: FLOPs per token M under --flops (with --flops md the
                            paper's M = 72Ld^2 + 12LdT, so that C = M*D)
@@ -80,6 +82,7 @@ struct Settings {
   std::string convention = "6nd";
   std::string budgets = "auto";  // run directories: the budget grid, or "final"
   std::string curve = "train";   // the curve read at budgets: train | val
+  double min_steps = 0;          // budgets are read from this step of a run on
   bool budgets_given = false;
   std::string method;           // how the points were made, for the guide
   std::string size = "params";  // params | m
@@ -111,6 +114,20 @@ GroupLaws analyze_points(const std::vector<Point>& all_points, const std::string
   const uint64_t seed = st.seed;
   const double predict = st.predict, gpu_tflops = st.gpu_tflops, mfu = st.mfu;
   const std::vector<Point> points = best_per_budget_and_size(all_points);
+  std::string method = st.method;
+  {
+    std::set<std::string> runs, budgets;
+    for (const auto& p : all_points) {
+      if (auto n = p.extra.find("name"); n != p.extra.end()) runs.insert(n->second);
+      if (auto b = p.extra.find("budget"); b != p.extra.end()) budgets.insert(b->second);
+    }
+    for (const auto& [key, count] :
+         {std::pair<std::string, size_t>{"{runs}", runs.size()}, {"{budgets}", budgets.size()}}) {
+      if (const size_t at = method.find(key); at != std::string::npos) {
+        method.replace(at, key.size(), std::to_string(count));
+      }
+    }
+  }
   const bool by_m = st.size == "m";
   const char* size_symbol = by_m ? "M" : "N";
   if (points.size() < 5) {
@@ -196,7 +213,7 @@ GroupLaws analyze_points(const std::vector<Point>& all_points, const std::string
   std::printf("points: %zu from %s (dropped the %zu highest losses); FLOPs %.3g to %.3g%s\n",
               points.size(), input.c_str(), drop, c_min, c_max,
               from_runs ? (" (" + convention + " convention)").c_str() : "");
-  std::printf("method: %s\n", st.method.c_str());
+  std::printf("method: %s\n", method.c_str());
   if (by_m)
     std::printf("size: M, FLOPs per token (%s convention), so C = M*D\n", convention.c_str());
   if (unfinished > 0) std::printf("skipped %d unfinished run(s) (no DONE)\n", unfinished);
@@ -238,12 +255,22 @@ GroupLaws analyze_points(const std::vector<Point>& all_points, const std::string
     std::printf("  WARNING: the optimum lies on the edge of the start grid; widen the grid\n");
   }
 
-  const IsoflopResult iso = fit_isoflop(points, iso_options);
+  // IsoFLOP profiles at the budgets where enough sizes were read.
+  size_t profile_count = 0, thin_budgets = 0;
+  const std::vector<Point> profile_points = profile_budgets(points, &profile_count, &thin_budgets);
+  const IsoflopResult iso = fit_isoflop(profile_points, iso_options);
   const IsoflopBootstrap iso_boot =
-      iso.fitted ? bootstrap_isoflop(points, iso_options, resamples, seed) : IsoflopBootstrap{};
+      iso.fitted ? bootstrap_isoflop(profile_points, iso_options, resamples, seed)
+                 : IsoflopBootstrap{};
   if (read_off_curves(points)) {
-    std::printf("\nApproach 2: IsoFLOP parabolas in log %s at budgets read off the curves\n",
-                size_symbol);
+    std::printf(
+        "\nApproach 2: IsoFLOP parabolas in log %s at the %zu budgets read off the curves where "
+        "five sizes (or all) were read%s\n",
+        size_symbol, profile_count,
+        thin_budgets > 0
+            ? (" (" + std::to_string(thin_budgets) + " with fewer inform Approaches 1 and 3 only)")
+                  .c_str()
+            : "");
   } else {
     std::printf("\nApproach 2: IsoFLOP parabolas in log %s (budgets within %.3g decades)\n",
                 size_symbol, iso_options.group_tolerance);
@@ -310,7 +337,7 @@ GroupLaws analyze_points(const std::vector<Point>& all_points, const std::string
   ReportInput report;
   report.source = input;
   report.convention = from_runs ? convention : "as given (flops column or 6ND)";
-  report.method = st.method;
+  report.method = method;
   report.size_symbol = size_symbol;
   report.size_label =
       by_m ? "FLOPs per token M (" + convention + ")" : "non-embedding parameters N";
@@ -320,6 +347,13 @@ GroupLaws analyze_points(const std::vector<Point>& all_points, const std::string
   report.fit = fit;
   report.boot = boot;
   report.isoflop = iso;
+  if (read_off_curves(points)) {
+    report.profiles_note = std::to_string(profile_count) +
+                           " budgets where five sizes (or all) were read make the profiles" +
+                           (thin_budgets > 0 ? "; " + std::to_string(thin_budgets) +
+                                                   " with fewer inform Approaches 1 and 3 only"
+                                             : std::string());
+  }
   report.isoflop_boot = iso_boot;
   report.envelope = envelope;
   report.envelope_boot = envelope_boot;
@@ -424,6 +458,8 @@ int main(int argc, char** argv) {
           std::cerr << "analyze: --curve must be train or val, not '" << st.curve << "'\n";
           return 2;
         }
+      } else if (a == "--min-steps") {
+        st.min_steps = static_cast<double>(scalebed::integer_flag(a, value(), 0));
       } else if (a == "--size") {
         st.size = value();
         if (st.size != "params" && st.size != "m") {
@@ -496,17 +532,18 @@ int main(int argc, char** argv) {
                               ": --budgets reads constant-LR training curves, and no finished run "
                               "is constant-LR (summary.json schedule.kind) with a logged curve");
         }
-        const std::vector<double> grid = budget_grid(st.budgets, curves);
-        points = points_at_budgets(curves, grid);
+        const std::vector<double> grid = budget_grid(st.budgets, curves, st.min_steps);
+        points = points_at_budgets(curves, grid, st.min_steps);
         if (points.empty()) {
           throw AnalysisError(input + ": no run's curve passes any budget of --budgets " +
                               st.budgets + " after its warm-up");
         }
-        st.method = "IsoFLOP budgets read off " + std::to_string(constant) +
-                    " constant-LR training curves (smoothed " +
-                    (st.curve == "val" ? "held-out loss" : "train_metric") + ", read from " +
-                    fmt("%.3g", kWarmupFactor) + "x warm-up on) at " + std::to_string(grid.size()) +
-                    " budgets (--budgets " + st.budgets +
+        // Counted per group in analyze_points: "{runs}" and "{budgets}".
+        st.method = "IsoFLOP budgets read off {runs} constant-LR training curves (smoothed " +
+                    std::string(st.curve == "val" ? "held-out loss" : "train_metric") +
+                    ", read from " + fmt("%.3g", kWarmupFactor) + "x warm-up" +
+                    (st.min_steps > 0 ? " and step " + fmt("%.0f", st.min_steps) : "") +
+                    " on) at {budgets} budgets (--budgets " + st.budgets +
                     "), the best batch and LR per (budget, size)";
         const size_t left_out = runs - constant;
         if (left_out > 0) {

@@ -33,11 +33,13 @@ double positive(const std::string& spec, const std::string& text) {
 
 }  // namespace
 
-double first_readable_step(const RunCurve& c) {
-  return std::max(kWarmupFactor * c.warmup_steps, c.steps.size() >= 2 ? c.steps[1] : c.last_step);
+double first_readable_step(const RunCurve& c, double min_steps) {
+  return std::max(
+      {kWarmupFactor * c.warmup_steps, min_steps, c.steps.size() >= 2 ? c.steps[1] : c.last_step});
 }
 
-std::vector<double> budget_grid(const std::string& spec, const std::vector<RunCurve>& curves) {
+std::vector<double> budget_grid(const std::string& spec, const std::vector<RunCurve>& curves,
+                                double min_steps) {
   const size_t colon = spec.find(':');
   if (colon != std::string::npos) {
     const size_t second = spec.find(':', colon + 1);
@@ -69,44 +71,28 @@ std::vector<double> budget_grid(const std::string& spec, const std::vector<RunCu
     per_decade = positive(spec, spec.substr(0, spec.size() - suffix.size()));
     if (per_decade > 1000) throw AnalysisError("--budgets " + spec + ": at most 1000/decade");
   }
-  // The decade grid between the earliest readable point and the longest run,
-  // kept where five or more sizes can be read (analysis.md: a parabola needs
-  // three points, better five), or every size when the sweep has fewer.
+  // The decade grid between the earliest readable point and the longest run.
   double lo = 1e300, hi = 0;
-  std::set<long> all_sizes;
-  for (const auto& c : curves) {
-    if (c.constant_lr() && !c.steps.empty()) all_sizes.insert(log_bucket(c.final.params));
-  }
-  const size_t wanted = std::max<size_t>(3, std::min<size_t>(5, all_sizes.size()));
   for (const auto& c : curves) {
     if (!c.constant_lr() || c.steps.empty()) continue;
-    lo = std::min(lo, run_flops_at(c, first_readable_step(c)));
+    lo = std::min(lo, run_flops_at(c, first_readable_step(c, min_steps)));
     hi = std::max(hi, run_flops_at(c, c.last_step));
   }
   std::vector<double> out;
   if (!(hi > lo)) return out;
   for (long j = static_cast<long>(std::ceil(std::log10(lo) * per_decade - 1e-9));
        j <= static_cast<long>(std::floor(std::log10(hi) * per_decade + 1e-9)); ++j) {
-    const double c = std::pow(10.0, j / per_decade);
-    std::set<long> sizes;
-    for (const auto& r : curves) {
-      if (!r.constant_lr() || r.steps.empty()) continue;
-      const double step = c / (r.batch_tokens * r.flops_per_token);
-      if (step >= first_readable_step(r) && step <= r.last_step * (1 + 1e-9)) {
-        sizes.insert(log_bucket(r.final.params));
-      }
-    }
-    if (sizes.size() >= wanted) out.push_back(c);
+    out.push_back(std::pow(10.0, j / per_decade));
   }
   return out;
 }
 
 std::vector<Point> points_at_budgets(const std::vector<RunCurve>& curves,
-                                     const std::vector<double>& budgets) {
+                                     const std::vector<double>& budgets, double min_steps) {
   std::vector<Point> out;
   for (const auto& c : curves) {
     if (!c.constant_lr() || c.steps.size() < 2) continue;
-    const double first = first_readable_step(c), last = c.last_step;
+    const double first = first_readable_step(c, min_steps), last = c.last_step;
     for (double budget : budgets) {
       const double step = budget / (c.batch_tokens * c.flops_per_token);
       if (step < first || step > last * (1 + 1e-9)) continue;
@@ -166,6 +152,33 @@ std::vector<Point> best_per_budget_and_size(const std::vector<Point>& points) {
     p.extra["settings"] = std::to_string(settings.size());
     out.push_back(p);
   }
+  return out;
+}
+
+std::vector<Point> profile_budgets(const std::vector<Point>& points, size_t* budgets,
+                                   size_t* dropped) {
+  std::set<long> all_sizes;
+  std::map<std::string, std::set<long>> sizes_at;
+  for (const auto& p : points) {
+    all_sizes.insert(log_bucket(p.params));
+    if (auto b = p.extra.find("budget"); b != p.extra.end()) {
+      sizes_at[b->second].insert(log_bucket(p.params));
+    }
+  }
+  const size_t wanted = std::max<size_t>(3, std::min<size_t>(5, all_sizes.size()));
+  std::vector<Point> out;
+  std::set<std::string> kept, left;
+  for (const auto& p : points) {
+    auto b = p.extra.find("budget");
+    if (b == p.extra.end() || sizes_at[b->second].size() >= wanted) {
+      out.push_back(p);
+      if (b != p.extra.end()) kept.insert(b->second);
+    } else {
+      left.insert(b->second);
+    }
+  }
+  if (budgets) *budgets = kept.size();
+  if (dropped) *dropped = left.size();
   return out;
 }
 

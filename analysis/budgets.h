@@ -16,24 +16,35 @@
 
 namespace scalebed::analysis {
 
-// The budgets to read: "auto" (8 per decade on the decade grid, where five
-// sizes have a readable loss, or all when fewer were run), "K/decade", or "LO:HI:COUNT" (COUNT
+// The budgets to read: "auto" (8 per decade on the decade grid, from the
+// earliest readable point to the end of the longest run), "K/decade", or
+// "LO:HI:COUNT" (COUNT
 // log-spaced budgets from LO to HI, both included). Throws AnalysisError on a
 // malformed spec.
-std::vector<double> budget_grid(const std::string& spec, const std::vector<RunCurve>& curves);
+std::vector<double> budget_grid(const std::string& spec, const std::vector<RunCurve>& curves,
+                                double min_steps = 0);
 
 // A curve's loss can be read at step s when kWarmupFactor·warm-up ≤ s ≤ its
-// last step, and s is past its second logged point (the paper reads its runs
-// after 2.5× their 2,000 warm-up steps).
+// last step, s ≥ min_steps (analyze --min-steps), and s is past its second
+// logged point (the paper reads its runs after 2.5× their 2,000 warm-up steps).
 constexpr double kWarmupFactor = 2.5;
-double first_readable_step(const RunCurve& c);
+double first_readable_step(const RunCurve& c, double min_steps = 0);
 
 // Every run's smoothed loss at every budget of `budgets` its curve passes:
 // a point with tokens = C / flops_per_token, flops = C and extra "budget" (the
 // budget as text, the key that groups a profile) and "curve_step". Curves
 // are interpolated linearly in log step between logged steps.
 std::vector<Point> points_at_budgets(const std::vector<RunCurve>& curves,
-                                     const std::vector<double>& budgets);
+                                     const std::vector<double>& budgets, double min_steps = 0);
+
+// The points of the budgets that make IsoFLOP profiles: those where five
+// sizes were read (analysis.md: a parabola needs three points, better five;
+// every size when the sweep has fewer than five, but at least three). The
+// other budgets' points still inform the surface (Approach 3) and the
+// frontier (Approach 1). Points without "budget" pass through. `budgets` and
+// `dropped` count the budgets kept and left out.
+std::vector<Point> profile_budgets(const std::vector<Point>& points, size_t* budgets = nullptr,
+                                   size_t* dropped = nullptr);
 
 // Per (budget, size): the point of the best setting (batch, LR), where the
 // seeds of one setting count as their mean. Points without "budget" are

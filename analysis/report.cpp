@@ -94,7 +94,7 @@ void write_report(const std::string& dir, const ReportInput& in) {
   }
   for (size_t i = 0; i < in.curves.size(); ++i) {
     loss_plot.add_line(in.curves[i].flops, in.curves[i].loss, "#c8c8c8",
-                       i == 0 ? "training curves (EMA)" : "");
+                       i == 0 ? "training curves" : "");
   }
   loss_plot.add_points(px, py, "#888", "runs / points", 2.5);
   std::vector<double> ex, ey;
@@ -236,8 +236,8 @@ void write_report(const std::string& dir, const ReportInput& in) {
   if (in.isoflop.fitted) {
     doc.paragraph(
         std::string("Approach 2 (IsoFLOP vertices ") +
-        (read_off_curves(in.points) ? "at budgets read off the training curves"
-                                    : "of final losses grouped by FLOPs") +
+        (read_off_curves(in.points) ? "at budgets read off the training curves: " + in.profiles_note
+                                    : std::string("of final losses grouped by FLOPs")) +
         "; biased by wide or off-centre size grids, read it beside Approach 3): " + S + "_opt = " +
         fmt("%.4g", in.isoflop.n_opt.k) + "·C^" + fmt("%.4f", in.isoflop.n_opt.exponent) +
         " [95% " + fmt("%.4f", in.isoflop_boot.n_exponent_low) + " – " +

@@ -21,15 +21,16 @@
 namespace scalebed::analysis {
 
 struct ReportInput {
-  std::string source;      // what was read (CSV path or runs directory)
-  std::string convention;  // FLOP convention of the points
-  std::string method;      // how the points were made (curves at budgets, final losses)
+  std::string source;             // what was read (CSV path or runs directory)
+  std::string convention;         // FLOP convention of the points
+  std::string method;             // how the points were made (curves at budgets, final losses)
   std::string size_symbol = "N";  // "N" (non-embedding parameters) or "M" (FLOPs per token)
   std::string size_label = "non-embedding parameters N";
   Validity validity;         // known floor and extrapolation limits of printed losses
   bool floor_fixed = false;  // Approach 3's E held at the floor (--fix-floor)
   std::vector<Point> points;
   SurfaceFit fit;
+  std::string profiles_note;  // which budgets made IsoFLOP profiles
   SurfaceBootstrap boot;
   IsoflopResult isoflop;
   IsoflopBootstrap isoflop_boot;

@@ -27,8 +27,13 @@ std::string escape(const std::string& s) {
 std::string tick_label(double v, bool log) {
   char buf[32];
   if (log) {
+    // Decades near 1 read as numbers (0.1, 1, 10), beside 1-2-5 ticks.
     const int e = static_cast<int>(std::lround(std::log10(v)));
-    std::snprintf(buf, sizeof buf, "1e%d", e);
+    if (std::abs(e) <= 2) {
+      std::snprintf(buf, sizeof buf, "%g", v);
+    } else {
+      std::snprintf(buf, sizeof buf, "1e%d", e);
+    }
   } else {
     std::snprintf(buf, sizeof buf, "%.3g", v);
   }
@@ -99,7 +104,8 @@ std::string SvgPlot::render(int width, int height) const {
     std::vector<double> t;
     if (log) {
       for (double e = std::ceil(lo); e <= std::floor(hi); e += 1) t.push_back(std::pow(10.0, e));
-      if (t.size() < 2) {  // less than a decade: 1-2-5 steps
+      if (t.size() < 2) {  // less than a decade: 1-2-5 steps (the decade among them)
+        t.clear();
         for (double e = std::floor(lo); e <= std::ceil(hi); e += 1)
           for (double m : {1.0, 2.0, 5.0}) {
             const double v = m * std::pow(10.0, e);

@@ -599,13 +599,21 @@ TEST(Budgets, GridSpecsAndTheirErrors) {
   const auto grid = budget_grid("1e10:1e12:3", curves);
   ASSERT_EQ(grid.size(), 3u);
   EXPECT_NEAR(grid[1], 1e11, 1e-3);
-  // auto: 8 per decade where all three sizes are readable: from c's step 100
-  // (2.5 x 40 warm-up steps: 4.1e11 FLOPs) to the ends of the runs (1.024e12).
+  // auto: 8 per decade from the earliest readable point (a's step 100: 2.5 x
+  // 40 warm-up steps, 1.024e11 FLOPs) to the end of the longest run (1.024e12).
   const auto automatic = budget_grid("auto", curves);
-  ASSERT_EQ(automatic.size(), 4u);
-  EXPECT_NEAR(automatic.front(), std::pow(10.0, 11.625), 1);
+  ASSERT_EQ(automatic.size(), 8u);
+  EXPECT_NEAR(automatic.front(), std::pow(10.0, 11.125), 1);
   EXPECT_NEAR(automatic.back(), 1e12, 1);
-  EXPECT_EQ(budget_grid("2/decade", curves).size(), 1u);
+  EXPECT_EQ(budget_grid("2/decade", curves).size(), 2u);
+  // Profiles only where all three sizes were read: c's from 4.1e11 on.
+  const auto points = points_at_budgets(curves, automatic);
+  size_t kept = 0, dropped = 0;
+  const auto profiles = profile_budgets(points, &kept, &dropped);
+  EXPECT_EQ(kept, 4u);
+  EXPECT_EQ(dropped, 4u);
+  for (const auto& p : profiles) EXPECT_GT(p.flops, 4e11);
+  EXPECT_EQ(fit_isoflop(profiles).profiles.size(), 4u);
   for (const auto& [spec, message] : std::vector<std::pair<std::string, std::string>>{
            {"many", "expected auto, K/decade or LO:HI:COUNT"},
            {"0/decade", "'0' is not a positive number"},

@@ -345,7 +345,7 @@ TEST(ZipfMarkov, TheTrainersFloorIsTheMonteCarloOptimalLoss) {
   // about the window is I(X; K) >= 0), and p(x) >= π_k p_k(x) from above.
   DataConfig cfg;
   cfg.source = "zipf_markov";
-  cfg.zipf_markov = {4096, 64, 2, 1234, 1.0, 0.5};
+  cfg.zipf_markov = {4096, 64, 2, 1234, 1.0, 1.0};
   const Dataset d = open_dataset(cfg, 0, 64);
   ASSERT_TRUE(d.generator && d.exact);
   EXPECT_EQ(d.vocab, 64);

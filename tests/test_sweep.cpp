@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include <cmath>
+#include <map>
 #include <set>
 
 #include "sweep/eta.h"
@@ -274,8 +275,20 @@ TEST_F(SweepFiles, BadSweepFilesNameTheKeyAndLine) {
 
 TEST_F(SweepFiles, TheSweepFilesInTheRepositoryExpand) {
   const std::string sweeps = std::string(SCALEBED_SOURCE_DIR) + "/sweeps/";
-  // quickstart: 4 sizes x 3 budgets x (ar, masked, uniform)
-  EXPECT_EQ(expand_sweep(load_sweep(sweeps + "quickstart.yaml")).size(), 36u);
+  // quickstart: 7 sizes for each of ar, masked and uniform, one constant-LR run
+  // each on the Zipf-Markov source (the analysis reads budgets off the curves).
+  const auto quickstart = expand_sweep(load_sweep(sweeps + "quickstart.yaml"));
+  EXPECT_EQ(quickstart.size(), 21u);
+  std::map<std::string, std::set<int64_t>> sizes;
+  for (const auto& p : quickstart) {
+    EXPECT_EQ(p.config.data.source, "zipf_markov");
+    EXPECT_EQ(p.config.schedule.kind, "constant");
+    EXPECT_GT(p.config.train.steps, 100);
+    sizes[p.config.objective.kind + "-" + p.config.objective.noise].insert(
+        p.config.model.d_model * 100 + p.config.model.layers);
+  }
+  EXPECT_EQ(sizes.size(), 3u);
+  for (const auto& [objective, s] : sizes) EXPECT_EQ(s.size(), 7u) << objective;
   // paper: 5 noises x 5 sizes x 22 (batch, LR) pairs; AR: 5 sizes x 22
   const auto diffusion = expand_sweep(load_sweep(sweeps + "sweep_diffusion.yaml"));
   EXPECT_EQ(diffusion.size(), 550u);

@@ -94,10 +94,13 @@ TEST(Training, RunDirectoryFollowsTheContract) {
   }
   auto metrics = metrics_of(dir / "run");
   ASSERT_EQ(metrics.size(), 30u);
-  for (const char* key : {"step", "tokens", "flops_6nd", "flops_palm", "flops_md", "train_loss",
-                          "train_metric", "lr", "grad_norm", "tokens_per_s", "elapsed_s"}) {
+  for (const char* key :
+       {"step", "tokens", "flops_6nd", "flops_palm", "flops_md", "train_loss", "train_metric",
+        "train_metric_mean", "lr", "grad_norm", "tokens_per_s", "elapsed_s"}) {
     EXPECT_TRUE(metrics.back().contains(key)) << key;
   }
+  // Logged every step: the mean since the previous line is that step's metric.
+  for (const auto& m : metrics) EXPECT_EQ(m.at("train_metric_mean"), m.at("train_metric"));
   EXPECT_TRUE(metrics[24].contains("val_loss"));
   EXPECT_FALSE(metrics[23].contains("val_loss"));
   EXPECT_EQ(metrics.back().at("tokens"), 30 * 16 * 32);
@@ -108,6 +111,10 @@ TEST(Training, RunDirectoryFollowsTheContract) {
   EXPECT_EQ(s.at("loss_kind"), "nll");
   EXPECT_EQ(s.at("steps"), 30);
   EXPECT_EQ(s.at("batch_tokens"), 16 * 32);
+  // The schedule tells the analysis whether the curve's intermediate losses
+  // are those of shorter runs (only a constant LR's are).
+  EXPECT_EQ(s.at("schedule").at("kind"), "cosine");
+  EXPECT_EQ(s.at("schedule").at("warmup_steps"), 10);
   for (const char* key : {"name", "model", "params", "base_lr", "tokens", "flops", "final_val_loss",
                           "best_val_loss", "wall_s", "device", "commit"}) {
     EXPECT_TRUE(s.contains(key)) << key;
@@ -178,6 +185,44 @@ TEST(Training, SigtermCheckpointsExitsForRequeueAndResumes) {
   auto r = run_process({kTrainer, "--config", dir / "c.yaml"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(curve(metrics_of(dir / "run")), uninterrupted_curve(steps));
+}
+
+TEST(Training, MetricMeansCoverEveryStepSinceThePreviousLineAcrossAResume) {
+  // Logged every 7 steps, each line's train_metric_mean is the mean of the 7
+  // per-step metrics of a run that logs every step; a SIGTERM between two
+  // lines checkpoints the partial sum, so the resumed run's means are exact too.
+  TempDir dir;
+  const int steps = 120;
+  write_text(dir / "every.yaml", small_config(dir / "every", steps));
+  ASSERT_EQ(run_process({kTrainer, "--config", dir / "every.yaml"}).exit_code, 0);
+  std::vector<double> per_step = {0};  // per_step[k]: step k's metric
+  for (const auto& m : metrics_of(dir / "every/run")) per_step.push_back(m.at("train_metric"));
+  ASSERT_EQ(per_step.size(), static_cast<size_t>(steps + 1));
+
+  write_text(dir / "c.yaml", small_config(dir.path(), steps));
+  const std::vector<std::string> sparse = {"--set", "train.log_every=7", "--set",
+                                           "train.checkpoint_every=1000"};
+  std::vector<std::string> cmd = {kTrainer, "--config", dir / "c.yaml"};
+  cmd.insert(cmd.end(), sparse.begin(), sparse.end());
+  pid_t pid = spawn_process(cmd, dir / "first.log");
+  ASSERT_TRUE(wait_until([&] { return count_lines(dir / "run/metrics.jsonl") >= 3; }, 120));
+  kill(pid, SIGTERM);
+  EXPECT_EQ(wait_process(pid), 75) << read_text(dir / "first.log");
+  const int stopped = nlohmann::json::parse(read_text(dir / "run/summary.json")).at("steps");
+  auto r = run_process(cmd);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  int previous = 0;
+  bool spans_the_stop = false;
+  for (const auto& m : metrics_of(dir / "run")) {
+    const int step = m.at("step");
+    double mean = 0;
+    for (int k = previous + 1; k <= step; ++k) mean += per_step[k] / (step - previous);
+    EXPECT_NEAR(m.at("train_metric_mean").get<double>(), mean, 1e-12 * std::abs(mean)) << step;
+    spans_the_stop = spans_the_stop || (previous < stopped && stopped < step);
+    previous = step;
+  }
+  EXPECT_EQ(previous, steps);
+  EXPECT_TRUE(spans_the_stop || stopped % 7 == 0) << "stopped at " << stopped;
 }
 
 TEST(Training, NonFiniteLossStopsWithDiagnosticAndKeepsLastCheckpoint) {
@@ -287,7 +332,8 @@ TEST(Cli, BadInputWritesNothingAndDryRunWritesNothing) {
   // Bad flag values are usage errors that name the flag.
   r = run_process({kTrainer, "sample", "--run", dir / "run", "--num", "x"});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.output.find("--num: expected an integer >= 1, got 'x'"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--num: expected an integer >= 1, got 'x'"), std::string::npos)
+      << r.output;
   r = run_process({kTrainer, "prepare", "--input", dir / "ok.yaml", "--val-fraction", "zz"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("--val-fraction: expected a number"), std::string::npos) << r.output;

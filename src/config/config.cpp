@@ -70,7 +70,7 @@ const std::vector<SchemaEntry> kSchema = {
   {"data.zipf_markov.vocab", "int", "64", "tokens shared by all chains", {}},
   {"data.zipf_markov.successors", "int", "2", "possible next tokens per token in each chain (sparsity)", {}},
   {"data.zipf_markov.concentration", "float", "1.0", "Dirichlet concentration of the successor weights", {}},
-  {"data.zipf_markov.zipf_exponent", "float", "0.5", "a of the chain weights k^-(1+a): the excess loss of the K most frequent chains learned falls as K^-a", {}},
+  {"data.zipf_markov.zipf_exponent", "float", "1.0", "a of the chain weights k^-(1+a): the excess loss of the K most frequent chains learned falls as K^-a", {}},
   {"data.zipf_markov.seed", "int", "1234", "seed of the chains' tables (not of the run)", {}},
 
   {"optim.name", "enum", "adamw", "optimizer: adamw, or laprop (the paper's released code)", {"adamw", "laprop"}},

@@ -31,7 +31,7 @@ struct ZipfMarkovOptions {
   int64_t vocab = 64;
   int64_t successors = 2;      // next-token choices per token and component
   double concentration = 1.0;  // Dirichlet concentration over those choices
-  double zipf_exponent = 0.5;  // a of π_k ∝ k^−(1+a)
+  double zipf_exponent = 1.0;  // a of π_k ∝ k^−(1+a)
   uint64_t seed = 1234;        // seed of the tables (not of a run)
 };
 
