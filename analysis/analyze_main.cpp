@@ -420,6 +420,14 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
+    // A flag's value from a fixed set, else a usage error naming both.
+    auto one_of = [&](const std::string& first, const std::string& second) {
+      const std::string v = value();
+      if (v != first && v != second) {
+        throw scalebed::UsageError(a + " must be " + first + " or " + second + ", not '" + v + "'");
+      }
+      return v;
+    };
     try {
       if (a == "--help" || a == "-h") {
         std::cout << kUsage;
@@ -453,19 +461,11 @@ int main(int argc, char** argv) {
                      "the training curves; the default for constant-LR runs)\n";
         return 2;
       } else if (a == "--curve") {
-        st.curve = value();
-        if (st.curve != "train" && st.curve != "val") {
-          std::cerr << "analyze: --curve must be train or val, not '" << st.curve << "'\n";
-          return 2;
-        }
+        st.curve = one_of("train", "val");
       } else if (a == "--min-steps") {
         st.min_steps = static_cast<double>(scalebed::integer_flag(a, value(), 0));
       } else if (a == "--size") {
-        st.size = value();
-        if (st.size != "params" && st.size != "m") {
-          std::cerr << "analyze: --size must be params or m, not '" << st.size << "'\n";
-          return 2;
-        }
+        st.size = one_of("params", "m");
       } else if (a == "--floor") {
         st.floor = scalebed::positive_flag(a, value());
       } else if (a == "--fix-floor") {

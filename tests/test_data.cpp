@@ -153,22 +153,27 @@ TEST(Dataset, ShardGlobWithValidationFiles) {
   }
 }
 
-TEST(Batches, PureFunctionOfSeedStepAndRow) {
-  DataConfig cfg;
-  cfg.source = "synthetic";
-  cfg.synthetic = {8, 16, 5000, 500, 3, 0.1};
-  Dataset d = open_dataset(cfg, 0, 8);
+// Batches of a dataset at context 8: a pure function of (seed, step, row);
+// two "ranks" taking halves of the rows see exactly the full batch; held-out
+// rows do not depend on the run's seed.
+void expect_batches_are_pure_functions(const Dataset& d) {
   BatchSource a(d, 8, 42), b(d, 8, 42), c(d, 8, 43);
+  EXPECT_EQ(a.window(), 9);
   EXPECT_EQ(a.train_rows(7, 0, 4), b.train_rows(7, 0, 4));
   EXPECT_NE(a.train_rows(7, 0, 4), a.train_rows(8, 0, 4));
   EXPECT_NE(a.train_rows(7, 0, 4), c.train_rows(7, 0, 4));
-  // Two "ranks" taking halves of the rows see exactly the full batch.
   auto full = a.train_rows(3, 0, 6);
   auto first = a.train_rows(3, 0, 3), second = a.train_rows(3, 3, 3);
   first.insert(first.end(), second.begin(), second.end());
   EXPECT_EQ(full, first);
-  // Validation rows are fixed.
   EXPECT_EQ(a.val_rows(0, 4, 8), c.val_rows(0, 4, 8));
+}
+
+TEST(Batches, PureFunctionOfSeedStepAndRow) {
+  DataConfig cfg;
+  cfg.source = "synthetic";
+  cfg.synthetic = {8, 16, 5000, 500, 3, 0.1};
+  expect_batches_are_pure_functions(open_dataset(cfg, 0, 8));
 }
 
 // p(x_1..n) by summing over every hidden path: an independent check of the
@@ -386,18 +391,11 @@ TEST(ZipfMarkov, GeneratedBatchesArePureFunctionsAndHeldOutWindowsAreFixed) {
   cfg.source = "zipf_markov";
   cfg.zipf_markov = {256, 16, 2, 5, 1.0, 0.5};
   const Dataset d = open_dataset(cfg, 0, 8);
-  BatchSource a(d, 8, 42), b(d, 8, 42), c(d, 8, 43);
-  EXPECT_EQ(a.window(), 9);
-  EXPECT_EQ(a.train_rows(7, 0, 4), b.train_rows(7, 0, 4));
-  EXPECT_NE(a.train_rows(7, 0, 4), a.train_rows(8, 0, 4));
-  EXPECT_NE(a.train_rows(7, 0, 4), c.train_rows(7, 0, 4));
-  auto full = a.train_rows(3, 0, 6);
-  auto first = a.train_rows(3, 0, 3), second = a.train_rows(3, 3, 3);
-  first.insert(first.end(), second.begin(), second.end());
-  EXPECT_EQ(full, first);
-  // Held-out rows do not depend on the run's seed, nor on how many are asked for.
-  EXPECT_EQ(a.val_rows(0, 4, 8), c.val_rows(0, 4, 8));
+  expect_batches_are_pure_functions(d);
+  // Generated held-out rows do not depend on how many are asked for either.
+  BatchSource a(d, 8, 42), c(d, 8, 43);
   EXPECT_EQ(a.val_rows(0, 4, 8), c.val_rows(0, 4, 100));
+  const auto full = a.train_rows(3, 0, 6);
   for (int64_t t : full) EXPECT_LT(t, 16);
 }
 
