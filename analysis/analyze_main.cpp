@@ -228,9 +228,19 @@ GroupLaws analyze_points(const std::vector<Point>& all_points, const std::string
       size_symbol, size_symbol, fit.starts, resamples);
   std::printf("  E     %9.4f  [%.4f, %.4f]%s\n", fit.law.E, boot.E.low, boot.E.high,
               st.fix_floor ? "  (held at the floor: --fix-floor)" : "");
+  // With a known floor, the fit that holds E there says whether the points
+  // contradict it (a much worse objective) and what the exponents become.
+  SurfaceFit at_floor;
   if (validity.floor > 0 && !st.fix_floor) {
-    std::printf("        known floor %.4f: E is %+.1f%% from it\n", validity.floor,
-                100 * (fit.law.E / validity.floor - 1));
+    SurfaceFitOptions held = fit_options;
+    held.fixed_E = validity.floor;
+    at_floor = fit_surface_varpro(points, held);
+    std::printf(
+        "        known floor %.4f: E is %+.1f%% from it; held there: alpha %.4f, beta %.4f, "
+        "%s_opt ~ C^%.4f, objective %.6g (free %.6g)\n",
+        validity.floor, 100 * (fit.law.E / validity.floor - 1), at_floor.law.alpha,
+        at_floor.law.beta, size_symbol, at_floor.law.n_exponent(), at_floor.objective,
+        fit.objective);
   }
   std::printf("  A     %9.4g  [%.4g, %.4g]\n", fit.law.A, boot.A.low, boot.A.high);
   std::printf("  B     %9.4g  [%.4g, %.4g]\n", fit.law.B, boot.B.low, boot.B.high);
@@ -345,6 +355,7 @@ GroupLaws analyze_points(const std::vector<Point>& all_points, const std::string
   report.floor_fixed = st.fix_floor;
   report.points = points;
   report.fit = fit;
+  report.fit_at_floor = at_floor;
   report.boot = boot;
   report.isoflop = iso;
   if (read_off_curves(points)) {

@@ -226,6 +226,15 @@ void write_report(const std::string& dir, const ReportInput& in) {
                        ? ". E lies below the floor, so the surface's losses are printed only "
                          "where they stay above it (analyze --fix-floor holds E at the floor)."
                        : "."));
+    if (in.fit_at_floor.objective > 0) {
+      const SurfaceLaw& held = in.fit_at_floor.law;
+      doc.paragraph("With E held at the floor: α " + fmt("%.4f", held.alpha) + ", β " +
+                    fmt("%.4f", held.beta) + ", " + S + "_opt ∝ C^" +
+                    fmt("%.4f", held.n_exponent()) + "; objective " +
+                    fmt("%.6g", in.fit_at_floor.objective) + " against " +
+                    fmt("%.6g", in.fit.objective) +
+                    " free (how much worse the points fit a surface that ends at the floor).");
+    }
   }
   doc.paragraph(
       "Variable projection (a grid over α, β with E, A, B solved exactly, then "

@@ -30,6 +30,7 @@ struct ReportInput {
   bool floor_fixed = false;  // Approach 3's E held at the floor (--fix-floor)
   std::vector<Point> points;
   SurfaceFit fit;
+  SurfaceFit fit_at_floor;    // E held at the known floor (objective 0 when not fitted)
   std::string profiles_note;  // which budgets made IsoFLOP profiles
   SurfaceBootstrap boot;
   IsoflopResult isoflop;

@@ -724,6 +724,11 @@ TEST(AnalyzeCli, RunsOfAKnownWorldGiveItsLawAndNoLossBelowItsFloor) {
             std::string::npos)
       << r.output;
   EXPECT_NE(r.output.find("known floor: 1.0000"), std::string::npos) << r.output;
+  // The surface with E held at the floor is reported beside the free one; on
+  // this world (E = floor) it finds the same exponents.
+  const size_t held = r.output.find("held there: alpha ");
+  ASSERT_NE(held, std::string::npos) << r.output;
+  EXPECT_NEAR(std::stod(r.output.substr(held + 18)), 0.35, 0.03) << r.output.substr(held, 120);
   EXPECT_EQ(r.output.find("refused"), std::string::npos) << r.output;  // every budget has a vertex
   auto fit = nlohmann::json::parse(testing::read_text(dir / "guide/fit.json"));
   EXPECT_NEAR(fit["approach3"]["E"].get<double>(), 1.0, 0.02);
