@@ -34,9 +34,9 @@ usage: analyze POINTS.csv|RUNS_DIR [options]
   --flops 6nd|palm|md      run directories: which FLOP count of summary.json to use (default 6nd)
   --budgets SPEC           run directories: the IsoFLOP budgets read off constant-LR training
                            curves (the diffusion paper's method): auto (default: 8 per decade
-                           where 5 sizes can be read, or all of fewer), K/decade, or
-                           LO:HI:COUNT; at each (budget, size) the best batch and LR count.
-                           `final`: one point per
+                           over every readable step), K/decade, or LO:HI:COUNT; at each
+                           (budget, size) the best batch and LR count, and profiles are fitted
+                           where five sizes (or all of fewer) were read. `final`: one point per
                            run, its final loss (runs of fixed length or a decaying LR; also
                            chosen when the runs are not all constant-LR)
   --curve train|val        the curve read at budgets: the smoothed training metric (default, the
@@ -84,7 +84,11 @@ struct Settings {
   std::string curve = "train";   // the curve read at budgets: train | val
   double min_steps = 0;          // budgets are read from this step of a run on
   bool budgets_given = false;
-  std::string method;           // how the points were made, for the guide
+  // How the points were made, for the guide: final losses / CSV (`method`),
+  // or curves read at budgets (`from_curves`; described per group).
+  std::string method;
+  bool from_curves = false;
+  size_t runs_left_out = 0;     // runs without a constant-LR curve
   std::string size = "params";  // params | m
   double floor = 0;             // --floor
   bool fix_floor = false;
@@ -100,6 +104,26 @@ struct Settings {
   IsoflopOptions iso_options;
 };
 
+// How points read off curves were made, counted for this group's points.
+std::string curve_method(const Settings& st, const std::vector<Point>& points) {
+  std::set<std::string> runs, budgets;
+  for (const auto& p : points) {
+    if (auto n = p.extra.find("name"); n != p.extra.end()) runs.insert(n->second);
+    if (auto b = p.extra.find("budget"); b != p.extra.end()) budgets.insert(b->second);
+  }
+  std::string m = "IsoFLOP budgets read off " + std::to_string(runs.size()) +
+                  " constant-LR training curves (smoothed " +
+                  (st.curve == "val" ? "held-out loss" : "train_metric") + ", read from " +
+                  fmt("%.3g", kWarmupFactor) + "x warm-up" +
+                  (st.min_steps > 0 ? " and step " + fmt("%.0f", st.min_steps) : "") + " on) at " +
+                  std::to_string(budgets.size()) + " budgets (--budgets " + st.budgets +
+                  "), the best batch and LR per (budget, size)";
+  if (st.runs_left_out > 0) {
+    m += "; " + std::to_string(st.runs_left_out) + " run(s) without a constant-LR curve left out";
+  }
+  return m;
+}
+
 // Fits, prints and (with out_dir) writes the guide for one set of points;
 // returns the laws for the comparison across groups. `all_points` may hold
 // several points per (budget, size) (every batch and LR read off the curves):
@@ -114,20 +138,7 @@ GroupLaws analyze_points(const std::vector<Point>& all_points, const std::string
   const uint64_t seed = st.seed;
   const double predict = st.predict, gpu_tflops = st.gpu_tflops, mfu = st.mfu;
   const std::vector<Point> points = best_per_budget_and_size(all_points);
-  std::string method = st.method;
-  {
-    std::set<std::string> runs, budgets;
-    for (const auto& p : all_points) {
-      if (auto n = p.extra.find("name"); n != p.extra.end()) runs.insert(n->second);
-      if (auto b = p.extra.find("budget"); b != p.extra.end()) budgets.insert(b->second);
-    }
-    for (const auto& [key, count] :
-         {std::pair<std::string, size_t>{"{runs}", runs.size()}, {"{budgets}", budgets.size()}}) {
-      if (const size_t at = method.find(key); at != std::string::npos) {
-        method.replace(at, key.size(), std::to_string(count));
-      }
-    }
-  }
+  const std::string method = st.from_curves ? curve_method(st, all_points) : st.method;
   const bool by_m = st.size == "m";
   const char* size_symbol = by_m ? "M" : "N";
   if (points.size() < 5) {
@@ -272,15 +283,15 @@ GroupLaws analyze_points(const std::vector<Point>& all_points, const std::string
   const IsoflopBootstrap iso_boot =
       iso.fitted ? bootstrap_isoflop(profile_points, iso_options, resamples, seed)
                  : IsoflopBootstrap{};
+  std::string profiles_note;  // which budgets made profiles, for stdout and the guide
   if (read_off_curves(points)) {
-    std::printf(
-        "\nApproach 2: IsoFLOP parabolas in log %s at the %zu budgets read off the curves where "
-        "five sizes (or all) were read%s\n",
-        size_symbol, profile_count,
-        thin_budgets > 0
-            ? (" (" + std::to_string(thin_budgets) + " with fewer inform Approaches 1 and 3 only)")
-                  .c_str()
-            : "");
+    profiles_note = std::to_string(profile_count) +
+                    " budgets where five sizes (or all) were read make the profiles" +
+                    (thin_budgets > 0 ? "; " + std::to_string(thin_budgets) +
+                                            " with fewer inform Approaches 1 and 3 only"
+                                      : std::string());
+    std::printf("\nApproach 2: IsoFLOP parabolas in log %s at budgets read off the curves: %s\n",
+                size_symbol, profiles_note.c_str());
   } else {
     std::printf("\nApproach 2: IsoFLOP parabolas in log %s (budgets within %.3g decades)\n",
                 size_symbol, iso_options.group_tolerance);
@@ -358,13 +369,7 @@ GroupLaws analyze_points(const std::vector<Point>& all_points, const std::string
   report.fit_at_floor = at_floor;
   report.boot = boot;
   report.isoflop = iso;
-  if (read_off_curves(points)) {
-    report.profiles_note = std::to_string(profile_count) +
-                           " budgets where five sizes (or all) were read make the profiles" +
-                           (thin_budgets > 0 ? "; " + std::to_string(thin_budgets) +
-                                                   " with fewer inform Approaches 1 and 3 only"
-                                             : std::string());
-  }
+  report.profiles_note = profiles_note;
   report.isoflop_boot = iso_boot;
   report.envelope = envelope;
   report.envelope_boot = envelope_boot;
@@ -483,10 +488,7 @@ int main(int argc, char** argv) {
         st.fix_floor = true;
       } else if (a == "--max-extrapolation") {
         st.max_extrapolation = scalebed::real_flag(a, value());
-        if (!(st.max_extrapolation >= 0)) {
-          std::cerr << "analyze: --max-extrapolation must be >= 0\n";
-          return 2;
-        }
+        if (!(st.max_extrapolation >= 0)) throw scalebed::UsageError(a + " must be >= 0");
       } else if (a == "--group-by") {
         group_by = value();
       } else if (a == "--reference") {
@@ -549,18 +551,8 @@ int main(int argc, char** argv) {
           throw AnalysisError(input + ": no run's curve passes any budget of --budgets " +
                               st.budgets + " after its warm-up");
         }
-        // Counted per group in analyze_points: "{runs}" and "{budgets}".
-        st.method = "IsoFLOP budgets read off {runs} constant-LR training curves (smoothed " +
-                    std::string(st.curve == "val" ? "held-out loss" : "train_metric") +
-                    ", read from " + fmt("%.3g", kWarmupFactor) + "x warm-up" +
-                    (st.min_steps > 0 ? " and step " + fmt("%.0f", st.min_steps) : "") +
-                    " on) at {budgets} budgets (--budgets " + st.budgets +
-                    "), the best batch and LR per (budget, size)";
-        const size_t left_out = runs - constant;
-        if (left_out > 0) {
-          st.method +=
-              "; " + std::to_string(left_out) + " run(s) without a constant-LR curve left out";
-        }
+        st.from_curves = true;
+        st.runs_left_out = runs - constant;
       }
     } else {
       points = read_points_csv(input, st.convention, &unfinished);

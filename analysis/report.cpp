@@ -226,7 +226,7 @@ void write_report(const std::string& dir, const ReportInput& in) {
                        ? ". E lies below the floor, so the surface's losses are printed only "
                          "where they stay above it (analyze --fix-floor holds E at the floor)."
                        : "."));
-    if (in.fit_at_floor.objective > 0) {
+    if (in.fit_at_floor.starts > 0) {
       const SurfaceLaw& held = in.fit_at_floor.law;
       doc.paragraph("With E held at the floor: α " + fmt("%.4f", held.alpha) + ", β " +
                     fmt("%.4f", held.beta) + ", " + S + "_opt ∝ C^" +

@@ -397,6 +397,13 @@ TEST(ZipfMarkov, GeneratedBatchesArePureFunctionsAndHeldOutWindowsAreFixed) {
   EXPECT_EQ(a.val_rows(0, 4, 8), c.val_rows(0, 4, 100));
   const auto full = a.train_rows(3, 0, 6);
   for (int64_t t : full) EXPECT_LT(t, 16);
+  // A model vocabulary may be larger than the source's, never smaller.
+  EXPECT_EQ(open_dataset(cfg, 20, 8).vocab, 20);
+  EXPECT_NE(error_of([&] {
+              open_dataset(cfg, 8, 8);
+            }).find("model.vocab: 8 is smaller than data.zipf_markov.vocab = 16"),
+            std::string::npos)
+      << error_of([&] { open_dataset(cfg, 8, 8); });
 }
 
 TEST(Tokenizers, ByteRoundTrip) {

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "data/splitmix.h"
 #include "data/synthetic_hmm.h"
 #include "util/error.h"
 #include "util/fs.h"
@@ -10,13 +11,6 @@
 
 namespace scalebed {
 namespace {
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
 
 // Splits each segment into a head (train) and a tail (validation) part.
 void tail_split(const std::vector<TokenSegment>& all, double val_fraction,
@@ -47,13 +41,11 @@ uint64_t mix_seed(uint64_t seed, uint64_t a, uint64_t b) {
 }
 
 int64_t Dataset::train_tokens() const {
-  if (generator) return 0;  // unbounded: every window is new
   int64_t n = 0;
   for (const auto& s : train) n += s.length;
   return n;
 }
 int64_t Dataset::val_tokens() const {
-  if (generator) return 0;
   int64_t n = 0;
   for (const auto& s : val) n += s.length;
   return n;
@@ -88,11 +80,6 @@ Dataset open_dataset(const DataConfig& cfg, int64_t model_vocab, int64_t context
     d.description = "Zipf-Markov mixture (" + std::to_string(zc.components) + " chains, vocab " +
                     std::to_string(zc.vocab) + ", " + std::to_string(zc.successors) +
                     " successors, Zipf a " + strprintf("%g", zc.zipf_exponent) + ")";
-    if (model_vocab > 0 && model_vocab < zc.vocab) {
-      fail_at("model.vocab", model_vocab, " is smaller than data.zipf_markov.vocab = ", zc.vocab);
-    }
-    if (model_vocab > 0) d.vocab = model_vocab;
-    return d;  // windows are generated: nothing to count or check
   } else if (cfg.source == "text") {
     auto tok = std::shared_ptr<const Tokenizer>(make_tokenizer(cfg.tokenizer));
     auto all = tokenize_text_file(cfg.path, *tok);
@@ -119,11 +106,15 @@ Dataset open_dataset(const DataConfig& cfg, int64_t model_vocab, int64_t context
     d.description = "tokens " + cfg.path;
   }
   if (model_vocab > 0) {
+    if (d.generator && model_vocab < d.vocab) {
+      fail_at("model.vocab", model_vocab, " is smaller than data.zipf_markov.vocab = ", d.vocab);
+    }
     std::vector<TokenSegment> every = d.train;
     every.insert(every.end(), d.val.begin(), d.val.end());
     check_vocab(every, model_vocab);
     d.vocab = model_vocab;
   }
+  if (d.generator) return d;  // windows are generated: no token counts to check
   const std::string where = cfg.source == "synthetic" ? "data.synthetic" : cfg.path;
   if (d.train_tokens() <= context) {
     fail_at(where, "only ", d.train_tokens(),

@@ -7,31 +7,14 @@
 #include <numeric>
 #include <random>
 
+#include "data/splitmix.h"
 #include "util/error.h"
 
 namespace scalebed {
 namespace {
 
-// A small counter-based generator: windows are pure functions of their seed.
-struct SplitMix {
-  uint64_t state;
-  uint64_t next() {
-    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }  // [0, 1)
-  int64_t below(int64_t n) {
-    return static_cast<int64_t>(
-        (static_cast<unsigned __int128>(next()) * static_cast<uint64_t>(n)) >> 64);
-  }
-};
-
 SplitMix window_rng(uint64_t table_seed, uint64_t window_seed) {
-  SplitMix r{table_seed ^ 0x5A17F00Dull};
-  r.state ^= SplitMix{window_seed}.next();
-  return r;
+  return SplitMix{(table_seed ^ 0x5A17F00Dull) ^ splitmix64(window_seed)};
 }
 
 double log_sum_exp(const std::vector<double>& v) {
@@ -87,19 +70,21 @@ ZipfMarkov::ZipfMarkov(const ZipfMarkovOptions& o) : o_(o) {
   }
 }
 
-int64_t ZipfMarkov::component_of(uint64_t window_seed) const {
-  SplitMix rng = window_rng(o_.seed, window_seed);
+// A window's first draw picks its component: inverse CDF of π.
+int64_t ZipfMarkov::draw_component(SplitMix& rng) const {
   const double u = rng.uniform();
   const auto it = std::upper_bound(cumulative_.begin(), cumulative_.end(), u);
   return std::min<int64_t>(it - cumulative_.begin(), o_.components - 1);
 }
 
+int64_t ZipfMarkov::component_of(uint64_t window_seed) const {
+  SplitMix rng = window_rng(o_.seed, window_seed);
+  return draw_component(rng);
+}
+
 void ZipfMarkov::sample_window(uint64_t window_seed, int64_t n, uint32_t* out) const {
   SplitMix rng = window_rng(o_.seed, window_seed);
-  const double u = rng.uniform();
-  const int64_t k = std::min<int64_t>(
-      std::upper_bound(cumulative_.begin(), cumulative_.end(), u) - cumulative_.begin(),
-      o_.components - 1);
+  const int64_t k = draw_component(rng);
   const int64_t V = o_.vocab, S = o_.successors;
   int64_t x = rng.below(V);
   for (int64_t t = 0; t < n; ++t) {

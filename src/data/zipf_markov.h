@@ -26,6 +26,8 @@
 
 namespace scalebed {
 
+struct SplitMix;
+
 struct ZipfMarkovOptions {
   int64_t components = 4096;
   int64_t vocab = 64;
@@ -56,6 +58,7 @@ class ZipfMarkov : public ExactSource {
   double transition(int64_t k, int64_t token, int64_t next) const;
 
  private:
+  int64_t draw_component(SplitMix& rng) const;
   ZipfMarkovOptions o_;
   std::vector<double> weights_, cumulative_;  // (K)
   std::vector<uint32_t> next_;                // (K, V, successors) successor ids
