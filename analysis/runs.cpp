@@ -12,15 +12,18 @@ namespace scalebed::analysis {
 namespace fs = std::filesystem;
 namespace {
 
-Point point_of(const fs::path& run, const std::string& convention) {
-  const fs::path summary_path = run / "summary.json";
-  nlohmann::json s;
+nlohmann::json read_summary(const fs::path& summary_path) {
   try {
     std::ifstream in(summary_path);
-    s = nlohmann::json::parse(in);
+    return nlohmann::json::parse(in);
   } catch (const std::exception& e) {
     throw AnalysisError(summary_path.string() + ": cannot parse: " + e.what());
   }
+}
+
+// The run's point: its final validation loss, size, tokens and FLOPs.
+Point point_of(const fs::path& run, const nlohmann::json& s, const std::string& convention) {
+  const fs::path summary_path = run / "summary.json";
   try {
     Point p;
     p.params = s.at("params").at("non_embedding").get<double>();
@@ -86,7 +89,7 @@ std::vector<Point> read_run_directories(const std::string& path, const std::stri
   int unfinished = 0;
   std::vector<Point> points;
   for (const auto& run : finished_runs(path, &unfinished))
-    points.push_back(point_of(run, convention));
+    points.push_back(point_of(run, read_summary(run / "summary.json"), convention));
   if (skipped) *skipped = unfinished;
   if (points.empty()) {
     throw AnalysisError(path + ": no finished run directories (summary.json and DONE) found");
@@ -126,11 +129,10 @@ std::vector<RunCurve> read_run_curves(const std::string& path, const std::string
   std::vector<RunCurve> out;
   for (const auto& run : finished_runs(path, nullptr)) {
     RunCurve c;
-    c.final = point_of(run, convention);
     const fs::path summary_path = run / "summary.json";
+    const nlohmann::json s = read_summary(summary_path);
+    c.final = point_of(run, s, convention);
     try {
-      std::ifstream in(summary_path);
-      const auto s = nlohmann::json::parse(in);
       c.flops_per_token = s.at("flops_per_token").at(convention).get<double>();
       c.batch_tokens = s.at("batch_tokens").get<double>();
       c.last_step = s.at("steps").get<double>();

@@ -3,7 +3,7 @@
 // (warm-up, grids, the best setting per budget and size), the paper's own
 // design (its masked-diffusion law recovered from the curves of its sweep),
 // and floors and extrapolation limits, through the rules and the `analyze` CLI
-// on runs of a known world.
+// on runs of a known world and on the lower envelope.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -16,6 +16,7 @@
 
 #include "analysis_test_util.h"
 #include "budgets.h"
+#include "envelope.h"
 #include "isoflop.h"
 #include "runs.h"
 #include "surface_fit.h"
@@ -241,6 +242,33 @@ TEST(Validity, FloorsAndExtrapolationLimitsOfPrintedLosses) {
   a.extra["optimal_loss"] = "1.23", b.extra["optimal_loss"] = "1.25";
   EXPECT_DOUBLE_EQ(known_floor({a, b, a}), 1.23);
   EXPECT_DOUBLE_EQ(known_floor({a, Point{}}), 0);
+}
+
+TEST(Envelope, AKnownFloorIsTheLowestEItMayTake) {
+  // A frontier L(C) = E + 50·C^-0.2 (each point beats every cheaper one).
+  auto frontier = [](double E) {
+    std::vector<Point> pts;
+    for (double c = 1e10; c <= 1e12; c *= 2) {  // lowest loss E + 0.2
+      Point p;
+      p.flops = c, p.params = std::sqrt(c / 6), p.tokens = std::sqrt(c / 6);
+      p.loss = E + 50 * std::pow(c, -0.2);
+      pts.push_back(p);
+    }
+    return pts;
+  };
+  const auto pts = frontier(0.5);
+  EXPECT_NEAR(fit_envelope(pts).E, 0.5, 0.01);
+  EXPECT_NEAR(fit_envelope(pts, 0.4).E, 0.5, 0.01);     // a floor below E changes nothing
+  const EnvelopeResult above = fit_envelope(pts, 0.6);  // a floor above the law's E
+  ASSERT_TRUE(above.fitted);
+  EXPECT_NEAR(above.E, 0.6, 1e-12);
+  EXPECT_NE(above.note.find("sits at the known floor"), std::string::npos);
+  const EnvelopeResult reached = fit_envelope(pts, 2.0);  // at or above the lowest loss
+  EXPECT_FALSE(reached.fitted);
+  EXPECT_NE(reached.note.find("reaches the known floor"), std::string::npos);
+  const EnvelopeResult pure = fit_envelope(frontier(0.0));  // a pure power law
+  EXPECT_DOUBLE_EQ(pure.E, 0.0);
+  EXPECT_NE(pure.note.find("E = 0"), std::string::npos);
 }
 
 TEST(AnalyzeCli, RunsOfAKnownWorldGiveItsLawAndNoLossBelowItsFloor) {
