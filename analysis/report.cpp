@@ -676,7 +676,9 @@ void write_report(const std::string& dir, const ReportInput& in) {
                   a.tokens_per_param, a.tokens_per_param_ci.low, a.tokens_per_param_ci.high);
     csv += line;
     if (why.empty()) {
-      std::snprintf(line, sizeof line, "%.6g,%.6g,%.6g,", a.loss, a.loss_ci.low, a.loss_ci.high);
+      // Interval ends below the floor are the floor, as in the guide.
+      std::snprintf(line, sizeof line, "%.6g,%.6g,%.6g,", a.loss,
+                    valid.at_least_floor(a.loss_ci.low), valid.at_least_floor(a.loss_ci.high));
       csv += line;
     } else {
       csv += ",,,";

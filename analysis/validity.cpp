@@ -47,8 +47,9 @@ std::string Validity::cell(double flops, double loss, bool law_has_floor,
 
 std::string Validity::interval(double low, double high, int decimals) const {
   char buf[96];
-  if (floor > 0 && low < floor) {
-    std::snprintf(buf, sizeof buf, "floor %.*f – %.*f", decimals, floor, decimals, high);
+  if (at_least_floor(low) != low) {
+    std::snprintf(buf, sizeof buf, "floor %.*f – %.*f", decimals, floor, decimals,
+                  at_least_floor(high));
   } else {
     std::snprintf(buf, sizeof buf, "%.*f – %.*f", decimals, low, decimals, high);
   }

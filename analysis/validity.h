@@ -30,6 +30,8 @@ struct Validity {
   // "2.31" or "—" with the refusal in `notes`; `decimals` digits.
   std::string cell(double flops, double loss, bool law_has_floor, std::vector<std::string>* notes,
                    int decimals = 4) const;
+  // A value that cannot lie below the floor (an interval end): at least the floor.
+  double at_least_floor(double v) const { return floor > 0 && v < floor ? floor : v; }
   // "low – high", with a low end below the floor shown as the floor (the
   // bootstrap's spread says the law is uncertain, not that the loss can go there).
   std::string interval(double low, double high, int decimals = 4) const;

@@ -18,6 +18,7 @@
 #include "budgets.h"
 #include "envelope.h"
 #include "isoflop.h"
+#include "report.h"
 #include "runs.h"
 #include "surface_fit.h"
 #include "test_util.h"
@@ -271,6 +272,48 @@ TEST(Envelope, AKnownFloorIsTheLowestEItMayTake) {
   EXPECT_NE(pure.note.find("E = 0"), std::string::npos);
 }
 
+TEST(Report, IntervalEndsBelowTheFloorAreTheFloorInTheGuideAndItsCsv) {
+  // A surface whose bootstrap refits spread E from 0.8 to 1.2 around a known
+  // floor of 1.0: the lower ends of the loss intervals far out fall below the
+  // floor, and the guide and allocation.csv show them as the floor.
+  const SurfaceLaw law{1.05, 400, 900, 0.35, 0.35};
+  ReportInput in;
+  in.source = "test", in.convention = "6nd";
+  for (double n : {1e5, 1e6, 1e7}) {
+    for (double d : {1e7, 1e8, 1e9}) {
+      Point p;
+      p.params = n, p.tokens = d, p.flops = 6 * n * d, p.loss = law.predict(n, d);
+      in.points.push_back(p);
+    }
+  }
+  in.fit.law = law;
+  for (double e : {0.8, 0.9, 1.0, 1.1, 1.2}) {
+    SurfaceLaw l = law;
+    l.E = e;
+    in.boot.laws.push_back(l);
+  }
+  in.validity.floor = 1.0, in.validity.floor_source = "test";
+  in.validity.c_min = 6e12, in.validity.c_max = 6e16;
+  testing::TempDir dir;
+  write_report(dir / "guide", in);
+  std::istringstream csv(testing::read_text(dir / "guide/allocation.csv"));
+  std::string line;
+  std::getline(csv, line);
+  int clamped = 0;
+  while (std::getline(csv, line)) {
+    std::vector<std::string> cells;
+    std::stringstream row(line);
+    for (std::string c; std::getline(row, c, ',');) cells.push_back(c);
+    ASSERT_GE(cells.size(), 14u) << line;
+    if (cells[11].empty()) continue;  // refused
+    EXPECT_GE(std::stod(cells[12]), 1.0) << line;
+    clamped += std::stod(cells[12]) == 1.0;
+  }
+  EXPECT_GT(clamped, 0);
+  EXPECT_NE(testing::read_text(dir / "guide/report.md").find("(floor 1.0000 – "),
+            std::string::npos);
+}
+
 TEST(AnalyzeCli, RunsOfAKnownWorldGiveItsLawAndNoLossBelowItsFloor) {
   // Eight sizes trained at constant LR on a world whose loss is
   // L(N, D) = 1 + 400/N^0.35 + 900/D^0.35, every curve to 1e13 FLOPs
@@ -304,23 +347,27 @@ TEST(AnalyzeCli, RunsOfAKnownWorldGiveItsLawAndNoLossBelowItsFloor) {
   EXPECT_NEAR(fit["approach2"]["n_opt"]["exponent"].get<double>(), 0.5, 0.02);
   // allocation.csv: every printed loss and interval end at or above the floor;
   // refused rows leave the loss empty and say why.
-  std::istringstream csv(testing::read_text(dir / "guide/allocation.csv"));
-  std::string line;
-  std::getline(csv, line);
-  int printed = 0;
-  while (std::getline(csv, line)) {
-    std::vector<std::string> cells;
-    std::stringstream row(line);
-    for (std::string c; std::getline(row, c, ',');) cells.push_back(c);
-    ASSERT_GE(cells.size(), 17u) << line;
-    if (cells[11].empty()) {
-      EXPECT_NE(cells[16].find("below the known floor"), std::string::npos) << line;
-    } else {
-      EXPECT_GE(std::stod(cells[11]), 1.0) << line;
-      ++printed;
+  auto printed_rows = [](const std::string& path, double floor) {
+    std::istringstream csv(testing::read_text(path));
+    std::string line;
+    std::getline(csv, line);
+    int printed = 0;
+    while (std::getline(csv, line)) {
+      std::vector<std::string> cells;
+      std::stringstream row(line);
+      for (std::string c; std::getline(row, c, ',');) cells.push_back(c);
+      EXPECT_GE(cells.size(), 17u) << line;
+      if (cells.size() < 17) continue;
+      if (cells[11].empty()) {
+        EXPECT_NE(cells[16].find("below the known floor"), std::string::npos) << line;
+      } else {
+        for (int c : {11, 12, 13}) EXPECT_GE(std::stod(cells[c]), floor) << line;
+        ++printed;
+      }
     }
-  }
-  EXPECT_GT(printed, 3);
+    return printed;
+  };
+  EXPECT_GT(printed_rows(dir / "guide/allocation.csv", 1.0), 3);
   // The guide states the floor and the method.
   const std::string md = testing::read_text(dir / "guide/report.md");
   EXPECT_NE(md.find("Known floor: 1.0000"), std::string::npos);
@@ -328,10 +375,11 @@ TEST(AnalyzeCli, RunsOfAKnownWorldGiveItsLawAndNoLossBelowItsFloor) {
 
   // A stated floor above the world's: the surface's losses below it are refused.
   r = testing::run_process({SCALEBED_ANALYZE_PATH, dir / "runs", "--flops", "md", "--bootstrap",
-                            "10", "--floor", "1.3"});
+                            "30", "--floor", "1.3", "--out", dir / "floor"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("below the known floor 1.3000 (given with --floor)"), std::string::npos)
       << r.output;
+  EXPECT_GT(printed_rows(dir / "floor/allocation.csv", 1.3), 0);
   // E held at the floor.
   r = testing::run_process(
       {SCALEBED_ANALYZE_PATH, dir / "runs", "--flops", "md", "--bootstrap", "10", "--fix-floor"});
