@@ -272,6 +272,22 @@ TEST(Envelope, AKnownFloorIsTheLowestEItMayTake) {
   EXPECT_NE(pure.note.find("E = 0"), std::string::npos);
 }
 
+// The data rows of a guide's allocation.csv, split at commas (its quoted
+// last column holds no comma).
+std::vector<std::vector<std::string>> allocation_rows(const std::string& path) {
+  std::istringstream csv(testing::read_text(path));
+  std::string line;
+  std::getline(csv, line);  // header
+  std::vector<std::vector<std::string>> rows;
+  while (std::getline(csv, line)) {
+    std::vector<std::string> cells;
+    std::stringstream row(line);
+    for (std::string c; std::getline(row, c, ',');) cells.push_back(c);
+    rows.push_back(cells);
+  }
+  return rows;
+}
+
 TEST(Report, IntervalEndsBelowTheFloorAreTheFloorInTheGuideAndItsCsv) {
   // A surface whose bootstrap refits spread E from 0.8 to 1.2 around a known
   // floor of 1.0: the lower ends of the loss intervals far out fall below the
@@ -296,17 +312,11 @@ TEST(Report, IntervalEndsBelowTheFloorAreTheFloorInTheGuideAndItsCsv) {
   in.validity.c_min = 6e12, in.validity.c_max = 6e16;
   testing::TempDir dir;
   write_report(dir / "guide", in);
-  std::istringstream csv(testing::read_text(dir / "guide/allocation.csv"));
-  std::string line;
-  std::getline(csv, line);
   int clamped = 0;
-  while (std::getline(csv, line)) {
-    std::vector<std::string> cells;
-    std::stringstream row(line);
-    for (std::string c; std::getline(row, c, ',');) cells.push_back(c);
-    ASSERT_GE(cells.size(), 14u) << line;
+  for (const auto& cells : allocation_rows(dir / "guide/allocation.csv")) {
+    ASSERT_GE(cells.size(), 14u) << cells[0];
     if (cells[11].empty()) continue;  // refused
-    EXPECT_GE(std::stod(cells[12]), 1.0) << line;
+    EXPECT_GE(std::stod(cells[12]), 1.0) << cells[0];
     clamped += std::stod(cells[12]) == 1.0;
   }
   EXPECT_GT(clamped, 0);
@@ -348,20 +358,14 @@ TEST(AnalyzeCli, RunsOfAKnownWorldGiveItsLawAndNoLossBelowItsFloor) {
   // allocation.csv: every printed loss and interval end at or above the floor;
   // refused rows leave the loss empty and say why.
   auto printed_rows = [](const std::string& path, double floor) {
-    std::istringstream csv(testing::read_text(path));
-    std::string line;
-    std::getline(csv, line);
     int printed = 0;
-    while (std::getline(csv, line)) {
-      std::vector<std::string> cells;
-      std::stringstream row(line);
-      for (std::string c; std::getline(row, c, ',');) cells.push_back(c);
-      EXPECT_GE(cells.size(), 17u) << line;
+    for (const auto& cells : allocation_rows(path)) {
+      EXPECT_GE(cells.size(), 17u) << cells[0];
       if (cells.size() < 17) continue;
       if (cells[11].empty()) {
-        EXPECT_NE(cells[16].find("below the known floor"), std::string::npos) << line;
+        EXPECT_NE(cells[16].find("below the known floor"), std::string::npos) << cells[0];
       } else {
-        for (int c : {11, 12, 13}) EXPECT_GE(std::stod(cells[c]), floor) << line;
+        for (int c : {11, 12, 13}) EXPECT_GE(std::stod(cells[c]), floor) << cells[0];
         ++printed;
       }
     }
