@@ -55,10 +55,11 @@ usage: analyze POINTS.csv|RUNS_DIR [options]
   --max-extrapolation K    decades beyond the fitted FLOPs up to which floor-free power laws
                            (Approaches 1 and 2) print losses (default 2)
   --drop-highest K         drop the K highest-loss points first (Epoch's rule for Chinchilla: 5)
-  --bootstrap N            bootstrap resamples for intervals (default 1000)
+  --bootstrap N            bootstrap resamples for intervals (default 1000; at least 100)
   --seed S                 bootstrap seed (default 1)
   --isoflop-tolerance T    final losses: points within T decades of FLOPs form one IsoFLOP
-                           budget (default 0.05)
+                           budget (default 0.05, at most 0.1); a budget never spans more than
+                           4T decades (chained neighbours are split at their widest gaps)
   --threads T              threads for the multi-start fit and bootstrap (default 2)
   --predict C              print the allocation at a budget of C FLOPs only
   --params N --tokens D    print the predicted loss of that model (and its budget's optimum)
@@ -453,11 +454,18 @@ int main(int argc, char** argv) {
       } else if (a == "--drop-highest") {
         st.drop = static_cast<size_t>(scalebed::integer_flag(a, value(), 0));
       } else if (a == "--bootstrap") {
-        st.resamples = static_cast<int>(scalebed::integer_flag(a, value(), 0, 1000000));
+        // Fewer resamples give 95% percentile intervals that are just the
+        // extremes of a handful of refits (one refit: an interval that can
+        // exclude the estimate).
+        st.resamples = static_cast<int>(scalebed::integer_flag(a, value(), 100, 1000000));
       } else if (a == "--seed") {
         st.seed = static_cast<uint64_t>(scalebed::integer_flag(a, value(), 0));
       } else if (a == "--isoflop-tolerance") {
         st.iso_options.group_tolerance = scalebed::positive_flag(a, value());
+        if (st.iso_options.group_tolerance > 0.1) {
+          throw scalebed::UsageError(a + " must be at most 0.1 decades (a budget of points " +
+                                     "within 26%), not " + std::string(argv[i]));
+        }
       } else if (a == "--threads") {
         st.fit_options.threads = static_cast<int>(scalebed::integer_flag(a, value(), 1, 1024));
       } else if (a == "--params") {
@@ -470,6 +478,10 @@ int main(int argc, char** argv) {
         st.gpu_tflops = scalebed::positive_flag(a, value());
       } else if (a == "--mfu") {
         st.mfu = scalebed::positive_flag(a, value());
+        if (st.mfu > 1) {
+          throw scalebed::UsageError(a + " is a fraction of peak FLOP/s, at most 1, not " +
+                                     std::string(argv[i]));
+        }
       } else if (a == "--budgets") {
         st.budgets = value(), st.budgets_given = true;
       } else if (a == "--curve-points") {
@@ -559,6 +571,7 @@ int main(int argc, char** argv) {
       st.method = "points as given; IsoFLOP budgets group points within " +
                   fmt("%.3g", st.iso_options.group_tolerance) + " decades of FLOPs";
     }
+    for (const auto& w : input_warnings(points)) std::fprintf(stderr, "warning: %s\n", w.c_str());
     if (st.size == "m") {
       // Size as FLOPs per token: M = C/D under the chosen convention (C = M·D).
       for (auto& p : points) p.params = p.flops / p.tokens;

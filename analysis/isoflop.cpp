@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <random>
 
 #include "surface_fit.h"
@@ -52,13 +53,24 @@ std::vector<std::vector<Point>> group_by_budget(std::vector<Point> points, doubl
     }
     return groups;
   }
-  for (const Point& p : points) {
-    if (groups.empty() ||
-        std::log10(p.flops) - std::log10(groups.back().back().flops) > tolerance) {
-      groups.emplace_back();
+  // Split [begin, end) of the sorted points into groups: at every gap wider
+  // than the tolerance, then a group still too wide at its widest gap.
+  const double max_span = kBudgetSpanFactor * tolerance;
+  auto lc = [&](size_t i) { return std::log10(points[i].flops); };
+  std::function<void(size_t, size_t)> split = [&](size_t begin, size_t end) {
+    size_t widest = begin + 1;
+    for (size_t i = begin + 1; i < end; ++i) {
+      if (lc(i) - lc(i - 1) > lc(widest) - lc(widest - 1)) widest = i;
     }
-    groups.back().push_back(p);
-  }
+    const bool gap = end - begin > 1 && lc(widest) - lc(widest - 1) > tolerance;
+    if (end - begin > 1 && (gap || lc(end - 1) - lc(begin) > max_span)) {
+      split(begin, widest);
+      split(widest, end);
+      return;
+    }
+    groups.emplace_back(points.begin() + begin, points.begin() + end);
+  };
+  if (!points.empty()) split(0, points.size());
   return groups;
 }
 

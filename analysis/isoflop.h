@@ -59,7 +59,10 @@ bool read_off_curves(const std::vector<Point>& points);
 
 // Groups points into budgets: by their exact budget when read off curves;
 // otherwise (final losses of runs of fixed length) sorted by log10 C, a new
-// group starts where the gap to the previous point exceeds group_tolerance.
+// group starts where the gap to the previous point exceeds group_tolerance,
+// and a group spanning more than kBudgetSpanFactor × group_tolerance decades
+// (neighbours chained across budgets) is split at its widest gaps.
+constexpr double kBudgetSpanFactor = 4;
 std::vector<std::vector<Point>> group_by_budget(std::vector<Point> points, double tolerance);
 
 IsoflopResult fit_isoflop(const std::vector<Point>& points, const IsoflopOptions& o = {});

@@ -3,13 +3,22 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
+#include <set>
 #include <sstream>
+#include <tuple>
 
 #include "util/parse.h"
 
 namespace scalebed::analysis {
 namespace {
+
+std::string fmt_value(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
 
 std::vector<std::string> split_csv_line(const std::string& line) {
   std::vector<std::string> out;
@@ -29,7 +38,46 @@ std::vector<std::string> split_csv_line(const std::string& line) {
   return out;
 }
 
+bool usable(double v) {
+  return std::isfinite(v) && v > 0;
+}
+
 }  // namespace
+
+std::string point_problem(const Point& p) {
+  for (const auto& [name, v] : {std::pair<const char*, double>{"params", p.params},
+                                {"tokens", p.tokens},
+                                {"loss", p.loss},
+                                {"flops", p.flops}}) {
+    if (!usable(v)) return std::string(name) + " is " + fmt_value(v) + " (must be finite and > 0)";
+  }
+  return "";
+}
+
+std::vector<std::string> input_warnings(const std::vector<Point>& points) {
+  std::vector<std::string> out;
+  std::set<std::tuple<double, double, double, double, std::map<std::string, std::string>>> seen;
+  size_t duplicates = 0;
+  for (const auto& p : points) {
+    if (!seen.insert({p.params, p.tokens, p.loss, p.flops, p.extra}).second) ++duplicates;
+  }
+  if (duplicates > 0) {
+    out.push_back(std::to_string(duplicates) + " of " + std::to_string(points.size()) +
+                  " points duplicate another point exactly; each copy counts as a separate "
+                  "measurement, so the bootstrap intervals come out too narrow (remove them)");
+  }
+  const double k = flops_per_param_token(points);
+  if (!(k >= 2 && k <= 30)) {
+    char buf[240];
+    std::snprintf(buf, sizeof buf,
+                  "the FLOPs are %.4g per parameter and token (median of flops/(params*tokens)); "
+                  "every convention gives 2 to 30 (6 for 6ND): is the flops column in the wrong "
+                  "unit, or params/tokens?",
+                  k);
+    out.push_back(buf);
+  }
+  return out;
+}
 
 std::vector<Point> read_points_csv(const std::string& path, const std::string& convention,
                                    int* skipped) {
@@ -37,6 +85,7 @@ std::vector<Point> read_points_csv(const std::string& path, const std::string& c
   if (!in) throw AnalysisError(path + ": cannot open");
   std::string line;
   if (!std::getline(in, line)) throw AnalysisError(path + ": empty file (expected a header)");
+  if (line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // a UTF-8 byte-order mark
   const auto header = split_csv_line(line);
   auto find = [&](const std::string& name) -> int {
     for (size_t i = 0; i < header.size(); ++i) {
@@ -77,9 +126,9 @@ std::vector<Point> read_points_csv(const std::string& path, const std::string& c
     }
     auto number = [&](int c) {
       const auto v = scalebed::parse_real(cells[c]);
-      if (!v || *v <= 0) {
+      if (!v || !usable(*v)) {
         throw AnalysisError(path + ":" + std::to_string(line_no) + ": column '" + header[c] +
-                            "': expected a positive number, got '" + cells[c] + "'");
+                            "': expected a finite positive number, got '" + cells[c] + "'");
       }
       return *v;
     };

@@ -30,6 +30,16 @@ class AnalysisError : public std::runtime_error {
 std::vector<Point> read_points_csv(const std::string& path, const std::string& convention = "",
                                    int* skipped = nullptr);
 
+// Why a point cannot be fitted ("" when it can): its params, tokens, loss and
+// flops must be finite and positive. One rule for CSV rows and run directories.
+std::string point_problem(const Point& p);
+
+// Points that are valid but should be questioned: duplicated rows (they narrow
+// the bootstrap intervals without adding information), and FLOPs whose
+// k = C/(N·D) lies outside 2..30 per parameter and token under any convention
+// (a column in the wrong unit). One line per finding; empty when none.
+std::vector<std::string> input_warnings(const std::vector<Point>& points);
+
 // A numeric extra column of a point (batch_tokens, base_lr, ...); 0 when it
 // is absent or not a number.
 double extra_number(const Point& p, const std::string& key);

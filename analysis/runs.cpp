@@ -46,6 +46,9 @@ Point point_of(const fs::path& run, const nlohmann::json& s, const std::string& 
     if (s.contains("optimal_val_loss") && s["optimal_val_loss"].is_number()) {
       p.extra["optimal_loss"] = s["optimal_val_loss"].dump();
     }
+    if (const std::string why = point_problem(p); !why.empty()) {
+      throw AnalysisError(summary_path.string() + ": " + why);
+    }
     return p;
   } catch (const nlohmann::json::exception& e) {
     throw AnalysisError(summary_path.string() + ": missing or mistyped field: " + e.what());

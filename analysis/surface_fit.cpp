@@ -294,6 +294,29 @@ std::string surface_terms_unidentified(const std::vector<Point>& points) {
   if (sizes.size() < 3) return say(sizes.size(), "model size(s)", "size term (A, alpha)");
   if (token_counts.size() < 3)
     return say(token_counts.size(), "token count(s)", "data term (B, beta)");
+  // Five coefficients need residual degrees of freedom, else the fit
+  // interpolates and every bootstrap interval collapses to a point.
+  if (points.size() < kMinSurfacePoints) {
+    return "the surface has five coefficients and " + std::to_string(points.size()) +
+           " points leave too few residual degrees of freedom (it needs " +
+           std::to_string(kMinSurfacePoints) + " or more)";
+  }
+  // Points on one line in (log N, log D), e.g. one IsoFLOP budget (N·D fixed),
+  // make A/N^alpha and B/D^beta functions of one variable: they cannot be told apart.
+  const size_t n = points.size();
+  double mx = 0, my = 0;
+  for (const auto& p : points) mx += std::log(p.params) / n, my += std::log(p.tokens) / n;
+  double sxx = 0, syy = 0, sxy = 0;
+  for (const auto& p : points) {
+    const double dx = std::log(p.params) - mx, dy = std::log(p.tokens) - my;
+    sxx += dx * dx, syy += dy * dy, sxy += dx * dy;
+  }
+  const double unexplained = syy - sxy * sxy / sxx;  // residual of log D on log N
+  if (unexplained < 1e-6 * syy) {
+    return "the points lie on one line in (log N, log D) (one IsoFLOP budget, or tokens a power "
+           "of size), so the size and the data terms cannot be told apart; add runs of the same "
+           "sizes at other token counts";
+  }
   return "";
 }
 

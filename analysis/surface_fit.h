@@ -100,9 +100,14 @@ Interval percentile_interval(std::vector<double> values, double level);
 // predicted losses and the N_opt exponent carry their own intervals.
 std::vector<std::string> undetermined_coefficients(const SurfaceBootstrap& b);
 
-// Why the points cannot determine a term of the surface at all: fewer than
-// three distinct model sizes (A, alpha) or token counts (B, beta), as in a
-// batch or LR sweep of one model. Empty when both vary.
+// The fewest points a surface fit accepts: its five coefficients plus five
+// residual degrees of freedom.
+constexpr size_t kMinSurfacePoints = 10;
+
+// Why the points cannot determine the surface: fewer than three distinct
+// model sizes (A, alpha) or token counts (B, beta), as in a batch or LR sweep
+// of one model; fewer than kMinSurfacePoints points; or points on one line in
+// (log N, log D), as on a single IsoFLOP budget. Empty when it is determined.
 std::string surface_terms_unidentified(const std::vector<Point>& points);
 
 }  // namespace scalebed::analysis

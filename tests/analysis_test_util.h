@@ -1,13 +1,41 @@
-// Shared by the analysis tests (test_analysis.cpp, test_curves.cpp): the
-// reference data they read.
+// Shared by the analysis tests (test_analysis.cpp, test_curves.cpp,
+// test_analysis_inputs.cpp): the reference data they read and a run-directory
+// writer.
 #pragma once
 
 #include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "test_util.h"
 
 namespace scalebed::analysis {
 
 // Epoch AI's extraction of Chinchilla's points (../shared/data).
 inline const std::string kChinchilla =
     std::string(SCALEBED_SHARED_DIR) + "/data/chinchilla_epoch_svg_extracted.csv";
+
+// A finished (or running) run directory DIR/NAME whose summary.json holds
+// one point: n non-embedding parameters, d tokens, final loss `loss`.
+inline void write_run(const testing::TempDir& dir, const std::string& name, double n, double d,
+                      double loss, bool done) {
+  nlohmann::json s = {{"format", 1},
+                      {"name", name},
+                      {"status", done ? "done" : "running"},
+                      {"objective", "diffusion"},
+                      {"loss_kind", "elbo"},
+                      {"noise", {{"name", "masked"}, {"mixing_shift", -1000}}},
+                      {"params", {{"embedding", 1}, {"non_embedding", n}, {"total", n + 1}}},
+                      {"tokens", d},
+                      {"steps", d / 2048},
+                      {"batch_tokens", 2048},
+                      {"base_lr", 0.5},
+                      {"seed", 3},
+                      {"flops", {{"6nd", 6 * n * d}, {"palm", 7 * n * d}, {"md", 6.5 * n * d}}},
+                      {"flops_per_token", {{"6nd", 6 * n}, {"palm", 7 * n}, {"md", 6.5 * n}}},
+                      {"final_val_loss", loss}};
+  testing::write_text(dir / (name + "/summary.json"), s.dump());
+  if (done) testing::write_text(dir / (name + "/DONE"), "done\n");
+}
 
 }  // namespace scalebed::analysis

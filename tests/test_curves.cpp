@@ -337,7 +337,7 @@ TEST(AnalyzeCli, RunsOfAKnownWorldGiveItsLawAndNoLossBelowItsFloor) {
                     [&](double step) { return world.predict(n, step * 2048); });
   }
   auto r = testing::run_process({SCALEBED_ANALYZE_PATH, dir / "runs", "--flops", "md",
-                                 "--bootstrap", "30", "--out", dir / "guide"});
+                                 "--bootstrap", "100", "--out", dir / "guide"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("method: IsoFLOP budgets read off 8 constant-LR training curves"),
             std::string::npos)
@@ -379,21 +379,21 @@ TEST(AnalyzeCli, RunsOfAKnownWorldGiveItsLawAndNoLossBelowItsFloor) {
 
   // A stated floor above the world's: the surface's losses below it are refused.
   r = testing::run_process({SCALEBED_ANALYZE_PATH, dir / "runs", "--flops", "md", "--bootstrap",
-                            "30", "--floor", "1.3", "--out", dir / "floor"});
+                            "100", "--floor", "1.3", "--out", dir / "floor"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("below the known floor 1.3000 (given with --floor)"), std::string::npos)
       << r.output;
   EXPECT_GT(printed_rows(dir / "floor/allocation.csv", 1.3), 0);
   // E held at the floor.
   r = testing::run_process(
-      {SCALEBED_ANALYZE_PATH, dir / "runs", "--flops", "md", "--bootstrap", "10", "--fix-floor"});
+      {SCALEBED_ANALYZE_PATH, dir / "runs", "--flops", "md", "--bootstrap", "100", "--fix-floor"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("E        1.0000  [1.0000, 1.0000]  (held at the floor"),
             std::string::npos)
       << r.output;
   // Size as FLOPs per token (M = 6N here): M_opt is 6 N_opt.
   r = testing::run_process({SCALEBED_ANALYZE_PATH, dir / "runs", "--flops", "md", "--bootstrap",
-                            "10", "--size", "m", "--predict", "1e13"});
+                            "100", "--size", "m", "--predict", "1e13"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("C = 1*M*D"), std::string::npos) << r.output;
   EXPECT_NEAR(std::stod(r.output.substr(r.output.find("M_opt ") + 6)), 6 * world.n_opt(1e13),
@@ -401,7 +401,7 @@ TEST(AnalyzeCli, RunsOfAKnownWorldGiveItsLawAndNoLossBelowItsFloor) {
       << r.output;
   // The held-out curves (evaluated every 50 steps) give the same law.
   r = testing::run_process({SCALEBED_ANALYZE_PATH, dir / "runs", "--flops", "md", "--bootstrap",
-                            "10", "--curve", "val", "--out", dir / "val"});
+                            "100", "--curve", "val", "--out", dir / "val"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("training curves (smoothed held-out loss"), std::string::npos)
       << r.output;
@@ -413,7 +413,7 @@ TEST(AnalyzeCli, RunsOfAKnownWorldGiveItsLawAndNoLossBelowItsFloor) {
   EXPECT_NE(r.output.find("--max-extrapolation must be >= 0"), std::string::npos) << r.output;
   // Final losses instead: one point per run, grouped by FLOPs (all at 1e13).
   r = testing::run_process({SCALEBED_ANALYZE_PATH, dir / "runs", "--flops", "md", "--bootstrap",
-                            "10", "--budgets", "final"});
+                            "100", "--budgets", "final"});
   EXPECT_NE(r.output.find("method: final losses, one point per run"), std::string::npos)
       << r.output;
   r = testing::run_process({SCALEBED_ANALYZE_PATH, dir / "runs", "--curve-points", "6"});
