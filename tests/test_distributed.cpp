@@ -7,10 +7,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <map>
+#include <sstream>
 
 #include "distributed/ranks.h"
 #include "trainer_process.h"
@@ -116,6 +119,23 @@ void expect_same_curves(const std::string& a, const std::string& b, double toler
   }
 }
 
+// The ranks a launcher started (its children).
+std::vector<pid_t> ranks_of(pid_t launcher) {
+  std::istringstream in(read_text("/proc/" + std::to_string(launcher) + "/task/" +
+                                  std::to_string(launcher) + "/children"));
+  std::vector<pid_t> out;
+  for (pid_t pid = 0; in >> pid;) out.push_back(pid);
+  return out;
+}
+
+// Whether a process has ended (gone, or a zombie waiting for its new parent).
+bool ended(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  const size_t paren = text.rfind(')');
+  return text.empty() || paren == std::string::npos || text.substr(paren + 2, 1) == "Z";
+}
+
 TEST(DataParallel, TwoRanksFollowTheOneRankCurveAtTheSameGlobalBatch) {
   for (const std::string objective : {"", "objective: {kind: diffusion, noise: masked}\n"}) {
     TempDir dir;
@@ -168,13 +188,60 @@ TEST(DataParallel, KilledTwoRankJobResumesToTheUninterruptedCurve) {
       },
       120))
       << read_text(dir / "first.log");
-  kill(-pid, SIGKILL);  // the launcher and both ranks at once
+  const std::vector<pid_t> ranks = ranks_of(pid);
+  for (pid_t p : ranks) kill(p, SIGKILL);  // both ranks and the launcher at once
+  kill(pid, SIGKILL);
   wait_process(pid);
+  ASSERT_TRUE(wait_until([&] { return std::all_of(ranks.begin(), ranks.end(), ended); }, 30));
   ASSERT_FALSE(fs::exists(dir / "cut/run/DONE")) << "the job finished before it could be killed";
   auto resumed = run_process(job);
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
   EXPECT_NE(resumed.output.find("resumed from"), std::string::npos);
   expect_same_curves(dir / "full/run", dir / "cut/run", 0.0);  // bit-identical
+}
+
+TEST(DataParallel, RanksStopWithTheirLauncher) {
+  // SIGKILL of the launcher left its ranks training as orphans; they wrote
+  // DONE 6.9 s later.
+  TempDir dir;
+  write_text(dir / "c.yaml", config(dir / "runs", 100000));
+  const pid_t launcher =
+      spawn_process({kTrainer, "--nproc-per-node", "2", "--config", dir / "c.yaml"},
+                    dir / "job.log", /*new_group=*/true);
+  ASSERT_TRUE(wait_until([&] { return metrics_of(dir / "runs/run").size() >= 5; }, 120));
+  const std::vector<pid_t> ranks = ranks_of(launcher);
+  ASSERT_EQ(ranks.size(), 2u);
+  kill(launcher, SIGKILL);
+  wait_process(launcher);
+  const bool stopped =
+      wait_until([&] { return std::all_of(ranks.begin(), ranks.end(), ended); }, 60);
+  for (pid_t p : ranks) kill(p, SIGKILL);  // in case they did not
+  const std::string log = read_text(dir / "job.log");
+  ASSERT_TRUE(stopped) << log;
+  // They stopped as on a SIGTERM: a checkpoint, no DONE.
+  EXPECT_NE(log.find("signal 15 received: checkpointed at step"), std::string::npos) << log;
+  EXPECT_FALSE(fs::exists(dir / "runs/run/DONE"));
+}
+
+TEST(DataParallel, OneCtrlCInATerminalGivesOneCleanStop) {
+  // A terminal sends SIGINT to the whole foreground process group: ranks that
+  // shared the launcher's group got it twice (directly and forwarded), took it
+  // for a second Ctrl-C and exited 130 without a checkpoint.
+  TempDir dir;
+  write_text(dir / "c.yaml", config(dir / "runs", 100000));
+  const pid_t launcher =
+      spawn_process({kTrainer, "--nproc-per-node", "2", "--config", dir / "c.yaml"},
+                    dir / "job.log", /*new_group=*/true);
+  ASSERT_TRUE(wait_until([&] { return metrics_of(dir / "runs/run").size() >= 5; }, 120));
+  const std::vector<pid_t> ranks = ranks_of(launcher);
+  kill(-launcher, SIGINT);  // what the terminal does: the launcher's process group
+  const int code = wait_process(launcher);
+  for (pid_t p : ranks) kill(p, SIGKILL);  // in case anything is left
+  const std::string log = read_text(dir / "job.log");
+  EXPECT_EQ(code, 75) << log;
+  EXPECT_NE(log.find("signal 2 received: checkpointed at step"), std::string::npos) << log;
+  const auto summary = nlohmann::json::parse(read_text(dir / "runs/run/summary.json"));
+  EXPECT_EQ(summary.at("status"), "running");
 }
 
 TEST(DataParallel, AKilledRankEndsTheJobWithAClearErrorInsteadOfAHang) {

@@ -171,6 +171,7 @@ int run_sample(const std::vector<std::string>& args) {
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
+  scalebed::stop_with_launcher();  // a rank of --nproc-per-node dies with its launcher
   try {
     // The local launcher: this same command, K times, as ranks of one job.
     for (size_t i = 0; i < args.size(); ++i) {
@@ -230,6 +231,9 @@ int main(int argc, char** argv) {
     }
     if (config_path.empty()) return usage_error("--config FILE is required");
 
+    // First: a signal while the config loads and the model builds (about
+    // 0.3 s) killed the process without a word.
+    if (!dry_run) scalebed::install_stop_signal_handlers();
     const auto cfg = scalebed::load_run_config(config_path, overrides);
     auto training = scalebed::build_training(
         cfg, dry_run ? scalebed::BuildMode::kDryRun : scalebed::BuildMode::kTrain);
@@ -237,7 +241,6 @@ int main(int argc, char** argv) {
       scalebed::print_dry_run(*training, std::cout);
       return scalebed::kExitOk;
     }
-    scalebed::install_stop_signal_handlers();
     return scalebed::run_training(*training);
   } catch (const UsageError& e) {
     return usage_error(e.what());

@@ -5,11 +5,14 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <ostream>
@@ -23,7 +26,20 @@
 extern char** environ;
 
 namespace scalebed {
-namespace {}  // namespace
+namespace {
+constexpr const char* kLauncherPid = "SCALEBED_LAUNCHER_PID";
+}  // namespace
+
+void stop_with_launcher() {
+  const char* launcher = std::getenv(kLauncherPid);
+  if (!launcher) return;
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  // The launcher may have died before the request: then nothing would come.
+  if (std::to_string(::getppid()) != launcher) {
+    std::fprintf(stderr, "error: the launcher (pid %s) is gone; this rank stops\n", launcher);
+    std::exit(kExitError);
+  }
+}
 
 int free_local_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -52,7 +68,7 @@ int launch_local_ranks(const std::string& trainer, const std::vector<std::string
       const std::string v = *e;
       bool ours = false;
       for (const char* k : {"RANK=", "WORLD_SIZE=", "LOCAL_RANK=", "LOCAL_WORLD_SIZE=",
-                            "MASTER_ADDR=", "MASTER_PORT="}) {
+                            "MASTER_ADDR=", "MASTER_PORT=", "SCALEBED_LAUNCHER_PID="}) {
         ours = ours || v.rfind(k, 0) == 0;
       }
       if (!ours) env.push_back(v);
@@ -63,6 +79,7 @@ int launch_local_ranks(const std::string& trainer, const std::vector<std::string
     env.push_back("LOCAL_WORLD_SIZE=" + std::to_string(nproc));
     env.push_back("MASTER_ADDR=127.0.0.1");
     env.push_back("MASTER_PORT=" + std::to_string(port));
+    env.push_back(std::string(kLauncherPid) + "=" + std::to_string(::getpid()));
     std::vector<std::string> argv_s = {trainer};
     argv_s.insert(argv_s.end(), args.begin(), args.end());
     std::vector<char*> argv, envp;
@@ -71,7 +88,15 @@ int launch_local_ranks(const std::string& trainer, const std::vector<std::string
     for (auto& e : env) envp.push_back(e.data());
     envp.push_back(nullptr);
     pid_t pid = 0;
-    const int err = posix_spawn(&pid, trainer.c_str(), nullptr, nullptr, argv.data(), envp.data());
+    // A process group of its own: a terminal's SIGINT goes to the launcher's
+    // group only and reaches the rank once, forwarded below (sent to both, the
+    // rank saw a second Ctrl-C and exited 130 without a checkpoint).
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&attr, 0);
+    const int err = posix_spawn(&pid, trainer.c_str(), nullptr, &attr, argv.data(), envp.data());
+    posix_spawnattr_destroy(&attr);
     if (err != 0) fail_at(trainer, "cannot start rank ", rank, ": ", std::strerror(err));
     ranks[pid] = rank;
   }

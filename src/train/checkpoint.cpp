@@ -1,8 +1,16 @@
 // Atomic checkpoint directories with tensors in a torch archive.
 #include "train/checkpoint.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <vector>
 
 #include "util/error.h"
 #include "util/fs.h"
@@ -36,33 +44,159 @@ TrainState TrainState::from_json(const nlohmann::json& j) {
   return s;
 }
 
+namespace {
+
+// CRC32 (zlib) and size of a file, read back from the disk.
+std::pair<uint32_t, int64_t> crc32_of(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail_at(path, "cannot open: ", std::strerror(errno));
+  uLong crc = crc32(0L, Z_NULL, 0);
+  int64_t bytes = 0;
+  std::vector<char> buf(1 << 20);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    const auto n = in.gcount();
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(buf.data()), static_cast<uInt>(n));
+    bytes += n;
+  }
+  return {static_cast<uint32_t>(crc), bytes};
+}
+
+// CRC32 of state.json's fields other than state_crc32 itself, as dumped
+// compactly (nlohmann round-trips every value, so a re-read dumps the same).
+uint32_t state_crc32(nlohmann::json meta) {
+  meta.erase("state_crc32");
+  const std::string text = meta.dump();
+  return static_cast<uint32_t>(crc32(crc32(0L, Z_NULL, 0),
+                                     reinterpret_cast<const Bytef*>(text.data()),
+                                     static_cast<uInt>(text.size())));
+}
+
+// Renames `dir` out of the step_* namespace, then deletes it.
+void discard(const fs::path& dir) {
+  const fs::path trash = dir.parent_path() / (".trash-" + dir.filename().string());
+  fs::remove_all(trash);
+  fs::rename(dir, trash);
+  fs::remove_all(trash);
+}
+
+}  // namespace
+
+std::string checkpoint_problem(const std::string& dir, int64_t metrics_bytes) {
+  const std::string tensors = dir + "/tensors.pt", meta_path = dir + "/state.json";
+  for (const auto& f : {tensors, meta_path}) {
+    if (!fs::exists(f)) return f + ": missing (incomplete checkpoint)";
+  }
+  nlohmann::json meta;
+  try {
+    meta = nlohmann::json::parse(read_file(meta_path));
+  } catch (const std::exception& e) {
+    return meta_path + ": corrupt: " + e.what();
+  }
+  if (meta.contains("state_crc32") && meta["state_crc32"] != state_crc32(meta)) {
+    return meta_path + ": CRC32 differs from the one it records (corrupted data)";
+  }
+  if (meta.contains("tensors_crc32")) {
+    const auto [crc, bytes] = crc32_of(tensors);
+    if (bytes != meta.value("tensors_bytes", int64_t{-1})) {
+      return tensors + ": " + std::to_string(bytes) + " bytes, state.json records " +
+             meta.value("tensors_bytes", nlohmann::json()).dump();
+    }
+    if (crc != meta["tensors_crc32"].get<uint32_t>()) {
+      return tensors + ": CRC32 differs from the one state.json records (corrupted data)";
+    }
+  }
+  const int64_t recorded = meta.value("metrics_bytes", int64_t{0});
+  if (recorded > metrics_bytes) {
+    return meta_path + ": records " + std::to_string(recorded) +
+           " bytes of metrics.jsonl, which holds " + std::to_string(metrics_bytes) +
+           " (lines lost after a crash)";
+  }
+  return "";
+}
+
 void save_checkpoint(const RunDirectory& run, TransformerImpl& model, const Optimizer& optimizer,
                      const TrainState& state, int64_t keep) {
   char name[32];
   std::snprintf(name, sizeof name, "step_%08lld", static_cast<long long>(state.step));
   const fs::path final_dir = fs::path(run.checkpoints_dir()) / name;
+  // The same step twice (a signal during the periodic checkpoint, a finished
+  // run resumed without DONE) holds the same state: keep the one on disk.
+  if (fs::exists(final_dir) && checkpoint_problem(final_dir.string(), state.metrics_bytes).empty())
+    return;
   const fs::path tmp_dir = fs::path(run.checkpoints_dir()) / (std::string(".tmp-") + name);
   fs::remove_all(tmp_dir);
   fs::create_directories(tmp_dir);
 
+  const std::string tensors = (tmp_dir / "tensors.pt").string();
   torch::serialize::OutputArchive archive;
   for (const auto& item : model.named_parameters())
     archive.write("model." + item.key(), item.value());
   for (const auto& item : model.named_buffers())
     archive.write("buffer." + item.key(), item.value());
   for (const auto& [key, tensor] : optimizer.state()) archive.write("optim." + key, tensor);
-  archive.save_to((tmp_dir / "tensors.pt").string());
+  // Written through our own write(2) calls: a failed write (a full disk) is
+  // recorded and reported below. Through save_to(filename) it surfaced in
+  // the zip writer's destructor, where LibTorch can only abort the process.
+  const int fd = ::open(tensors.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) fail_at(tensors, "cannot create: ", std::strerror(errno));
+  int write_error = 0;
+  uLong crc = crc32(0L, Z_NULL, 0);
+  int64_t bytes = 0;
+  archive.save_to([&](const void* data, size_t n) -> size_t {
+    const char* p = static_cast<const char*>(data);
+    for (size_t done = 0; done < n && write_error == 0;) {
+      const ssize_t w = ::write(fd, p + done, n - done);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) write_error = errno;
+      if (w > 0) done += static_cast<size_t>(w);
+    }
+    crc = crc32(crc, static_cast<const Bytef*>(data), static_cast<uInt>(n));
+    bytes += static_cast<int64_t>(n);
+    return n;  // a failure is ours to report, not the zip writer's
+  });
+  if (write_error == 0 && ::fsync(fd) != 0) write_error = errno;
+  if (::close(fd) != 0 && write_error == 0) write_error = errno;
+  if (write_error != 0) {
+    std::error_code ec;
+    fs::remove_all(tmp_dir, ec);
+    fail_at(tensors, std::strerror(write_error),
+            " while writing the checkpoint; the last complete checkpoint is kept");
+  }
   nlohmann::json meta = state.to_json();
   meta["optimizer_steps"] = optimizer.steps_done();
+  meta["tensors_bytes"] = bytes;
+  meta["tensors_crc32"] = static_cast<uint32_t>(crc);
+  meta["state_crc32"] = state_crc32(meta);
   write_file_atomic((tmp_dir / "state.json").string(), meta.dump(2) + "\n");
+  sync_directory(tmp_dir.string());
 
-  // The rename is what makes a checkpoint complete.
-  fs::remove_all(final_dir);
+  // The rename is what makes a checkpoint complete. A step_N that failed its
+  // check moves aside first, and goes only once the new one is in place.
+  const fs::path stale = fs::path(run.checkpoints_dir()) / (std::string(".trash-") + name);
+  const bool replacing = fs::exists(final_dir);
+  if (replacing) {
+    fs::remove_all(stale);
+    fs::rename(final_dir, stale);
+  }
   fs::rename(tmp_dir, final_dir);
   sync_directory(run.checkpoints_dir());
+  if (replacing) fs::remove_all(stale);
 
   auto all = run.checkpoints();
-  for (size_t i = static_cast<size_t>(keep); i < all.size(); ++i) fs::remove_all(all[i]);
+  for (size_t i = static_cast<size_t>(keep); i < all.size(); ++i) discard(all[i]);
+}
+
+void remove_leftovers(const RunDirectory& run) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(run.checkpoints_dir(), ec)) {
+    const std::string n = entry.path().filename().string();
+    if (n.rfind(".tmp-", 0) == 0 || n.rfind(".trash-", 0) == 0) fs::remove_all(entry.path());
+  }
+  for (const auto& entry : fs::directory_iterator(run.path(), ec)) {
+    if (entry.path().filename().string().find(".tmp.") != std::string::npos)
+      fs::remove(entry.path());
+  }
 }
 
 TrainState load_checkpoint(const std::string& dir, TransformerImpl& model, Optimizer& optimizer) {

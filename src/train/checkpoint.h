@@ -32,11 +32,29 @@ struct TrainState {
 };
 
 // Writes checkpoints/step_<step>; keeps the newest `keep` and deletes older.
+// Every file and the directory are fsynced before the rename that publishes
+// it, and state.json records the size and CRC32 of tensors.pt and its own. A complete
+// step_<step> that verifies is never written again (its state is the same);
+// one that does not is moved aside, never deleted before its replacement is
+// in place. Old checkpoints are renamed out of the step_* namespace before
+// they are deleted, so a kill mid-way leaves no half-deleted step_*.
 void save_checkpoint(const RunDirectory& run, TransformerImpl& model, const Optimizer& optimizer,
                      const TrainState& state, int64_t keep);
+
+// Why checkpoint directory `dir` cannot be resumed from ("" when it can):
+// a missing or unparsable state.json, a state.json or tensors.pt whose CRC32
+// (or size) differs from the record (checkpoints from before the record are
+// taken as they are), or a metrics offset beyond the `metrics_bytes` that
+// metrics.jsonl holds (lines lost after a power cut).
+std::string checkpoint_problem(const std::string& dir, int64_t metrics_bytes);
 
 // Restores from one checkpoint directory. Throws Error naming the file when
 // it is incomplete or does not match the model.
 TrainState load_checkpoint(const std::string& dir, TransformerImpl& model, Optimizer& optimizer);
+
+// Removes what an interrupted write leaves behind (checkpoints/.tmp-*, and
+// .trash-*, and the run directory's *.tmp.<pid> files): never complete, never
+// read. Only the run directory's owner may call it.
+void remove_leftovers(const RunDirectory& run);
 
 }  // namespace scalebed

@@ -31,6 +31,9 @@ class RunDirectory {
   // checkpoint so that a resumed run cuts off what came after it.
   void append_metrics(const nlohmann::json& line) const;
   int64_t metrics_bytes() const;
+  void sync_metrics() const;  // fsync, before a checkpoint records its size
+  // Cuts metrics.jsonl back to `bytes`; a file shorter than that is an error
+  // (never padded).
   void truncate_metrics(int64_t bytes) const;
 
   void write_summary(const nlohmann::json& summary) const;  // atomic
@@ -41,6 +44,23 @@ class RunDirectory {
 
  private:
   std::string path_;
+};
+
+// Exclusive ownership of a run directory while this object lives: an flock on
+// DIR/.owner, which the kernel releases however the process ends (exit,
+// SIGKILL, a crash), holding "pid P on host H" for the message that a second
+// process gets. Taken before anything in the directory is written; on a
+// shared file system the lock is only as good as its flock (NFSv4 and Lustre
+// support it). Throws Error "DIR: run directory is in use by pid P on host H".
+class RunOwner {
+ public:
+  explicit RunOwner(const std::string& dir);
+  ~RunOwner();
+  RunOwner(const RunOwner&) = delete;
+  RunOwner& operator=(const RunOwner&) = delete;
+
+ private:
+  int fd_ = -1;
 };
 
 // Reads metrics.jsonl, skipping a torn last line (a crash mid-write).

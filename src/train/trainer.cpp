@@ -4,6 +4,7 @@
 #include <cmath>
 #include <csignal>
 #include <filesystem>
+#include <optional>
 #include <ostream>
 
 #include "train/build_info.h"
@@ -346,11 +347,15 @@ static int run_training_impl(Training& t) {
     Logger().info(run.path() + ": already done (DONE exists); nothing to do");
     return kExitOk;
   }
-  check_same_config(run, c);
-  // Rank 0 writes the run directory; every rank reads its checkpoints.
+  // Rank 0 owns and writes the run directory; every rank reads its checkpoints.
   const bool main = t.is_main();
+  std::optional<RunOwner> owner;
   if (main) {
     run.create();
+    owner.emplace(run.path());  // before anything else is written or read
+  }
+  check_same_config(run, c);
+  if (main) {
     if (!std::filesystem::exists(run.file("config.yaml"))) {
       write_file_atomic(run.file("config.yaml"), c.resolved_yaml());
     }
@@ -360,18 +365,36 @@ static int run_training_impl(Training& t) {
     if (main) log.info(message);
   };
 
+  if (main) remove_leftovers(run);
+
+  // The newest checkpoint that verifies; newer ones that do not are named.
   TrainState state;
   const auto checkpoints = run.checkpoints();
-  if (!checkpoints.empty()) {
+  std::string skipped;
+  bool resumed = false;
+  for (const auto& dir : checkpoints) {
+    const std::string why = checkpoint_problem(dir, run.metrics_bytes());
+    if (!why.empty()) {
+      log.warn("not resuming from " + dir + ": " + why);
+      skipped += "\n  " + why;
+      continue;
+    }
     try {
-      state = load_checkpoint(checkpoints.front(), *t.model, *t.optimizer);
+      state = load_checkpoint(dir, *t.model, *t.optimizer);
     } catch (const Error& e) {
       log.error(std::string(e.what()) +
                 " (delete that checkpoint directory to resume from an older one)");
       throw;
     }
-    info(strprintf("resumed from %s (step %lld)", checkpoints.front().c_str(),
-                   static_cast<long long>(state.step)));
+    info(strprintf("resumed from %s (step %lld)%s", dir.c_str(), static_cast<long long>(state.step),
+                   skipped.empty() ? "" : ", skipping newer incomplete checkpoints"));
+    resumed = true;
+    break;
+  }
+  if (!resumed && !skipped.empty()) {
+    // Starting over would cut metrics.jsonl to nothing: leave that to a person.
+    fail_at(run.checkpoints_dir(),
+            "no checkpoint can be resumed from (delete the run directory to start over):", skipped);
   }
   if (main) run.truncate_metrics(state.metrics_bytes);  // drop lines logged after the checkpoint
 
@@ -406,6 +429,8 @@ static int run_training_impl(Training& t) {
   auto checkpoint = [&] {
     state.elapsed_s = wall();
     if (main) {
+      // The lines that the checkpoint counts reach the disk before it does.
+      run.sync_metrics();
       state.metrics_bytes = run.metrics_bytes();
       save_checkpoint(run, *t.model, *t.optimizer, state, c.train.keep_checkpoints);
       run.write_summary(make_summary(t, state, "running", state.elapsed_s, floor, ""));
@@ -418,88 +443,104 @@ static int run_training_impl(Training& t) {
     return kExitNonFinite;
   };
 
-  t.model->train();
-  while (state.step < total) {
-    int sig = stop_signal();
-    // Every rank stops at the same step when any of them got a signal.
-    if (t.dp && t.dp->sum({sig != 0 ? 1.0 : 0.0})[0] > 0 && sig == 0) sig = SIGTERM;
-    if (sig) {
-      checkpoint();
-      if (main)
-        log.warn(
-            strprintf("signal %d received: checkpointed at step %lld; exiting with code %d to "
-                      "be requeued",
-                      sig, static_cast<long long>(state.step), static_cast<int>(kExitInterrupted)));
-      return kExitInterrupted;
-    }
-    const double lr = c.optim.lr * lr_multiplier(c.schedule, state.step, total);
-    const StepResult r = training_step(t, batches, state.step, lr);
-    if (!r.failure.empty()) return fail(r.failure + "; the last good checkpoint is kept");
-    const double loss = r.loss, gnorm = r.grad_norm;
-    state.step += 1;
-    state.tokens += step_tokens;
-    state.flops_executed += t.flops.palm * step_tokens;
-    state.metric_since_log += r.metric;
-    state.steps_since_log += 1;
-
-    const bool last = state.step == total;
-    const bool eval_now = last || (c.train.eval_every > 0 && state.step % c.train.eval_every == 0);
-    const bool log_now = eval_now || state.step % c.train.log_every == 0;
-    if (log_now) {
-      const double interval = seconds_since(last_log_time);
-      const double tokens_per_s = (state.tokens - last_log_tokens) / std::max(interval, 1e-9);
-      nlohmann::json line = {
-          {"step", state.step},
-          {"tokens", state.tokens},
-          {"flops_6nd", t.flops.c6nd * state.tokens},
-          {"flops_palm", t.flops.palm * state.tokens},
-          {"flops_md", t.flops.md * state.tokens},
-          {"train_loss", loss},
-          {"train_metric", r.metric},
-          // The mean over every step since the previous line: what the
-          // analysis reads curves from (one step's batch is a noisy estimate).
-          {"train_metric_mean",
-           state.metric_since_log / static_cast<double>(state.steps_since_log)},
-          {"lr", lr},
-          {"grad_norm", gnorm},
-          {"tokens_per_s", tokens_per_s},
-          {"elapsed_s", wall()},
-      };
-      std::string val_text;
-      if (eval_now) {
-        const Evaluation e = evaluate(t, batches);
-        // A forward pass costs a third of forward + backward.
-        state.flops_executed +=
-            t.flops.palm / 3.0 * static_cast<double>(e.tokens * t.objective->eval_forward_passes());
-        line["val_loss"] = e.loss;
-        state.last_val_loss = e.loss;
-        if (state.best_val_loss < 0 || e.loss < state.best_val_loss) state.best_val_loss = e.loss;
-        char buf[64];
-        std::snprintf(buf, sizeof buf, " | val %.4f", e.loss);
-        val_text = buf;
+  // A write that fails (a full disk, an I/O error) ends the run with its
+  // message in log.txt and, where the disk still takes it, in summary.json.
+  try {
+    t.model->train();
+    while (state.step < total) {
+      int sig = stop_signal();
+      // Every rank stops at the same step when any of them got a signal.
+      if (t.dp && t.dp->sum({sig != 0 ? 1.0 : 0.0})[0] > 0 && sig == 0) sig = SIGTERM;
+      if (sig) {
+        checkpoint();
+        if (main)
+          log.warn(strprintf(
+              "signal %d received: checkpointed at step %lld; exiting with code %d to "
+              "be requeued",
+              sig, static_cast<long long>(state.step), static_cast<int>(kExitInterrupted)));
+        return kExitInterrupted;
       }
-      line["flops_executed"] = state.flops_executed;  // training and evaluation so far
-      if (main) run.append_metrics(line);
-      const double eta = (total - state.step) * step_tokens / std::max(tokens_per_s, 1e-9);
-      info(strprintf(
-          "step %lld/%lld (%.1f%%) | loss %.4f%s | lr %.2e | gnorm %.3f | "
-          "%.1fk tok/s | elapsed %s | ETA %s",
-          static_cast<long long>(state.step), static_cast<long long>(total),
-          100.0 * state.step / total, loss, val_text.c_str(), lr, gnorm, tokens_per_s / 1e3,
-          format_duration(wall()).c_str(), format_duration(eta).c_str()));
-      last_log_time = Clock::now();
-      last_log_tokens = state.tokens;
-      state.metric_since_log = 0, state.steps_since_log = 0;
-    }
-    if (!last && c.train.checkpoint_every > 0 && state.step % c.train.checkpoint_every == 0) {
-      checkpoint();
-    }
-  }
+      const double lr = c.optim.lr * lr_multiplier(c.schedule, state.step, total);
+      const StepResult r = training_step(t, batches, state.step, lr);
+      if (!r.failure.empty()) return fail(r.failure + "; the last good checkpoint is kept");
+      const double loss = r.loss, gnorm = r.grad_norm;
+      state.step += 1;
+      state.tokens += step_tokens;
+      state.flops_executed += t.flops.palm * step_tokens;
+      state.metric_since_log += r.metric;
+      state.steps_since_log += 1;
 
-  checkpoint();
-  if (main) {
-    run.write_summary(make_summary(t, state, "done", state.elapsed_s, floor, ""));
-    run.mark_done();
+      const bool last = state.step == total;
+      const bool eval_now =
+          last || (c.train.eval_every > 0 && state.step % c.train.eval_every == 0);
+      const bool log_now = eval_now || state.step % c.train.log_every == 0;
+      if (log_now) {
+        const double interval = seconds_since(last_log_time);
+        const double tokens_per_s = (state.tokens - last_log_tokens) / std::max(interval, 1e-9);
+        nlohmann::json line = {
+            {"step", state.step},
+            {"tokens", state.tokens},
+            {"flops_6nd", t.flops.c6nd * state.tokens},
+            {"flops_palm", t.flops.palm * state.tokens},
+            {"flops_md", t.flops.md * state.tokens},
+            {"train_loss", loss},
+            {"train_metric", r.metric},
+            // The mean over every step since the previous line: what the
+            // analysis reads curves from (one step's batch is a noisy estimate).
+            {"train_metric_mean",
+             state.metric_since_log / static_cast<double>(state.steps_since_log)},
+            {"lr", lr},
+            {"grad_norm", gnorm},
+            {"tokens_per_s", tokens_per_s},
+            {"elapsed_s", wall()},
+        };
+        std::string val_text;
+        if (eval_now) {
+          const Evaluation e = evaluate(t, batches);
+          // A forward pass costs a third of forward + backward.
+          state.flops_executed +=
+              t.flops.palm / 3.0 *
+              static_cast<double>(e.tokens * t.objective->eval_forward_passes());
+          line["val_loss"] = e.loss;
+          state.last_val_loss = e.loss;
+          if (state.best_val_loss < 0 || e.loss < state.best_val_loss) state.best_val_loss = e.loss;
+          char buf[64];
+          std::snprintf(buf, sizeof buf, " | val %.4f", e.loss);
+          val_text = buf;
+        }
+        line["flops_executed"] = state.flops_executed;  // training and evaluation so far
+        if (main) run.append_metrics(line);
+        const double eta = (total - state.step) * step_tokens / std::max(tokens_per_s, 1e-9);
+        info(strprintf(
+            "step %lld/%lld (%.1f%%) | loss %.4f%s | lr %.2e | gnorm %.3f | "
+            "%.1fk tok/s | elapsed %s | ETA %s",
+            static_cast<long long>(state.step), static_cast<long long>(total),
+            100.0 * state.step / total, loss, val_text.c_str(), lr, gnorm, tokens_per_s / 1e3,
+            format_duration(wall()).c_str(), format_duration(eta).c_str()));
+        last_log_time = Clock::now();
+        last_log_tokens = state.tokens;
+        state.metric_since_log = 0, state.steps_since_log = 0;
+      }
+      if (!last && c.train.checkpoint_every > 0 && state.step % c.train.checkpoint_every == 0) {
+        checkpoint();
+      }
+    }
+
+    checkpoint();
+    if (main) {
+      run.write_summary(make_summary(t, state, "done", state.elapsed_s, floor, ""));
+      run.mark_done();
+    }
+  } catch (const Error& e) {
+    log.error(e.what());
+    if (main) {
+      try {
+        run.write_summary(make_summary(t, state, "failed", wall(), floor, e.what()));
+      } catch (const Error&) {
+        // the disk refused this too: the message above and the exit code remain
+      }
+    }
+    throw;
   }
   info(strprintf("done: %lld steps, %s tokens, final val %.4f (best %.4f) in %s",
                  static_cast<long long>(state.step), human_count(state.tokens).c_str(),

@@ -24,6 +24,17 @@ void sync_directory(const std::string& dir) {
   }
 }
 
+void sync_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail_at(path, "cannot open to sync: ", std::strerror(errno));
+  if (::fsync(fd) != 0) {
+    const int err = errno;
+    ::close(fd);
+    fail_at(path, "cannot sync to disk: ", std::strerror(err));
+  }
+  ::close(fd);
+}
+
 void write_file_atomic(const std::string& path, const std::string& contents) {
   fs::path target(path);
   fs::path tmp = target;
@@ -42,8 +53,12 @@ void write_file_atomic(const std::string& path, const std::string& contents) {
     }
     done += static_cast<size_t>(n);
   }
-  ::fsync(fd);
-  ::close(fd);
+  int err = ::fsync(fd) == 0 ? 0 : errno;  // where a full disk may first show
+  if (::close(fd) != 0 && err == 0) err = errno;
+  if (err != 0) {
+    fs::remove(tmp);
+    fail_at(tmp.string(), "write failed: ", std::strerror(err));
+  }
   std::error_code ec;
   fs::rename(tmp, target, ec);
   if (ec) {
@@ -72,9 +87,10 @@ std::string why_missing(const std::string& path) {
 void append_line(const std::string& path, const std::string& line) {
   std::ofstream out(path, std::ios::app | std::ios::binary);
   if (!out) fail_at(path, "cannot open for appending: ", std::strerror(errno));
+  errno = 0;
   out << line << '\n';
   out.flush();
-  if (!out) fail_at(path, "append failed");
+  if (!out) fail_at(path, "append failed: ", errno ? std::strerror(errno) : "stream error");
 }
 
 std::vector<std::string> expand_glob(const std::string& pattern) {

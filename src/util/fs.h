@@ -31,4 +31,8 @@ std::vector<std::string> expand_glob(const std::string& pattern);
 // fsyncs a directory so that a rename inside it is durable.
 void sync_directory(const std::string& dir);
 
+// fsyncs a file's data to the device. Throws Error naming the path on failure
+// (a full disk or an I/O error can first show here).
+void sync_file(const std::string& path);
+
 }  // namespace scalebed
