@@ -538,6 +538,13 @@ int main(int argc, char** argv) {
     if (from_runs) {
       points = read_run_directories(input, st.convention, &unfinished);
       const std::vector<RunCurve> curves = read_run_curves(input, st.convention, st.curve);
+      for (const auto& c : curves) {
+        if (c.unparsable_lines + c.repeated_steps == 0) continue;
+        std::fprintf(stderr,
+                     "warning: %s/metrics.jsonl: %d unparsable line(s) and %d repeated or "
+                     "out-of-order step(s) skipped\n",
+                     c.final.extra.at("name").c_str(), c.unparsable_lines, c.repeated_steps);
+      }
       for (const auto& c : curves) st.curves.push_back(plot_curve(c));
       size_t constant = 0;
       for (const auto& c : curves) constant += c.constant_lr();

@@ -150,9 +150,14 @@ std::vector<RunCurve> read_run_curves(const std::string& path, const std::string
     std::string line;
     double previous = 0;  // step of the previous line
     while (std::getline(in, line)) {
+      if (line.empty()) continue;
       try {
         const auto m = nlohmann::json::parse(line);
         const double step = m.at("step").get<double>();
+        if (step <= previous) {
+          ++c.repeated_steps;
+          continue;
+        }
         // The mean over the steps since the previous line, where the trainer
         // logs it, estimates the loss at their midpoint; older runs logged
         // one step's value only.
@@ -171,7 +176,8 @@ std::vector<RunCurve> read_run_curves(const std::string& path, const std::string
         if (at > 0 && std::isfinite(loss) && (c.steps.empty() || at > c.steps.back())) {
           c.steps.push_back(at), c.loss.push_back(loss);
         }
-      } catch (const std::exception&) {  // a torn last line is skipped
+      } catch (const std::exception&) {
+        if (!in.eof()) ++c.unparsable_lines;  // a last line without '\n' is a torn write
       }
     }
     if (c.steps.size() < 2) continue;

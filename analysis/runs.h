@@ -37,6 +37,9 @@ struct RunCurve {
   // Logged losses (at the midpoint of the steps each line averages) and
   // their smoothed values.
   std::vector<double> steps, loss, smooth;
+  // metrics.jsonl lines skipped: not JSON (or without a step and loss), and
+  // steps at or before an earlier line's (two writers, a botched resume).
+  int unparsable_lines = 0, repeated_steps = 0;
   // Only a constant-LR run's intermediate losses are those of a shorter run.
   bool constant_lr() const { return schedule == "constant"; }
 };

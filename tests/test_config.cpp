@@ -3,6 +3,8 @@
 // key and file:line).
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "config/config.h"
 #include "test_util.h"
 #include "util/error.h"
@@ -197,6 +199,32 @@ TEST(Config, BadFilesAndInheritance) {
   EXPECT_NE(error_of(dir / "mapbase.yaml").find("mapbase.yaml:1: base: expected a path"),
             std::string::npos)
       << error_of(dir / "mapbase.yaml");
+}
+
+TEST(Config, ValuesTheRunCannotUseAndFilesThatAreNotConfigs) {
+  // Each was accepted: lr 1e300 failed later, after the run directory existed
+  // ("cannot be converted to type float"); threads 100000 spent minutes
+  // spawning threads; base: /dev/zero never returned; a directory said
+  // "basic_filebuf::underflow ... Is a directory" without its name.
+  TempDir dir;
+  write_text(dir / "lr.yaml", std::string(kMinimal) + "optim:\n  lr: 1e300\n");
+  std::string e = error_of(dir / "lr.yaml");
+  EXPECT_NE(e.find("lr.yaml:5: optim.lr: expected a finite number within float range"),
+            std::string::npos)
+      << e;
+  write_text(dir / "threads.yaml", std::string(kMinimal) + "threads: 100000\n");
+  e = error_of(dir / "threads.yaml");
+  EXPECT_NE(e.find("threads: must be in [0, 1024]"), std::string::npos) << e;
+  write_text(dir / "zero.yaml", "base: /dev/zero\n");
+  e = error_of(dir / "zero.yaml");
+  EXPECT_NE(e.find("/dev/zero: config is not a regular file"), std::string::npos) << e;
+  std::filesystem::create_directories(dir / "adir");
+  e = error_of(dir / "adir");
+  EXPECT_NE(e.find("adir: config is not a regular file"), std::string::npos) << e;
+  write_text(dir / "huge.yaml", std::string(kMinimal) + std::string(2 << 20, '#') + "\n");
+  e = error_of(dir / "huge.yaml");
+  EXPECT_NE(e.find("huge.yaml: config is"), std::string::npos) << e;
+  EXPECT_NE(e.find("configs are at most 1 MiB"), std::string::npos) << e;
 }
 
 TEST(Config, TokensResolveToSteps) {

@@ -142,6 +142,37 @@ TEST(Budgets, LossesAreReadOffEachConstantLrCurveAfterItsWarmup) {
   EXPECT_THROW(read_run_curves(dir.path(), "md", "test"), AnalysisError);
 }
 
+TEST(Budgets, DamagedMetricsLinesAreCountedAndNamed) {
+  // Unparsable lines and repeated steps (two writers on one run) were
+  // skipped without a word.
+  testing::TempDir dir;
+  auto curve = [](double step) { return 2.0 + 5.0 * std::pow(step, -0.4); };
+  write_curve_run(dir.path(), "a", 2e5, 2048, 1e6, 1000, "constant", curve);
+  write_curve_run(dir.path(), "b", 2e5, 2048, 1e6, 1000, "constant", curve);
+  const std::string metrics = dir / "a/metrics.jsonl";
+  std::string text = testing::read_text(metrics);
+  text = text.substr(0, text.rfind('\n') + 1);  // without the torn last line
+  const std::string first_200 = text.substr(0, [&] {
+    size_t at = 0;
+    for (int i = 0; i < 20; ++i) at = text.find('\n', at) + 1;
+    return at;
+  }());
+  testing::write_text(metrics, text + "not json\n" + first_200);  // steps 10..200 again
+  const auto curves = read_run_curves(dir.path(), "md");
+  ASSERT_EQ(curves.size(), 2u);
+  EXPECT_EQ(curves[0].unparsable_lines, 1);
+  EXPECT_EQ(curves[0].repeated_steps, 20);
+  EXPECT_EQ(curves[0].steps.size(), 100u);   // the first copy of every step
+  EXPECT_EQ(curves[1].unparsable_lines, 0);  // its torn last line is not damage
+  EXPECT_EQ(curves[1].repeated_steps, 0);
+  auto r = testing::run_process({SCALEBED_ANALYZE_PATH, dir.path(), "--flops", "md"});
+  EXPECT_NE(r.output.find("warning: a/metrics.jsonl: 1 unparsable line(s) and 20 repeated or "
+                          "out-of-order step(s) skipped"),
+            std::string::npos)
+      << r.output;
+  EXPECT_EQ(r.output.find("warning: b/metrics.jsonl"), std::string::npos) << r.output;
+}
+
 TEST(Budgets, GridSpecsAndTheirErrors) {
   testing::TempDir dir;
   auto curve = [](double step) { return 2.0 + 5.0 * std::pow(step, -0.4); };

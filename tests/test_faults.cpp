@@ -257,5 +257,35 @@ TEST(Faults, AFullDiskEndsTheRunWithItsOwnErrorAndKeepsTheLastCheckpoint) {
   EXPECT_EQ(curve(disk + "/run"), curve(dir / "ref64/run"));
 }
 
+TEST(Faults, AMovedRunDirectoryResumes) {
+  // out_dir counted as a config change, so a run moved elsewhere (normal on
+  // clusters) could not be resumed.
+  TempDir dir;
+  const int steps = 300;
+  const auto reference = uninterrupted(dir, "reference", steps);
+  killed_run(dir, steps);
+  fs::create_directories(dir / "moved");
+  fs::rename(dir / "run", dir / "moved/run");
+  auto r = run_process({kTrainer, "--config", dir / "c.yaml", "--set", "out_dir=" + dir / "moved"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("resumed from " + dir / "moved/run/checkpoints/step_"), std::string::npos)
+      << r.output;
+  EXPECT_EQ(curve(dir / "moved/run"), reference);
+}
+
+TEST(Faults, AFinishedRunAskedForWithAnotherConfigIsRefused) {
+  // It printed "already done" and exited 0 without a word about the change.
+  TempDir dir;
+  write_text(dir / "c.yaml", config(dir.path(), 20));
+  ASSERT_EQ(run_process({kTrainer, "--config", dir / "c.yaml"}).exit_code, 0);
+  auto r = run_process({kTrainer, "--config", dir / "c.yaml", "--set", "optim.lr=1e-2"});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("holds a run with a different config"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("optim.lr: 3e-3 -> 1e-2"), std::string::npos) << r.output;
+  r = run_process({kTrainer, "--config", dir / "c.yaml", "--set", "threads=2"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;  // where and how it runs may differ
+  EXPECT_NE(r.output.find("already done"), std::string::npos) << r.output;
+}
+
 }  // namespace
 }  // namespace scalebed

@@ -222,6 +222,19 @@ TEST(SweepRuns, LocalRunSkipsFinishedPointsAndCollects) {
   }
 }
 
+TEST(SweepRuns, SetOutDirMovesTheWholeSweepAndSetNameIsRefused) {
+  // --set out_dir=X on a sweep was silently ignored.
+  TempDir dir;
+  write_text(dir / "sweep.yaml", sweep_text(dir / "runs", 30));
+  auto r = run_process({kTrainer, "--config", dir / "sweep.yaml", "--set",
+                        "out_dir=" + dir / "elsewhere", "--status"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("(" + dir / "elsewhere" + "): 4 points"), std::string::npos) << r.output;
+  r = run_process({kTrainer, "--config", dir / "sweep.yaml", "--set", "name=x", "--status"});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--set name: a sweep names its points"), std::string::npos) << r.output;
+}
+
 TEST(SweepRuns, FailuresAreReportedWithTheirReasonAndRetriedOnRequest) {
   TempDir dir;
   // lr 1e30 makes two of the points non-finite at once.

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
@@ -124,6 +125,11 @@ class Reader {
     const std::string& t = value(key).text;
     const auto v = parse_real(t);
     if (!v) fail_at(where(key), "expected a number, got '", t, "'");
+    // Every real ends up in float32 somewhere (a tensor, an optimizer step).
+    if (!std::isfinite(*v) || std::abs(*v) > std::numeric_limits<float>::max()) {
+      fail_at(where(key), "expected a finite number within float range (|x| <= 3.4e38), got '", t,
+              "'");
+    }
     return *v;
   }
 
@@ -244,7 +250,7 @@ RunConfig build_run_config(FlatConfig flat, const std::string& source_path) {
   c.threads = r.integer("threads");
   r.require(!c.name.empty(), "name", "must not be empty");
   r.require(c.name.find('/') == std::string::npos, "name", "must not contain '/'");
-  r.require(c.threads >= 0, "threads", "must be >= 0");
+  r.require(c.threads >= 0 && c.threads <= 1024, "threads", "must be in [0, 1024]");
 
   ModelConfig& m = c.model;
   m.layers = r.integer("model.layers");

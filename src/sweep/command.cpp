@@ -167,7 +167,21 @@ int sweep_command(const std::string& sweep_file, const std::vector<std::string>&
   }
 
   SweepSpec spec = load_sweep(sweep_file);
-  apply_overrides(spec.fixed, overrides);
+  // out_dir and name are the sweep's own (out_dir, run_name), not a point's
+  // config: --set out_dir moves the whole sweep, --set name is refused (it
+  // was silently ignored).
+  std::vector<std::string> point_overrides;
+  for (const auto& o : overrides) {
+    if (o.rfind("out_dir=", 0) == 0) {
+      spec.out_dir = o.substr(8);
+      if (spec.out_dir.empty()) throw UsageError("--set out_dir= needs a directory");
+    } else if (o.rfind("name=", 0) == 0) {
+      throw UsageError("--set name: a sweep names its points (run_name in " + sweep_file + ")");
+    } else {
+      point_overrides.push_back(o);
+    }
+  }
+  apply_overrides(spec.fixed, point_overrides);
   const std::vector<SweepPoint> points = expand_sweep(spec);
   const std::string hash = sweep_hash(points);
   if (!expected_hash.empty() && expected_hash != hash) {

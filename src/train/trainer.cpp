@@ -25,7 +25,8 @@ using Clock = std::chrono::steady_clock;
 // Keys that may differ between a run directory's config and a resumed run:
 // they change where and how often things happen, not what is computed.
 bool may_change_on_resume(const std::string& key) {
-  return key == "threads" || key == "device" || key == "train.log_every" ||
+  // out_dir too: a run directory moved elsewhere (normal on clusters) resumes.
+  return key == "threads" || key == "device" || key == "out_dir" || key == "train.log_every" ||
          key == "train.eval_every" || key == "train.checkpoint_every" ||
          key == "train.keep_checkpoints" || key.rfind("distributed.", 0) == 0;
 }
@@ -344,6 +345,7 @@ static int run_training_impl(Training& t) {
   const RunConfig& c = t.cfg;
   RunDirectory run(c.run_dir());
   if (run.is_done()) {
+    check_same_config(run, c);  // a finished run asked for with another config is a mistake
     Logger().info(run.path() + ": already done (DONE exists); nothing to do");
     return kExitOk;
   }
