@@ -7,10 +7,12 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include "trainer_process.h"
 
@@ -153,6 +155,54 @@ TEST(SweepRuns, AWaitingWorkerTakesOverAPointWhoseWorkerDiedElsewhere) {
   EXPECT_EQ(stay.exit_code, 0) << stay.output;
   EXPECT_NE(stay.output.find("ran 1 point(s)"), std::string::npos) << stay.output;
   EXPECT_TRUE(fs::exists(dir / ("runs/" + name + "/DONE")));
+}
+
+TEST(SweepRuns, AFrozenWorkerKeepsItsPointOnItsHostAndWritesNothingOnceTakenOverElsewhere) {
+  // A worker frozen past stale_after_s lost its point to another worker on
+  // the same host and, woken, kept training the same directory: 521
+  // duplicated metrics lines and two `exit_code 0` attempts.
+  TempDir dir;
+  std::string text = sweep_text(dir / "runs", 100000);
+  text.replace(text.find("grid:\n  optim.lr: [1e-3, 3e-3]\n  seed: [0, 1]\n"),
+               std::string("grid:\n  optim.lr: [1e-3, 3e-3]\n  seed: [0, 1]\n").size(),
+               "grid:\n  seed: [0]\n");
+  text.replace(text.find("stale_after_s: 5"), 16, "stale_after_s: 1");
+  write_text(dir / "sweep.yaml", text);
+  const std::string sweep = dir / "sweep.yaml";
+  auto list = run_process({kTrainer, "--config", sweep, "--list"});
+  const size_t at = list.output.find("pending  ");
+  ASSERT_NE(at, std::string::npos) << list.output;
+  const std::string name = list.output.substr(at + 9, list.output.find(' ', at + 9) - at - 9);
+  const std::string run = dir / ("runs/" + name),
+                    lock = dir / ("runs/.sweep/locks/" + name + ".lock");
+
+  const pid_t frozen = spawn_process({kTrainer, "--config", sweep, "--claim-next"}, dir / "a.log");
+  ASSERT_TRUE(wait_until([&] { return read_jsonl(run + "/metrics.jsonl").size() >= 30; }, 120));
+  kill(frozen, SIGSTOP);
+  std::this_thread::sleep_for(std::chrono::seconds(3));  // three times stale_after_s
+  // On its own host a frozen worker's point is not taken: its process lives.
+  auto other = run_process({kTrainer, "--config", sweep, "--claim-next"});
+  EXPECT_EQ(other.exit_code, 0) << other.output;
+  EXPECT_NE(other.output.find("ran 0 point(s)"), std::string::npos) << other.output;
+
+  // A worker on another host would take it over now: its lock replaces ours.
+  write_text(lock, "{\"host\": \"other-node\", \"pid\": 1, \"nonce\": \"theirs\"}\n");
+  const auto lines_before = read_jsonl(run + "/metrics.jsonl").size();
+  kill(frozen, SIGCONT);
+  const int code = wait_process(frozen);
+  const std::string log = read_text(dir / "a.log");
+  EXPECT_NE(code, 0) << log;
+  EXPECT_NE(log.find("left to the worker that took it over"), std::string::npos) << log;
+  EXPECT_NE(log.find("taken over by other-node:1"), std::string::npos) << log;
+  // Not one line more: the first write after waking verified the lock.
+  EXPECT_EQ(read_jsonl(run + "/metrics.jsonl").size(), lines_before);
+  EXPECT_FALSE(fs::exists(run + "/DONE"));
+  EXPECT_EQ(read_text(lock).find("theirs") != std::string::npos, true);  // their lock untouched
+  // And no end record of an attempt that no longer owned the point.
+  int ends = 0;
+  for (const auto& a : read_jsonl(dir / "runs/.sweep/attempts.jsonl"))
+    ends += a.at("event") == "end";
+  EXPECT_EQ(ends, 0);
 }
 
 TEST(SweepRuns, LocalRunSkipsFinishedPointsAndCollects) {

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "train/run_dir.h"
+#include "util/claim.h"
 #include "util/error.h"
 #include "util/fs.h"
 
@@ -63,13 +64,14 @@ bool process_alive(long pid) {
   return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);
 }
 
-// A lock is live while its heartbeat is fresh; on this host, also only while
-// its process exists (so a killed worker's point is free at once).
+// A lock on this host is live exactly while its process exists: a killed
+// worker's point is free at once, and a frozen one's (SIGSTOP, a long stall)
+// is never handed to a second process while the first could wake and write.
+// From another host it is live while its heartbeat is fresh.
 bool is_live(const LockInfo& info, double stale_after_s) {
   if (!info.exists) return false;
-  if (info.age_s > stale_after_s) return false;
-  if (!info.host.empty() && info.host == hostname() && !process_alive(info.pid)) return false;
-  return true;
+  if (!info.host.empty() && info.host == hostname()) return process_alive(info.pid);
+  return info.age_s <= stale_after_s;
 }
 
 std::string describe_holder(const LockInfo& info) {
@@ -211,12 +213,27 @@ std::unique_ptr<PointLock> PointLock::try_acquire(const SweepSpec& spec, const S
   return lock;
 }
 
+std::optional<std::string> PointLock::taken_over() const {
+  // A worker elsewhere takes a lock over once its heartbeat is stale (this
+  // process was frozen): the file then holds that worker's nonce.
+  const LockInfo now = read_lock(path_);
+  if (now.nonce == nonce_) return std::nullopt;
+  return "the point's lock " + path_ + " was taken over by " +
+         (now.exists ? describe_holder(now) : std::string("nobody (it was removed)")) +
+         " while this worker's heartbeat was stale";
+}
+
 PointLock::PointLock(std::string path, std::string nonce, double heartbeat_s)
     : path_(std::move(path)), nonce_(std::move(nonce)) {
+  set_claim_verifier([this] { return taken_over(); });
   heartbeat_ = std::thread([this, heartbeat_s] {
     auto next = std::chrono::steady_clock::now();
     while (!stop_.load()) {
       if (std::chrono::steady_clock::now() >= next) {
+        if (auto why = taken_over()) {  // then stop the heartbeat: it is not ours to touch
+          mark_claim_lost(*why);
+          return;
+        }
         ::utimensat(AT_FDCWD, path_.c_str(), nullptr, 0);  // mtime = now
         next += std::chrono::milliseconds(static_cast<int64_t>(heartbeat_s * 1000));
       }
@@ -226,6 +243,7 @@ PointLock::PointLock(std::string path, std::string nonce, double heartbeat_s)
 }
 
 PointLock::~PointLock() {
+  set_claim_verifier({});
   stop_ = true;
   heartbeat_.join();
   if (read_lock(path_).nonce == nonce_) ::unlink(path_.c_str());

@@ -46,6 +46,7 @@ class PointLock {
 
  private:
   PointLock(std::string path, std::string nonce, double heartbeat_s);
+  std::optional<std::string> taken_over() const;  // why the lock is no longer ours
   std::string path_, nonce_;
   std::atomic<bool> stop_{false};
   std::thread heartbeat_;

@@ -21,6 +21,7 @@
 #include "sweep/eta.h"
 #include "sweep/registry.h"
 #include "train/run_dir.h"
+#include "util/claim.h"
 #include "util/error.h"
 #include "util/exit_codes.h"
 #include "util/log.h"
@@ -40,6 +41,13 @@ int run_locked(const SweepSpec& spec, const SweepPoint& point, const TrainFn& tr
   int rc = kExitError;
   try {
     rc = train(point.config);
+  } catch (const ClaimLostError& e) {
+    // Another worker took the point over while this one was frozen: it owns
+    // the point's records now, so none are written here.
+    out << "[sweep] point " << point.index << " left to the worker that took it over: " << e.what()
+        << "\n"
+        << std::flush;
+    return kExitError;
   } catch (const std::exception& e) {
     mark_failed(point, e.what());
     out << "[sweep] point " << point.index << " failed: " << e.what() << "\n";

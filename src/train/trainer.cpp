@@ -12,6 +12,7 @@
 #include "train/device.h"
 #include "train/run_dir.h"
 #include "train/train.h"
+#include "util/claim.h"
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -430,6 +431,7 @@ static int run_training_impl(Training& t) {
   int64_t last_log_tokens = state.tokens;
   auto checkpoint = [&] {
     state.elapsed_s = wall();
+    check_claim("the checkpoint at step " + std::to_string(state.step));
     if (main) {
       // The lines that the checkpoint counts reach the disk before it does.
       run.sync_metrics();
@@ -511,6 +513,7 @@ static int run_training_impl(Training& t) {
           val_text = buf;
         }
         line["flops_executed"] = state.flops_executed;  // training and evaluation so far
+        check_claim("the metrics line of step " + std::to_string(state.step));
         if (main) run.append_metrics(line);
         const double eta = (total - state.step) * step_tokens / std::max(tokens_per_s, 1e-9);
         info(strprintf(
@@ -529,10 +532,13 @@ static int run_training_impl(Training& t) {
     }
 
     checkpoint();
+    check_claim("marking the run done");
     if (main) {
       run.write_summary(make_summary(t, state, "done", state.elapsed_s, floor, ""));
       run.mark_done();
     }
+  } catch (const ClaimLostError&) {
+    throw;  // another worker owns the run now: nothing more is written here
   } catch (const Error& e) {
     log.error(e.what());
     if (main) {
