@@ -127,6 +127,12 @@ TEST(Config, ImpossibleValuesNameTheKey) {
   write_text(dir / "lr.yaml", std::string(kMinimal) + "optim:\n  lr: -1\n");
   EXPECT_NE(error_of(dir / "lr.yaml").find("lr.yaml:5: optim.lr: must be > 0"), std::string::npos);
 
+  write_text(dir / "scale.yaml", std::string(kMinimal) + "objective:\n  mixing_scale: 1.5\n");
+  EXPECT_NE(
+      error_of(dir / "scale.yaml").find("scale.yaml:5: objective.mixing_scale: must be in (0, 1]"),
+      std::string::npos)
+      << error_of(dir / "scale.yaml");
+
   write_text(dir / "src.yaml", std::string(kMinimal) + "data:\n  source: tokens\n");
   EXPECT_NE(error_of(dir / "src.yaml").find("data.path: must be set"), std::string::npos);
 

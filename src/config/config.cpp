@@ -331,7 +331,11 @@ RunConfig build_run_config(FlatConfig flat, const std::string& source_path) {
     // The resolved config states the shift in force.
     flat["objective.mixing_shift"].text = std::to_string(static_cast<int>(named));
   }
-  r.require(ob.mixing_scale > 0, "objective.mixing_scale", "must be > 0");
+  // Above 1 the weight of a token replaced by another real token,
+  // 1 − a·(1 − s), turns negative where s < 1 − 1/a: the bound is then no
+  // longer an ELBO.
+  r.require(ob.mixing_scale > 0 && ob.mixing_scale <= 1, "objective.mixing_scale",
+            "must be in (0, 1]: above 1 some ELBO weights are negative (no longer a bound)");
   r.require(ob.weight_clip > 0, "objective.weight_clip", "must be > 0");
   r.require(ob.lambda_min < ob.lambda_max, "objective.lambda_min",
             "must be below objective.lambda_max");

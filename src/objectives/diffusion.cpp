@@ -110,12 +110,20 @@ class Diffusion : public Objective {
       pi[N] = 1 - s;
       return pi;
     };
-    auto denoiser = [&](const torch::Tensor& zt) {  // x̂ over N + 1 ids (x̂(m) = 0), (num, L, N+1)
-      auto logits = model.forward(zt.to(device)).to(torch::kCPU, torch::kFloat64);
-      auto probs = o.temperature > 0 ? torch::softmax(logits / o.temperature, -1)
-                                     : torch::one_hot(logits.argmax(-1), N).to(torch::kFloat64);
+    const auto pi_prior = pi_of(log_snr[0]);  // the noise distribution sampling starts from
+    // x̂ over N + 1 ids (x̂(m) = 0), (num, L, N+1): at the sampling temperature
+    // (0: one-hot at the argmax), or untempered (what the adaptive sampler scores).
+    auto over_ids = [&](const torch::Tensor& probs) {
       return torch::cat({probs, torch::zeros({o.num, L, 1}, torch::kFloat64)}, -1);
     };
+    auto logits_of = [&](const torch::Tensor& zt) {
+      return model.forward(zt.to(device)).to(torch::kCPU, torch::kFloat64);  // (num, L, N)
+    };
+    auto tempered = [&](const torch::Tensor& logits) {
+      return over_ids(o.temperature > 0 ? torch::softmax(logits / o.temperature, -1)
+                                        : torch::one_hot(logits.argmax(-1), N).to(torch::kFloat64));
+    };
+    auto denoiser = [&](const torch::Tensor& zt) { return tempered(logits_of(zt)); };
     auto draw = [&](const torch::Tensor& probs) {  // (…, V) -> (…)
       auto flat = probs.reshape({-1, probs.size(-1)});
       return torch::multinomial(flat, 1, false, gen).view(probs.sizes().slice(0, probs.dim() - 1));
@@ -123,13 +131,16 @@ class Diffusion : public Objective {
     const int64_t per_step = (L + o.steps - 1) / o.steps;
     for (int64_t k = 0; k < o.steps; ++k) {
       const double lt = log_snr[k], ls = log_snr[k + 1];
-      auto xhat = denoiser(z);
+      const auto logits = logits_of(z);
+      auto xhat = tempered(logits);
       if (o.sampler == "adaptive") {
         // Update the positions where the denoiser most disagrees with z, weighted
-        // by how noise-like z is: (max x̂ − x̂(z))·π(z).
-        auto pi = pi_of(lt);
-        auto current = xhat.gather(-1, z.unsqueeze(-1)).squeeze(-1);
-        auto score = (std::get<0>(xhat.max(-1)) - current) * pi.index({z});
+        // by how noise-like z is under the prior: (max x̂ − x̂(z))·π_prior(z),
+        // with the untempered x̂ as the reference sampler scores (the
+        // temperature shapes the proposals only).
+        auto plain = over_ids(torch::softmax(logits, -1));
+        auto current = plain.gather(-1, z.unsqueeze(-1)).squeeze(-1);
+        auto score = (std::get<0>(plain.max(-1)) - current) * pi_prior.index({z});
         auto top = std::get<1>(score.topk(std::min(per_step, L), 1));
         auto proposal = draw(xhat.narrow(-1, 0, N));
         z.scatter_(1, top, proposal.gather(1, top));
@@ -143,7 +154,20 @@ class Diffusion : public Objective {
       auto to_zt =
           a_ts * torch::one_hot(z, N + 1).to(torch::kFloat64) + beta_pi_ts.index({z}).unsqueeze(-1);
       auto unnorm = (q_s * to_zt).clamp_min(0);
-      z = draw(unnorm / unnorm.sum(-1, true));
+      auto total = unnorm.sum(-1, true);
+      // A one-hot denoiser (temperature 0) can contradict z_t: x̂(z_t) = 0 at
+      // a position that the forward process keeps, so nothing is consistent
+      // with both and the row was 0/0. There the posterior under a uniform
+      // x̂ decides (under masked noise: z_t stays).
+      if (total.le(0).any().item<bool>()) {
+        auto uniform = torch::full({N + 1}, 1.0 / N, torch::kFloat64);
+        uniform[N] = 0;
+        auto fallback =
+            ((as * uniform + (1 - as) * pi_of(ls)).view({1, 1, N + 1}) * to_zt).clamp_min(0);
+        unnorm = torch::where(total.gt(0), unnorm, fallback);
+        total = unnorm.sum(-1, true);
+      }
+      z = draw(unnorm / total);
     }
     // Whatever is still masked at the end comes from the final denoiser.
     auto final_tokens = draw(denoiser(z).narrow(-1, 0, N));

@@ -52,12 +52,16 @@ torch::Tensor chunk_value(const torch::Tensor& logits, const torch::Tensor& x,
   // terms cancel (q(m) = p(m) = β(1 − s)).
   auto q_x = t.alpha + t.c;
   auto kl = q_x * (q_x.log() - log_y_x);
-  // Σ_{v≠x} c·log(c / p(v)) = −c·Σ_{v≠x} log1p(α·x̂_v / c), free of cancellation.
+  // Σ_{v≠x} c·log(c / p(v)) = −c·Σ_{v≠x} log(p(v) / c), each term
+  // logaddexp(log α + log x̂_v, log c) − log c in log space: the ratio α·x̂_v/c
+  // overflowed to inf when c was a float32 subnormal (mixing_shift −86…−103),
+  // and inf − inf gave NaN.
   auto has_c = t.c.gt(0);
   if (has_c.any().item<bool>()) {
-    auto ratio = t.alpha.unsqueeze(1) * lp.exp() / t.c.unsqueeze(1);  // (C, N)
-    auto sum_all = torch::log1p(ratio).sum(1);
-    auto at_x = torch::log1p(ratio.gather(1, x_col).squeeze(1));
+    auto log_c = t.log_c.unsqueeze(1);
+    auto log_ratio = torch::logaddexp(t.log_alpha.unsqueeze(1) + lp, log_c) - log_c;  // (C, N)
+    auto sum_all = log_ratio.sum(1);
+    auto at_x = log_ratio.gather(1, x_col).squeeze(1);
     auto others = -t.c * (sum_all - at_x);
     kl = kl + torch::where(has_c, others, torch::zeros_like(others));
   }
