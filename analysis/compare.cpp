@@ -182,6 +182,24 @@ void write_comparison(const std::string& dir, const std::string& group_key,
     for (const auto& g : groups) {
       if (g.can_plan() && &g != base) header.push_back(g.name + " / " + base->name);
     }
+    // Groups with different known floors (AR scores tokens 1..T given token
+    // 0, diffusion tokens 0..T-1 jointly) compare on the same footing by
+    // their reducible losses L* − floor.
+    const bool floors_differ = [&] {
+      for (const auto& g : groups) {
+        if (g.can_plan() && &g != base && g.validity.floor > 0 && base->validity.floor > 0 &&
+            std::abs(g.validity.floor - base->validity.floor) > 1e-9) {
+          return true;
+        }
+      }
+      return false;
+    }();
+    if (floors_differ) {
+      for (const auto& g : groups) {
+        if (g.can_plan() && &g != base && g.validity.floor > 0)
+          header.push_back("(" + g.name + " − floor) / (" + base->name + " − floor)");
+      }
+    }
     for (const auto& r : references) header.push_back("ref " + r.name);
     std::vector<std::vector<std::string>> rows;
     header.insert(header.begin() + 1, "range");
@@ -207,6 +225,16 @@ void write_comparison(const std::string& dir, const std::string& group_key,
               (ci.high > 0 ? " (" + fmt("%.3f", ci.low) + " – " + fmt("%.3f", ci.high) + ")" : ""));
         }
       }
+      if (floors_differ) {
+        for (const auto& g : groups) {
+          if (!g.can_plan() || &g == base || g.validity.floor <= 0) continue;
+          const bool printable = g.refusal(c).empty() && base->refusal(c).empty();
+          const double reducible = g.optimal_loss(c) - g.validity.floor,
+                       base_reducible = base->optimal_loss(c) - base->validity.floor;
+          row.push_back(printable && base_reducible > 0 ? fmt("%.4f", reducible / base_reducible)
+                                                        : "—");
+        }
+      }
       for (const auto& r : references) row.push_back(fmt("%.4f", r.optimal_loss(c)));
       rows.push_back(row);
     }
@@ -222,6 +250,19 @@ void write_comparison(const std::string& dir, const std::string& group_key,
       std::string list;
       for (const auto& f : floors) list += (list.empty() ? "" : "; ") + f;
       doc.paragraph("Known floors: " + list + ". No loss below its group's floor is printed.");
+    }
+    if (floors_differ) {
+      double lo = 1e300, hi = 0;
+      for (const auto& g : groups) {
+        if (g.validity.floor > 0)
+          lo = std::min(lo, g.validity.floor), hi = std::max(hi, g.validity.floor);
+      }
+      doc.paragraph("The floors differ by " + fmt("%.4f", hi - lo) + " nats/token (" +
+                    fmt("%.1f", 100 * (hi - lo) / lo) +
+                    "% of the lowest): the groups score different tokens (AR: tokens 1..T given "
+                    "token 0; diffusion: tokens 0..T−1 jointly) or data, and a ratio of losses "
+                    "carries that difference. The ratios of reducible losses, L* − floor, compare "
+                    "them on the same footing.");
     }
     doc.table(header, rows);
     doc.paragraph(

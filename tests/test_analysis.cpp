@@ -17,6 +17,7 @@
 
 #include "analysis_test_util.h"
 #include "compare.h"
+#include "doc.h"
 #include "envelope.h"
 #include "hyperparams.h"
 #include "isoflop.h"
@@ -716,6 +717,21 @@ TEST(Compare, CrossingOfTwoKnownLawsAndReferenceFiles) {
   EXPECT_NE(md.find("a and b cross at 3.12e+12 FLOPs (extrapolated)"), std::string::npos) << md;
   EXPECT_NE(md.find("| FLOPs | range | L* a | L* b | b / a | ref p | ref s |"), std::string::npos)
       << md;
+
+  // Different known floors (AR and diffusion score different tokens): the
+  // comparison says by how much, and adds the ratio of reducible losses.
+  a.validity.floor = 0.5, b.validity.floor = 0.56;
+  write_comparison(dir / "floors", "objective", {a, b}, {});
+  const std::string with_floors = testing::read_text(dir / "floors/comparison.md");
+  EXPECT_NE(with_floors.find("The floors differ by 0.0600 nats/token (12.0% of the lowest)"),
+            std::string::npos)
+      << with_floors;
+  EXPECT_NE(with_floors.find("| b / a | (b − floor) / (a − floor) |"), std::string::npos)
+      << with_floors;
+  const double c11 = 1e11;
+  const std::string expected =
+      fmt("%.4f", (b.optimal_loss(c11) - 0.56) / (a.optimal_loss(c11) - 0.5));
+  EXPECT_NE(with_floors.find(expected), std::string::npos) << expected << "\n" << with_floors;
 }
 
 }  // namespace
