@@ -7,6 +7,7 @@
 //   analyze POINTS.csv|RUNS_DIR [--flops 6nd|palm|md] [--budgets SPEC]
 //           [--size params|m] [--floor L] [--fix-floor] [--out DIR] ...
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -73,7 +74,8 @@ usage: analyze POINTS.csv|RUNS_DIR [options]
   --gpu-tflops P --mfu M   GPU-hours in the guide at P peak TFLOP/s and MFU M (default 989, 0.4)
 
 The CSV needs a header with params, tokens and loss (flops optional; else 6ND).
-Approach 3: L(N,D) = E + A/N^alpha + B/D^beta by Huber loss in log space, 4,500 L-BFGS starts.
+Approach 3: L(N,D) = E + A/N^alpha + B/D^beta by Huber loss in log space, 4,500 L-BFGS starts
+(screened: 40 iterations each, the best 200 to convergence).
 Approach 2: IsoFLOP parabolas in log N, refused without an interior minimum.
 Approach 1: the Pareto frontier of loss vs FLOPs, with L(C) = E + A*C^-alpha on it.
 Allocations use C = k*N*D, k = the points' median FLOPs per parameter and token (6 for 6ND).
@@ -130,6 +132,14 @@ std::string curve_method(const Settings& st, const std::vector<Point>& points) {
 // several points per (budget, size) (every batch and LR read off the curves):
 // the laws are fitted on the best of each, the hyperparameter laws and the
 // sensitivity on all of them.
+// Stage lines on stderr ("[analyze 3.1s] Approach 3: ..."), so that a long
+// analysis says what it is doing; the report goes to stdout.
+void stage(const std::string& what) {
+  static const auto start = std::chrono::steady_clock::now();
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::fprintf(stderr, "[analyze %.1fs] %s\n", s, what.c_str());
+}
+
 GroupLaws analyze_points(const std::vector<Point>& all_points, const std::string& input,
                          bool from_runs, int unfinished, const Settings& st,
                          const std::string& out_dir) {
@@ -169,6 +179,7 @@ GroupLaws analyze_points(const std::vector<Point>& all_points, const std::string
     fit_options.fixed_E = validity.floor;
   }
   const IsoflopOptions& iso_options = st.iso_options;
+  stage("Approach 3: " + std::to_string(points.size()) + " points, 4,500 starts");
   SurfaceFit fit = fit_surface(points, fit_options);
   // Variable projection as a cross-check; it wins when it finds a lower objective.
   const SurfaceFit varpro = fit_surface_varpro(points, fit_options);
@@ -179,6 +190,7 @@ GroupLaws analyze_points(const std::vector<Point>& all_points, const std::string
     fit = varpro;
     fit.optimum_at_grid_edge = edge, fit.starts = starts;
   }
+  stage("Approach 3: " + std::to_string(resamples) + " bootstrap refits");
   const SurfaceBootstrap boot = bootstrap_surface(points, fit, resamples, seed, 0.95, fit_options);
   fit.law.unidentified = surface_terms_unidentified(points);
 
@@ -280,6 +292,7 @@ GroupLaws analyze_points(const std::vector<Point>& all_points, const std::string
   // IsoFLOP profiles at the budgets where enough sizes were read.
   size_t profile_count = 0, thin_budgets = 0;
   const std::vector<Point> profile_points = profile_budgets(points, &profile_count, &thin_budgets);
+  stage("Approach 2: IsoFLOP profiles and " + std::to_string(resamples) + " bootstrap refits");
   const IsoflopResult iso = fit_isoflop(profile_points, iso_options);
   const IsoflopBootstrap iso_boot =
       iso.fitted ? bootstrap_isoflop(profile_points, iso_options, resamples, seed)
@@ -319,6 +332,7 @@ GroupLaws analyze_points(const std::vector<Point>& all_points, const std::string
     std::printf("  %s\n", iso.note.c_str());
   }
 
+  stage("Approach 1: frontier and " + std::to_string(resamples) + " bootstrap refits");
   const EnvelopeResult envelope = fit_envelope(points, validity.floor);
   const EnvelopeBootstrap envelope_boot =
       envelope.fitted ? bootstrap_envelope(points, resamples, seed, 0.95, validity.floor)
@@ -410,6 +424,7 @@ GroupLaws analyze_points(const std::vector<Point>& all_points, const std::string
   }
   for (const auto& n : notes) std::printf("  — %s\n", n.c_str());
   if (!out_dir.empty()) {
+    stage("writing the guide to " + out_dir);
     write_report(out_dir, report);
     std::printf(
         "\nwrote the planning guide to %s/ (report.md, report.html, *.svg, fit.json, "
@@ -524,6 +539,22 @@ int main(int argc, char** argv) {
   if (input.empty()) {
     std::cerr << kUsage;
     return 2;
+  }
+  if (!out_dir.empty()) {
+    // Before minutes of fitting: a guide that cannot be written is known now.
+    std::error_code ec;
+    std::filesystem::create_directories(out_dir, ec);
+    const std::string probe = out_dir + "/.analyze-write-test";
+    std::ofstream test(probe);
+    test << "ok\n";
+    test.flush();
+    if (ec || !test) {
+      std::cerr << "analyze: --out " << out_dir << ": cannot write there"
+                << (ec ? " (" + ec.message() + ")" : std::string()) << "\n";
+      return 1;
+    }
+    test.close();
+    std::filesystem::remove(probe, ec);
   }
   if ((st.at_params > 0) != (st.at_tokens > 0)) {
     std::cerr << "analyze: --params and --tokens go together (both > 0)\n";

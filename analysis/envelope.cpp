@@ -77,17 +77,32 @@ EnvelopeResult fit_envelope(const std::vector<Point>& points, double floor) {
     return r;
   }
   const double lo = std::max(0.0, floor);
+  // x = log C is the same for every E: its mean and spread once, then per E
+  // one pass for the slope and the residual sum of squares (no allocation:
+  // the bootstrap runs this 2,000-point search a thousand times).
+  const size_t n_f = log_c.size();
+  double mx = 0;
+  for (double v : log_c) mx += v / n_f;
+  std::vector<double> dx(n_f), losses(n_f);
+  double sxx = 0;
+  for (size_t i = 0; i < n_f; ++i) {
+    dx[i] = log_c[i] - mx, sxx += dx[i] * dx[i];
+    losses[i] = r.frontier[i].loss;
+  }
   double best_sse = 1e300;
-  for (int i = 0; i < 2000; ++i) {
-    const double E = lo + (min_loss - lo) * i / 2000.0;
-    std::vector<double> y;
-    for (const auto& p : r.frontier) y.push_back(std::log(p.loss - E));
-    double c0, c1;
-    const double sse = line_fit(log_c, y, c0, c1);
+  for (int k = 0; k < 2000; ++k) {
+    const double E = lo + (min_loss - lo) * k / 2000.0;
+    double sy = 0, syy = 0, sxy = 0;
+    for (size_t i = 0; i < n_f; ++i) {
+      const double y = std::log(losses[i] - E);
+      sy += y, syy += y * y, sxy += dx[i] * y;
+    }
+    const double my = sy / n_f, c1 = sxx > 0 ? sxy / sxx : 0;
+    const double sse = std::max(0.0, syy - n_f * my * my - c1 * sxy);
     if (sse < best_sse && c1 < 0) {
       best_sse = sse;
       r.E = E;
-      r.A = std::exp(c0);
+      r.A = std::exp(my - c1 * mx);
       r.alpha = -c1;
     }
   }

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <limits>
 #include <random>
 #include <set>
@@ -52,19 +53,31 @@ double SurfaceLaw::d_opt(double flops) const {
   return std::pow(flops / k, alpha / (alpha + beta)) / G;
 }
 
-double surface_objective(const std::vector<Point>& points, const Eigen::VectorXd& t, double delta,
+SurfaceData::SurfaceData(const std::vector<Point>& points)
+    : log_n(points.size()), log_d(points.size()), log_loss(points.size()) {
+  for (size_t i = 0; i < points.size(); ++i) {
+    log_n[i] = std::log(points[i].params);
+    log_d[i] = std::log(points[i].tokens);
+    log_loss[i] = std::log(points[i].loss);
+  }
+}
+
+double surface_objective(const SurfaceData& data, const Eigen::VectorXd& t, double delta,
                          Eigen::VectorXd& grad) {
   const double a = t[0], b = t[1], e = t[2], alpha = t[3], beta = t[4];
-  grad.setZero(5);
-  double total = 0;
-  for (const Point& p : points) {
-    const double ln = std::log(p.params), ld = std::log(p.tokens);
+  double total = 0, g0 = 0, g1 = 0, g2 = 0, g3 = 0, g4 = 0;
+  const size_t n = data.log_n.size();
+  const double* ln_p = data.log_n.data();
+  const double* ld_p = data.log_d.data();
+  const double* ll_p = data.log_loss.data();
+  for (size_t i = 0; i < n; ++i) {
+    const double ln = ln_p[i], ld = ld_p[i];
     const double u = a - alpha * ln, v = b - beta * ld;
     const double m = std::max({u, v, e});
     const double wu = std::exp(u - m), wv = std::exp(v - m), we = std::exp(e - m);
     const double sum = wu + wv + we;
-    const double r = m + std::log(sum) - std::log(p.loss);  // log-space residual
-    double dr;                                              // Huber'(r)
+    const double r = m + std::log(sum) - ll_p[i];  // log-space residual
+    double dr;                                     // Huber'(r)
     if (std::abs(r) <= delta) {
       total += 0.5 * r * r;
       dr = r;
@@ -72,13 +85,21 @@ double surface_objective(const std::vector<Point>& points, const Eigen::VectorXd
       total += delta * (std::abs(r) - 0.5 * delta);
       dr = r > 0 ? delta : -delta;
     }
-    grad[0] += dr * wu / sum;
-    grad[1] += dr * wv / sum;
-    grad[2] += dr * we / sum;
-    grad[3] -= dr * wu / sum * ln;
-    grad[4] -= dr * wv / sum * ld;
+    const double k = dr / sum;
+    g0 += k * wu;
+    g1 += k * wv;
+    g2 += k * we;
+    g3 -= k * wu * ln;
+    g4 -= k * wv * ld;
   }
+  grad.resize(5);
+  grad << g0, g1, g2, g3, g4;
   return total;
+}
+
+double surface_objective(const std::vector<Point>& points, const Eigen::VectorXd& t, double delta,
+                         Eigen::VectorXd& grad) {
+  return surface_objective(SurfaceData(points), t, delta, grad);
 }
 
 namespace {
@@ -87,20 +108,29 @@ SurfaceLaw law_of(const Eigen::VectorXd& t) {
   return {std::exp(t[2]), std::exp(t[0]), std::exp(t[1]), t[3], t[4]};
 }
 
-SurfaceFit run_start(const std::vector<Point>& points, const Eigen::VectorXd& start,
-                     const SurfaceFitOptions& o) {
+struct StartResult {
+  Eigen::VectorXd x;
+  double value = std::numeric_limits<double>::infinity(), gradient_norm = 0;
+};
+
+StartResult minimize_from(const SurfaceData& data, const Eigen::VectorXd& start,
+                          const SurfaceFitOptions& o, const LbfgsOptions& lbfgs) {
   Eigen::VectorXd x0 = start;
   if (o.fixed_E > 0) x0[2] = std::log(o.fixed_E);
   auto f = [&](const Eigen::VectorXd& x, Eigen::VectorXd& g) {
-    if (o.fixed_E <= 0) return surface_objective(points, x, o.huber_delta, g);
+    if (o.fixed_E <= 0) return surface_objective(data, x, o.huber_delta, g);
     Eigen::VectorXd held = x;
     held[2] = std::log(o.fixed_E);
-    const double v = surface_objective(points, held, o.huber_delta, g);
+    const double v = surface_objective(data, held, o.huber_delta, g);
     g[2] = 0;  // E does not move
     return v;
   };
-  LbfgsResult r = minimize_lbfgs(f, x0, o.lbfgs);
+  LbfgsResult r = minimize_lbfgs(f, x0, lbfgs);
   if (o.fixed_E > 0) r.x[2] = std::log(o.fixed_E);
+  return {r.x, r.value, r.gradient_norm};
+}
+
+SurfaceFit fit_of(const StartResult& r, const std::vector<Point>& points) {
   SurfaceFit fit;
   fit.law = law_of(r.x);
   fit.law.k = flops_per_param_token(points);
@@ -108,6 +138,11 @@ SurfaceFit run_start(const std::vector<Point>& points, const Eigen::VectorXd& st
   fit.gradient_norm = r.gradient_norm;
   fit.starts = 1;
   return fit;
+}
+
+SurfaceFit run_start(const std::vector<Point>& points, const Eigen::VectorXd& start,
+                     const SurfaceFitOptions& o) {
+  return fit_of(minimize_from(SurfaceData(points), start, o, o.lbfgs), points);
 }
 
 }  // namespace
@@ -125,24 +160,49 @@ SurfaceFit fit_surface(const std::vector<Point>& points, const SurfaceFitOptions
             t << a, b, e, al, be;
             starts.push_back(t);
           }
+  const SurfaceData data(points);
   const int threads = std::max(1, o.threads);
-  std::vector<SurfaceFit> best(threads);
-  for (auto& b : best) b.objective = std::numeric_limits<double>::infinity();
-  std::vector<std::thread> pool;
-  for (int w = 0; w < threads; ++w) {
-    pool.emplace_back([&, w] {
-      for (size_t i = w; i < starts.size(); i += threads) {
-        SurfaceFit fit = run_start(points, starts[i], o);
-        if (std::isfinite(fit.objective) && fit.objective < best[w].objective) best[w] = fit;
-      }
-    });
+  // Runs `job(i)` for i in [0, count) on the threads, interleaved.
+  auto parallel = [&](size_t count, const std::function<void(size_t)>& job) {
+    std::vector<std::thread> pool;
+    for (int w = 0; w < threads; ++w) {
+      pool.emplace_back([&, w] {
+        for (size_t i = w; i < count; i += threads) job(i);
+      });
+    }
+    for (auto& t : pool) t.join();
+  };
+  // Screen: every start runs a short L-BFGS (o.screen_iterations); only the
+  // o.polish best of those are run to convergence. Most of the 4,500 starts
+  // fall into the same few basins within a few dozen iterations, and a full
+  // run costs hundreds (tests/test_analysis.cpp: the screened optimum equals
+  // the exhaustive one on Chinchilla and on synthetic laws).
+  const bool screen = o.polish > 0 && static_cast<size_t>(o.polish) < starts.size();
+  LbfgsOptions short_run = o.lbfgs;
+  if (screen) short_run.max_iterations = o.screen_iterations;
+  std::vector<StartResult> screened(starts.size());
+  parallel(starts.size(),
+           [&](size_t i) { screened[i] = minimize_from(data, starts[i], o, short_run); });
+  std::vector<size_t> order(starts.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  auto value_of = [&](size_t i) {
+    return std::isfinite(screened[i].value) ? screened[i].value
+                                            : std::numeric_limits<double>::infinity();
+  };
+  std::vector<StartResult> finals = screened;
+  if (screen) {
+    std::partial_sort(order.begin(), order.begin() + o.polish, order.end(),
+                      [&](size_t x, size_t y) { return value_of(x) < value_of(y); });
+    order.resize(o.polish);
+    finals.assign(order.size(), StartResult{});
+    parallel(order.size(),
+             [&](size_t j) { finals[j] = minimize_from(data, screened[order[j]].x, o, o.lbfgs); });
   }
-  for (auto& t : pool) t.join();
-  int winner = 0;
-  for (int w = 1; w < threads; ++w) {
-    if (best[w].objective < best[winner].objective) winner = w;
+  size_t winner = 0;
+  for (size_t j = 1; j < finals.size(); ++j) {
+    if (std::isfinite(finals[j].value) && !(finals[j].value >= finals[winner].value)) winner = j;
   }
-  SurfaceFit fit = best[winner];
+  SurfaceFit fit = fit_of(finals[winner], points);
   auto inside = [](const std::vector<double>& grid, double v) {
     return *std::min_element(grid.begin(), grid.end()) < v &&
            v < *std::max_element(grid.begin(), grid.end());

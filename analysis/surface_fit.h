@@ -42,6 +42,9 @@ struct SurfaceFitOptions {
   std::vector<double> alpha_grid{0, 0.5, 1, 1.5, 2}, beta_grid{0, 0.5, 1, 1.5, 2},
       e_grid{-1, -0.5, 0, 0.5, 1}, a_grid{0, 5, 10, 15, 20, 25}, b_grid{0, 5, 10, 15, 20, 25};
   LbfgsOptions lbfgs;
+  // Screening: every start first runs screen_iterations L-BFGS iterations,
+  // then the `polish` best are run to convergence (0: run all to convergence).
+  int screen_iterations = 40, polish = 200;
   int threads = 2;
   // > 0: E is held at this value (a known irreducible loss) and only A, B,
   // alpha and beta are fitted.
@@ -58,7 +61,15 @@ struct SurfaceFit {
   int starts = 0;
 };
 
+// The points as the objective reads them: contiguous logs of N, D and L.
+struct SurfaceData {
+  explicit SurfaceData(const std::vector<Point>& points);
+  std::vector<double> log_n, log_d, log_loss;
+};
+
 // The summed Huber objective and its gradient at θ = (a, b, e, α, β).
+double surface_objective(const SurfaceData& data, const Eigen::VectorXd& theta, double delta,
+                         Eigen::VectorXd& grad);
 double surface_objective(const std::vector<Point>& points, const Eigen::VectorXd& theta,
                          double delta, Eigen::VectorXd& grad);
 

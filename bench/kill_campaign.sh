@@ -51,7 +51,7 @@ for objective in ar masked; do
       sleep "$(python3 -c "import random; print(random.uniform($min_s, $max_s))")"
       if kill -KILL "$pid" 2> /dev/null; then done_kills=$((done_kills + 1)); fi
     fi
-    wait "$pid" || true
+    { wait "$pid"; } 2> /dev/null || true  # bash's "Killed" notices are the plan, not news
   done
 
   diff_lines=$(python3 - "$out/$objective" <<'EOF'

@@ -5,6 +5,7 @@
 // compares the tool's answer against what the input can support.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -165,6 +166,21 @@ TEST(AnalyzeInputs, OutOfRangeFlagsAndAByteOrderMark) {
   const auto points = read_points_csv(dir / "bom.csv");
   EXPECT_EQ(points.size(), 16u);
   EXPECT_DOUBLE_EQ(points[0].params, 1e8);
+}
+
+TEST(AnalyzeInputs, AnUnwritableOutDirIsReportedBeforeAnyFitting) {
+  testing::TempDir dir;
+  testing::write_text(dir / "file", "not a directory\n");
+  const auto started = std::chrono::steady_clock::now();
+  auto r = testing::run_process({SCALEBED_ANALYZE_PATH, kChinchilla, "--out", dir / "file/guide"});
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("--out " + dir / "file/guide" + ": cannot write there"),
+            std::string::npos)
+      << r.output;
+  EXPECT_EQ(r.output.find("Approach 3"), std::string::npos) << "fitted before checking";
+  EXPECT_LT(seconds, 1.0);
 }
 
 TEST(Isoflop, ChainedNeighboursNeverMakeABudgetWiderThanItsBound) {
