@@ -75,7 +75,7 @@ usage: analyze POINTS.csv|RUNS_DIR [options]
 
 The CSV needs a header with params, tokens and loss (flops optional; else 6ND).
 Approach 3: L(N,D) = E + A/N^alpha + B/D^beta by Huber loss in log space, 4,500 L-BFGS starts
-(screened: 40 iterations each, the best 200 to convergence).
+(screened: 20 iterations each, the best 100 to convergence).
 Approach 2: IsoFLOP parabolas in log N, refused without an interior minimum.
 Approach 1: the Pareto frontier of loss vs FLOPs, with L(C) = E + A*C^-alpha on it.
 Allocations use C = k*N*D, k = the points' median FLOPs per parameter and token (6 for 6ND).

@@ -44,7 +44,7 @@ struct SurfaceFitOptions {
   LbfgsOptions lbfgs;
   // Screening: every start first runs screen_iterations L-BFGS iterations,
   // then the `polish` best are run to convergence (0: run all to convergence).
-  int screen_iterations = 40, polish = 200;
+  int screen_iterations = 20, polish = 100;
   int threads = 2;
   // > 0: E is held at this value (a known irreducible loss) and only A, B,
   // alpha and beta are fitted.

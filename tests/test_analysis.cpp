@@ -148,7 +148,7 @@ TEST(SurfaceFit, VariableProjectionFindsTheMultiStartOptimumFromOneStart) {
 }
 
 TEST(SurfaceFit, ScreenedStartsFindTheExhaustiveOptimum) {
-  // The default runs every start briefly and polishes the best 200; the
+  // The default runs every start briefly and polishes the best 100; the
   // exhaustive search runs all 4,500 to convergence (5x slower on
   // Chinchilla). Same optimum on Chinchilla, on noisy known laws and on the
   // diffusion paper's surface (also with E held at its known value).

@@ -13,9 +13,11 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "trainer_process.h"
 
@@ -255,6 +257,68 @@ TEST(Faults, AFullDiskEndsTheRunWithItsOwnErrorAndKeepsTheLastCheckpoint) {
              c.replace(c.find("out_dir: " + disk), 9 + disk.size(), "out_dir: " + dir / "ref64"));
   ASSERT_EQ(run_process({kTrainer, "--config", dir / "ref64.yaml"}).exit_code, 0);
   EXPECT_EQ(curve(disk + "/run"), curve(dir / "ref64/run"));
+}
+
+TEST(Faults, AFullDiskDuringMetricsWritesEndsTheRunWithItsOwnError) {
+  // Metrics appends on a full file system: exit 1 naming metrics.jsonl and
+  // the system's reason, not a crash.
+  TempDir dir;
+  const int steps = 300;
+  const auto reference = uninterrupted(dir, "reference", steps);
+  const std::string disk = dir / "disk";
+  fs::create_directories(disk);
+  if (mount("tmpfs", disk.c_str(), "tmpfs", 0, "size=1m") != 0) {
+    GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << std::strerror(errno);
+  }
+  struct Unmount {
+    std::string path;
+    ~Unmount() { umount2(path.c_str(), MNT_DETACH); }
+  } unmount{disk};
+  // No checkpoints, and 40 KB left: the metrics lines (about 300 bytes a
+  // step) run out of space first.
+  write_text(disk + "/filler", std::string((1 << 20) - (40 << 10), 'x'));
+  std::string c = config(disk, steps);
+  c.replace(c.find("checkpoint_every: 20"), 20, "checkpoint_every: 0");
+  write_text(dir / "c.yaml", c);
+  auto r = run_process({kTrainer, "--config", dir / "c.yaml"});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("metrics.jsonl: append failed: No space left on device"),
+            std::string::npos)
+      << r.output;
+  EXPECT_FALSE(fs::exists(disk + "/run/DONE"));
+  // With space again the run starts over (it had no checkpoint) and ends as
+  // an uninterrupted run does.
+  fs::remove(disk + "/filler");
+  ASSERT_EQ(mount("tmpfs", disk.c_str(), "tmpfs", MS_REMOUNT, "size=16m"), 0);
+  r = run_process({kTrainer, "--config", dir / "c.yaml"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(curve(disk + "/run"), reference);
+}
+
+TEST(Faults, ASignalAtAnyMomentOfStartUpLosesNothing) {
+  // A signal in the first ~0.3 s killed the trainer before its handlers were
+  // installed. Now: before main (LibTorch loading) the default action ends it
+  // with nothing written; from main on, it stops cleanly (75) or finishes.
+  TempDir dir;
+  const int steps = 60;
+  const auto reference = uninterrupted(dir, "reference", steps);
+  for (int delay_ms : {20, 150, 300, 500, 800, 1200}) {
+    SCOPED_TRACE(delay_ms);
+    TempDir run;
+    write_text(run / "c.yaml", config(run.path(), steps));
+    const pid_t pid = spawn_process({kTrainer, "--config", run / "c.yaml"}, run / "first.log");
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    kill(pid, SIGTERM);
+    const int code = wait_process(pid);
+    if (code == -SIGTERM) {  // before main: nothing may have been written
+      EXPECT_FALSE(fs::exists(run / "run/metrics.jsonl")) << read_text(run / "first.log");
+    } else {
+      EXPECT_TRUE(code == 75 || code == 0) << code << "\n" << read_text(run / "first.log");
+    }
+    auto r = run_process({kTrainer, "--config", run / "c.yaml"});
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(curve(run / "run"), reference);
+  }
 }
 
 TEST(Faults, AMovedRunDirectoryResumes) {
