@@ -264,8 +264,13 @@ TEST(Training, RefusesToResumeWithADifferentConfig) {
   written.erase(written.rfind('\n', line) + 1,
                 written.find('\n', line) - written.rfind('\n', line));
   write_text(dir / "run/config.yaml", written);
-  r = run_process({kTrainer, "--config", dir / "c.yaml", "--set", "train.steps=4"});
+  r = run_process({kTrainer, "--config", dir / "c.yaml", "--set", "train.steps=3"});
   EXPECT_EQ(r.exit_code, 0) << r.output;
+  // A finished run asked for with another length is refused too (it said
+  // "already done" without a word about the change).
+  r = run_process({kTrainer, "--config", dir / "c.yaml", "--set", "train.steps=4"});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("train.steps: 3 -> 4"), std::string::npos) << r.output;
   fs::remove(dir / "run/DONE");
   r = run_process({kTrainer, "--config", dir / "c.yaml", "--set", "train.eval_sequences=8"});
   EXPECT_EQ(r.exit_code, 1);

@@ -94,10 +94,14 @@ bool create_exclusive(const std::string& path, const std::string& contents) {
     fail_at(path, "cannot create lock file: ", std::strerror(errno));
   }
   const bool ok =
-      ::write(fd, contents.data(), contents.size()) == static_cast<ssize_t>(contents.size());
-  ::fsync(fd);
+      ::write(fd, contents.data(), contents.size()) == static_cast<ssize_t>(contents.size()) &&
+      ::fsync(fd) == 0;
+  const int err = errno;
   ::close(fd);
-  if (!ok) fail_at(path, "cannot write lock file");
+  if (!ok) {
+    ::unlink(path.c_str());  // an empty lock would hold the point for stale_after_s
+    fail_at(path, "cannot write lock file: ", std::strerror(err));
+  }
   return true;
 }
 

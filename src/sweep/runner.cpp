@@ -49,15 +49,25 @@ int run_locked(const SweepSpec& spec, const SweepPoint& point, const TrainFn& tr
         << std::flush;
     return kExitError;
   } catch (const std::exception& e) {
-    mark_failed(point, e.what());
     out << "[sweep] point " << point.index << " failed: " << e.what() << "\n";
     rc = kExitError;
+    try {
+      mark_failed(point, e.what());
+    } catch (const std::exception& again) {  // e.g. the same full disk: the worker goes on
+      out << "[sweep] point " << point.index << ": cannot record the failure: " << again.what()
+          << "\n";
+    }
   }
-  if (rc != kExitOk && rc != kExitInterrupted && rc != kExitNonFinite &&
-      point_status(spec, point).state != PointState::kFailed) {
-    mark_failed(point, "trainer exited with code " + std::to_string(rc));
+  try {
+    if (rc != kExitOk && rc != kExitInterrupted && rc != kExitNonFinite &&
+        point_status(spec, point).state != PointState::kFailed) {
+      mark_failed(point, "trainer exited with code " + std::to_string(rc));
+    }
+    record_attempt(spec, point, "end", rc);
+  } catch (const std::exception& e) {
+    out << "[sweep] point " << point.index << ": cannot record the attempt's end: " << e.what()
+        << "\n";
   }
-  record_attempt(spec, point, "end", rc);
   return rc;
 }
 
