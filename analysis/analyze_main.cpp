@@ -20,6 +20,7 @@
 #include "budgets.h"
 #include "compare.h"
 #include "doc.h"
+#include "holdout.h"
 #include "report.h"
 #include "runs.h"
 #include "util/error.h"
@@ -332,6 +333,11 @@ GroupLaws analyze_points(const std::vector<Point>& all_points, const std::string
     std::printf("  %s\n", iso.note.c_str());
   }
 
+  stage("held-out check: the fits without the largest budget");
+  const HoldoutCheck holdout =
+      holdout_largest_budget(points, profile_points, fit_options, iso_options);
+  std::printf("\n%s\n", describe_holdout(holdout, size_symbol).c_str());
+
   stage("Approach 1: frontier and " + std::to_string(resamples) + " bootstrap refits");
   const EnvelopeResult envelope = fit_envelope(points, validity.floor);
   const EnvelopeBootstrap envelope_boot =
@@ -390,6 +396,7 @@ GroupLaws analyze_points(const std::vector<Point>& all_points, const std::string
   report.envelope_boot = envelope_boot;
   report.hyper = hyper;
   report.varpro = varpro;
+  report.holdout = holdout;
   report.sensitivity = sens;
   report.references = st.references;
   {

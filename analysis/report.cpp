@@ -275,6 +275,7 @@ void write_report(const std::string& dir, const ReportInput& in) {
   } else {
     doc.paragraph("Approach 1: " + in.envelope.note + ".");
   }
+  doc.paragraph(describe_holdout(in.holdout, S));
   doc.figure("loss_vs_flops.svg", loss_svg,
              "Every point (and, from run directories, every run's smoothed training curve), the "
              "Pareto frontier and the compute-optimal loss L*(C) (dashed: extrapolated).");
@@ -634,6 +635,18 @@ void write_report(const std::string& dir, const ReportInput& in) {
                         {"refusal", p.refusal},
                         {"n_opt", p.accepted ? std::exp(p.log_n_opt) : 0.0},
                         {"loss_opt", p.accepted ? p.loss_opt : 0.0}});
+  }
+  j["holdout"] = {{"done", in.holdout.done},
+                  {"note", in.holdout.note},
+                  {"held_flops", in.holdout.held_flops},
+                  {"fitted_max_flops", in.holdout.fitted_max},
+                  {"held_points", in.holdout.held_points},
+                  {"surface_mean_abs_rel_error", in.holdout.surface_mean_abs},
+                  {"surface_max_abs_rel_error", in.holdout.surface_max_abs},
+                  {"surface_mean_rel_error", in.holdout.surface_bias}};
+  if (in.holdout.isoflop_compared) {
+    j["holdout"]["isoflop_held_flops"] = in.holdout.isoflop_held_flops;
+    j["holdout"]["isoflop_loss_rel_error"] = in.holdout.isoflop_loss_error;
   }
   j["approach1"] = {{"fitted", in.envelope.fitted},
                     {"note", in.envelope.note},

@@ -11,6 +11,7 @@
 #include "allocation.h"
 #include "compare.h"
 #include "envelope.h"
+#include "holdout.h"
 #include "hyperparams.h"
 #include "isoflop.h"
 #include "runs.h"
@@ -38,7 +39,8 @@ struct ReportInput {
   EnvelopeResult envelope;
   EnvelopeBootstrap envelope_boot;
   HyperparameterLaws hyper;
-  SurfaceFit varpro;  // variable projection's optimum, a cross-check of `fit`
+  SurfaceFit varpro;     // variable projection's optimum, a cross-check of `fit`
+  HoldoutCheck holdout;  // the fits without the largest budget, asked for it
   std::vector<Sensitivity> sensitivity;
   std::vector<ReferenceLaw> references;  // published laws to read this fit against
   std::vector<TrainingCurve> curves;     // run directories only: each run's smoothed curve

@@ -19,6 +19,7 @@
 #include "compare.h"
 #include "doc.h"
 #include "envelope.h"
+#include "holdout.h"
 #include "hyperparams.h"
 #include "isoflop.h"
 #include "runs.h"
@@ -277,6 +278,37 @@ TEST(Isoflop, VerticesRecoverTheFrontierOfAKnownLaw) {
   EXPECT_GT(boot.n_exponent_high - boot.n_exponent_low, 1e-4);
   const auto [lo, hi] = boot.loss_interval(1e20);
   EXPECT_LT(lo, hi);
+}
+
+TEST(Holdout, ALawThatHoldsPredictsTheLargestBudgetAndOneThatBreaksDoesNot) {
+  // Five budgets of a known surface: refitted on four, the surface predicts
+  // the fifth exactly. Then the fifth budget's losses are raised 10%, as if
+  // the law stopped holding there: the check says the prediction is 9% too
+  // optimistic (1/1.1 - 1).
+  const SurfaceLaw law{1.8, 400.0, 1500.0, 0.34, 0.28};
+  auto pts = isoflop_points(law, {1e18, 1e19, 1e20, 1e21, 1e22}, 8.0, 7);
+  HoldoutCheck h = holdout_largest_budget(pts, pts, SurfaceFitOptions{}, IsoflopOptions{});
+  ASSERT_TRUE(h.done) << h.note;
+  EXPECT_EQ(h.held_points, 7);
+  EXPECT_NEAR(h.held_flops, 1e22, 1e22 * 1e-9);
+  EXPECT_LT(h.surface_max_abs, 2e-3);
+  // Approach 2's L_opt = k·C^e has no offset, so on a surface with E = 1.8
+  // it keeps falling where the losses flatten: too optimistic at the next
+  // budget (the check shows what the form costs).
+  ASSERT_TRUE(h.isoflop_compared);
+  const double clean_isoflop = h.isoflop_loss_error;
+  EXPECT_LT(clean_isoflop, -0.01);
+  for (auto& p : pts) {
+    if (p.flops > 5e21) p.loss *= 1.1;
+  }
+  h = holdout_largest_budget(pts, pts, SurfaceFitOptions{}, IsoflopOptions{});
+  ASSERT_TRUE(h.done);
+  EXPECT_NEAR(h.surface_bias, 1 / 1.1 - 1, 3e-3);
+  // The held budget's vertex rose by exactly 10%.
+  EXPECT_NEAR(1 + h.isoflop_loss_error, (1 + clean_isoflop) / 1.1, 1e-6);
+  // Two budgets leave nothing to hold out.
+  const auto two = isoflop_points(law, {1e18, 1e19}, 8.0, 7);
+  EXPECT_FALSE(holdout_largest_budget(two, two, SurfaceFitOptions{}, IsoflopOptions{}).done);
 }
 
 TEST(Isoflop, RefusesBudgetsWithoutAnInteriorMinimumOrTooFewPoints) {
