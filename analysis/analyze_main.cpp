@@ -335,7 +335,7 @@ GroupLaws analyze_points(const std::vector<Point>& all_points, const std::string
 
   stage("held-out check: the fits without the largest budget");
   const HoldoutCheck holdout =
-      holdout_largest_budget(points, profile_points, fit_options, iso_options);
+      holdout_largest_budget(points, profile_points, fit.law, fit_options, iso_options);
   std::printf("\n%s\n", describe_holdout(holdout, size_symbol).c_str());
 
   stage("Approach 1: frontier and " + std::to_string(resamples) + " bootstrap refits");

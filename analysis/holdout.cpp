@@ -9,7 +9,8 @@ namespace scalebed::analysis {
 
 HoldoutCheck holdout_largest_budget(const std::vector<Point>& points,
                                     const std::vector<Point>& profile_points,
-                                    const SurfaceFitOptions& fit, const IsoflopOptions& iso) {
+                                    const SurfaceLaw& start, const SurfaceFitOptions& fit,
+                                    const IsoflopOptions& iso) {
   HoldoutCheck h;
   const auto groups = group_by_budget(points, iso.group_tolerance);
   if (groups.size() < 3) {
@@ -41,7 +42,7 @@ HoldoutCheck holdout_largest_budget(const std::vector<Point>& points,
     h.note = "without the largest budget " + why;
     return h;
   }
-  const SurfaceFit refit = fit_surface(rest, fit);
+  const SurfaceFit refit = refit_surface(rest, start, fit);
   double sum_abs = 0, sum = 0;
   for (const auto& p : held) {
     const double e = refit.law.predict(p.params, p.tokens) / p.loss - 1;

@@ -33,9 +33,12 @@ struct HoldoutCheck {
 // refits Approach 3 on the rest and predicts it; likewise Approach 2 on
 // `profile_points` (the budgets that make IsoFLOP profiles). Needs three
 // budgets or more and a surface the remaining points determine.
+// The surface is refitted from `start` (the full-data optimum), as each
+// bootstrap refit is: one L-BFGS run instead of the 4,500-start search.
 HoldoutCheck holdout_largest_budget(const std::vector<Point>& points,
                                     const std::vector<Point>& profile_points,
-                                    const SurfaceFitOptions& fit, const IsoflopOptions& iso);
+                                    const SurfaceLaw& start, const SurfaceFitOptions& fit,
+                                    const IsoflopOptions& iso);
 
 // The check in words, for the console and the guide (one paragraph).
 std::string describe_holdout(const HoldoutCheck& h, const std::string& size_symbol);

@@ -287,7 +287,8 @@ TEST(Holdout, ALawThatHoldsPredictsTheLargestBudgetAndOneThatBreaksDoesNot) {
   // optimistic (1/1.1 - 1).
   const SurfaceLaw law{1.8, 400.0, 1500.0, 0.34, 0.28};
   auto pts = isoflop_points(law, {1e18, 1e19, 1e20, 1e21, 1e22}, 8.0, 7);
-  HoldoutCheck h = holdout_largest_budget(pts, pts, SurfaceFitOptions{}, IsoflopOptions{});
+  const SurfaceLaw start = fit_surface(pts).law;  // the full-data optimum, as analyze passes
+  HoldoutCheck h = holdout_largest_budget(pts, pts, start, SurfaceFitOptions{}, IsoflopOptions{});
   ASSERT_TRUE(h.done) << h.note;
   EXPECT_EQ(h.held_points, 7);
   EXPECT_NEAR(h.held_flops, 1e22, 1e22 * 1e-9);
@@ -301,14 +302,14 @@ TEST(Holdout, ALawThatHoldsPredictsTheLargestBudgetAndOneThatBreaksDoesNot) {
   for (auto& p : pts) {
     if (p.flops > 5e21) p.loss *= 1.1;
   }
-  h = holdout_largest_budget(pts, pts, SurfaceFitOptions{}, IsoflopOptions{});
+  h = holdout_largest_budget(pts, pts, fit_surface(pts).law, SurfaceFitOptions{}, IsoflopOptions{});
   ASSERT_TRUE(h.done);
   EXPECT_NEAR(h.surface_bias, 1 / 1.1 - 1, 3e-3);
   // The held budget's vertex rose by exactly 10%.
   EXPECT_NEAR(1 + h.isoflop_loss_error, (1 + clean_isoflop) / 1.1, 1e-6);
   // Two budgets leave nothing to hold out.
   const auto two = isoflop_points(law, {1e18, 1e19}, 8.0, 7);
-  EXPECT_FALSE(holdout_largest_budget(two, two, SurfaceFitOptions{}, IsoflopOptions{}).done);
+  EXPECT_FALSE(holdout_largest_budget(two, two, start, SurfaceFitOptions{}, IsoflopOptions{}).done);
 }
 
 TEST(Isoflop, RefusesBudgetsWithoutAnInteriorMinimumOrTooFewPoints) {
