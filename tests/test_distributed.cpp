@@ -200,15 +200,22 @@ TEST(DataParallel, KilledTwoRankJobResumesToTheUninterruptedCurve) {
   expect_same_curves(dir / "full/run", dir / "cut/run", 0.0);  // bit-identical
 }
 
-TEST(DataParallel, RanksStopWithTheirLauncher) {
-  // SIGKILL of the launcher left its ranks training as orphans; they wrote
-  // DONE 6.9 s later.
-  TempDir dir;
+// Starts a long 2-rank job in dir/runs, in its own process group as a
+// terminal's foreground job is, and waits for its first metrics lines.
+pid_t start_two_rank_job(const TempDir& dir) {
   write_text(dir / "c.yaml", config(dir / "runs", 100000));
   const pid_t launcher =
       spawn_process({kTrainer, "--nproc-per-node", "2", "--config", dir / "c.yaml"},
                     dir / "job.log", /*new_group=*/true);
-  ASSERT_TRUE(wait_until([&] { return metrics_of(dir / "runs/run").size() >= 5; }, 120));
+  EXPECT_TRUE(wait_until([&] { return metrics_of(dir / "runs/run").size() >= 5; }, 120));
+  return launcher;
+}
+
+TEST(DataParallel, RanksStopWithTheirLauncher) {
+  // SIGKILL of the launcher left its ranks training as orphans; they wrote
+  // DONE 6.9 s later.
+  TempDir dir;
+  const pid_t launcher = start_two_rank_job(dir);
   const std::vector<pid_t> ranks = ranks_of(launcher);
   ASSERT_EQ(ranks.size(), 2u);
   kill(launcher, SIGKILL);
@@ -228,11 +235,7 @@ TEST(DataParallel, OneCtrlCInATerminalGivesOneCleanStop) {
   // shared the launcher's group got it twice (directly and forwarded), took it
   // for a second Ctrl-C and exited 130 without a checkpoint.
   TempDir dir;
-  write_text(dir / "c.yaml", config(dir / "runs", 100000));
-  const pid_t launcher =
-      spawn_process({kTrainer, "--nproc-per-node", "2", "--config", dir / "c.yaml"},
-                    dir / "job.log", /*new_group=*/true);
-  ASSERT_TRUE(wait_until([&] { return metrics_of(dir / "runs/run").size() >= 5; }, 120));
+  const pid_t launcher = start_two_rank_job(dir);
   const std::vector<pid_t> ranks = ranks_of(launcher);
   kill(-launcher, SIGINT);  // what the terminal does: the launcher's process group
   const int code = wait_process(launcher);

@@ -92,6 +92,29 @@ void flip_byte(const std::string& path, double where) {
   f.write(&c, 1);
 }
 
+// A small file system for the full-disk tests: a tmpfs of `size` mounted at
+// `path` while this lives (needs root; `mounted()` says whether it could be).
+class Tmpfs {
+ public:
+  Tmpfs(const std::string& path, const std::string& size) : path_(path) {
+    fs::create_directories(path);
+    mounted_ = mount("tmpfs", path.c_str(), "tmpfs", 0, ("size=" + size).c_str()) == 0;
+    if (!mounted_) error_ = std::strerror(errno);
+  }
+  ~Tmpfs() {
+    if (mounted_) umount2(path_.c_str(), MNT_DETACH);
+  }
+  bool mounted() const { return mounted_; }
+  const std::string& error() const { return error_; }
+  bool resize(const std::string& size) {
+    return mount("tmpfs", path_.c_str(), "tmpfs", MS_REMOUNT, ("size=" + size).c_str()) == 0;
+  }
+
+ private:
+  std::string path_, error_;
+  bool mounted_ = false;
+};
+
 TEST(Faults, ASecondTrainerOnARunDirectoryInUseChangesNothing) {
   // Two trainers on one directory both trained: one died on a half-deleted
   // checkpoint, the other wrote DONE over ~200 duplicated metrics lines.
@@ -224,14 +247,8 @@ TEST(Faults, AFullDiskEndsTheRunWithItsOwnErrorAndKeepsTheLastCheckpoint) {
   const int steps = 100;
   const auto reference = uninterrupted(dir, "reference", steps);
   const std::string disk = dir / "disk";
-  fs::create_directories(disk);
-  if (mount("tmpfs", disk.c_str(), "tmpfs", 0, "size=2m") != 0) {
-    GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << std::strerror(errno);
-  }
-  struct Unmount {
-    std::string path;
-    ~Unmount() { umount2(path.c_str(), MNT_DETACH); }
-  } unmount{disk};
+  Tmpfs tmpfs(disk, "2m");
+  if (!tmpfs.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << tmpfs.error();
   // d_model 64: a checkpoint (weights and moments) of about 1.2 MB on a 2 MB disk, so the
   // second one does not fit beside the first.
   std::string c = config(disk, steps);
@@ -249,7 +266,7 @@ TEST(Faults, AFullDiskEndsTheRunWithItsOwnErrorAndKeepsTheLastCheckpoint) {
   EXPECT_NE(read_text(disk + "/run/log.txt").find("No space left on device"), std::string::npos);
   // With space again the run resumes from that checkpoint and ends as an
   // uninterrupted one (of the same shape) would.
-  ASSERT_EQ(mount("tmpfs", disk.c_str(), "tmpfs", MS_REMOUNT, "size=16m"), 0);
+  ASSERT_TRUE(tmpfs.resize("16m"));
   r = run_process({kTrainer, "--config", dir / "c.yaml"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("resumed from " + kept[0]), std::string::npos) << r.output;
@@ -266,14 +283,8 @@ TEST(Faults, AFullDiskDuringMetricsWritesEndsTheRunWithItsOwnError) {
   const int steps = 300;
   const auto reference = uninterrupted(dir, "reference", steps);
   const std::string disk = dir / "disk";
-  fs::create_directories(disk);
-  if (mount("tmpfs", disk.c_str(), "tmpfs", 0, "size=1m") != 0) {
-    GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << std::strerror(errno);
-  }
-  struct Unmount {
-    std::string path;
-    ~Unmount() { umount2(path.c_str(), MNT_DETACH); }
-  } unmount{disk};
+  Tmpfs tmpfs(disk, "1m");
+  if (!tmpfs.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << tmpfs.error();
   // No checkpoints, and 40 KB left: the metrics lines (about 300 bytes a
   // step) run out of space first.
   write_text(disk + "/filler", std::string((1 << 20) - (40 << 10), 'x'));
@@ -289,7 +300,7 @@ TEST(Faults, AFullDiskDuringMetricsWritesEndsTheRunWithItsOwnError) {
   // With space again the run starts over (it had no checkpoint) and ends as
   // an uninterrupted run does.
   fs::remove(disk + "/filler");
-  ASSERT_EQ(mount("tmpfs", disk.c_str(), "tmpfs", MS_REMOUNT, "size=16m"), 0);
+  ASSERT_TRUE(tmpfs.resize("16m"));
   r = run_process({kTrainer, "--config", dir / "c.yaml"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(curve(disk + "/run"), reference);
