@@ -465,18 +465,21 @@ void write_report(const std::string& dir, const ReportInput& in) {
       }
       return text;
     };
-    for (double c : {c_max, c_max * 1e2, c_max * 1e4}) {
-      trade.push_back({sci(c), penalty(c, 0.5), penalty(c, 2.0), penalty(c, 0.25)});
+    // Inside the fitted FLOPs first (low, middle, top), then two decades
+    // beyond, each row saying where it lies.
+    for (double c : {c_min, std::sqrt(c_min * c_max), c_max, c_max * 1e2}) {
+      trade.push_back({sci(c), valid.where(c), penalty(c, 0.5), penalty(c, 2.0), penalty(c, 0.25)});
     }
     doc.paragraph(
         "Loss penalty of a mis-sized model at the same budget (Approach 3, 95% "
-        "bootstrap intervals):");
+        "bootstrap intervals), inside the fitted range and two decades beyond it:");
   } else {
     // Measured: each accepted IsoFLOP parabola, away from its vertex.
     for (const auto& p : in.isoflop.profiles) {
       if (!p.accepted) continue;
       const double n = std::exp(p.log_n_opt);
-      trade.push_back({sci(p.flops), fmt("%+.4f", p.parabola(n / 2) - p.loss_opt),
+      trade.push_back({sci(p.flops), valid.where(p.flops),
+                       fmt("%+.4f", p.parabola(n / 2) - p.loss_opt),
                        fmt("%+.4f", p.parabola(2 * n) - p.loss_opt),
                        fmt("%+.4f", p.parabola(n / 4) - p.loss_opt)});
     }
@@ -484,7 +487,9 @@ void write_report(const std::string& dir, const ReportInput& in) {
         "Loss penalty of a mis-sized model at the same budget, read off the IsoFLOP "
         "parabolas of the sweep:");
   }
-  if (!trade.empty()) doc.table({"FLOPs", "2x too small", "2x too large", "4x too small"}, trade);
+  if (!trade.empty()) {
+    doc.table({"FLOPs", "range", "2x too small", "2x too large", "4x too small"}, trade);
+  }
 
   doc.heading(2, "Sensitivity");
   if (in.sensitivity.empty()) {
