@@ -355,6 +355,16 @@ TEST(AnalyzeCli, FitsPredictsAndWritesMachineReadableOutput) {
                               "## Trade-offs", "## Warnings", "![", "loss_vs_flops.svg"}) {
     EXPECT_NE(md.find(section), std::string::npos) << section;
   }
+  // The mis-sizing penalties start inside the fitted range (Chinchilla's
+  // points span 1.4e18 to 1.3e22) and mark the rows beyond it.
+  const std::string trade =
+      md.substr(md.find("## Trade-offs"), md.find("## Sensitivity") - md.find("## Trade-offs"));
+  EXPECT_NE(trade.find("| FLOPs | range | 2x too small |"), std::string::npos) << trade;
+  EXPECT_NE(trade.find("| 1.4e+18 | in range |"), std::string::npos) << trade;
+  EXPECT_NE(trade.find("| 1.3e+24 | +2.0 dec |"), std::string::npos) << trade;
+  // The held-out check is in the guide.
+  EXPECT_NE(md.find("Held-out check (the fits repeated without the largest budget"),
+            std::string::npos);
   const std::string html = testing::read_text(dir / "out/report.html");
   EXPECT_EQ(std::count(html.begin(), html.end(), '<') > 100, true);
   EXPECT_NE(html.find("<svg"), std::string::npos);
