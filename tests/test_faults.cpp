@@ -276,6 +276,38 @@ TEST(Faults, AFullDiskEndsTheRunWithItsOwnErrorAndKeepsTheLastCheckpoint) {
   EXPECT_EQ(curve(disk + "/run"), curve(dir / "ref64/run"));
 }
 
+TEST(Faults, AClaimingWorkerOnAFullDiskRecordsEachFailureAndGoesOn) {
+  // Under --claim-next a full disk aborted the whole worker (exit 134 inside
+  // LibTorch): the point got no end record and no failure reason.
+  TempDir dir;
+  const std::string disk = dir / "disk";
+  Tmpfs tmpfs(disk, "2m");
+  if (!tmpfs.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << tmpfs.error();
+  // Two points of d_model 64: a checkpoint is about 1.2 MB, so the second
+  // checkpoint of a point does not fit beside its first.
+  write_text(dir / "sweep.yaml",
+             "out_dir: " + disk +
+                 "\nconfig:\n  model: {layers: 2, d_model: 64, heads: 2, context: 32}\n"
+                 "  data.synthetic: {train_tokens: 200000, val_tokens: 8192}\n"
+                 "  train: {batch_size: 16, steps: 200, eval_every: 50, eval_batches: 2, "
+                 "checkpoint_every: 20}\n"
+                 "grid:\n  seed: [0, 1]\n");
+  auto r = run_process({kTrainer, "--config", dir / "sweep.yaml", "--claim-next"});
+  EXPECT_NE(r.exit_code, 134) << r.output;
+  EXPECT_NE(r.output.find("No space left on device while writing the checkpoint"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("ran 2 point(s)"), std::string::npos) << r.output;  // it went on
+  auto status = run_process({kTrainer, "--config", dir / "sweep.yaml", "--status"});
+  EXPECT_NE(status.output.find("done 0 | running 0 | failed 2 | pending 0"), std::string::npos)
+      << status.output;
+  EXPECT_NE(status.output.find("No space left on device"), std::string::npos) << status.output;
+  int ends = 0;
+  for (const auto& a : testing::read_jsonl(disk + "/.sweep/attempts.jsonl"))
+    ends += a.at("event") == "end";
+  EXPECT_EQ(ends, 2);
+}
+
 TEST(Faults, AFullDiskDuringMetricsWritesEndsTheRunWithItsOwnError) {
   // Metrics appends on a full file system: exit 1 naming metrics.jsonl and
   // the system's reason, not a crash.

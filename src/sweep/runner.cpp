@@ -39,6 +39,7 @@ int run_locked(const SweepSpec& spec, const SweepPoint& point, const TrainFn& tr
   out << "[sweep] point " << point.index << ": " << point.name << "\n" << std::flush;
   record_attempt(spec, point, "start");
   int rc = kExitError;
+  bool recorded = false;  // a failure reason written for this attempt
   try {
     rc = train(point.config);
   } catch (const ClaimLostError& e) {
@@ -53,13 +54,16 @@ int run_locked(const SweepSpec& spec, const SweepPoint& point, const TrainFn& tr
     rc = kExitError;
     try {
       mark_failed(point, e.what());
+      recorded = true;
     } catch (const std::exception& again) {  // e.g. the same full disk: the worker goes on
       out << "[sweep] point " << point.index << ": cannot record the failure: " << again.what()
           << "\n";
     }
   }
   try {
-    if (rc != kExitOk && rc != kExitInterrupted && rc != kExitNonFinite &&
+    // The reason recorded above is kept (the point still counts as running
+    // while this worker holds its lock, so the status alone cannot tell).
+    if (!recorded && rc != kExitOk && rc != kExitInterrupted && rc != kExitNonFinite &&
         point_status(spec, point).state != PointState::kFailed) {
       mark_failed(point, "trainer exited with code " + std::to_string(rc));
     }
