@@ -205,6 +205,51 @@ TEST(SweepRuns, AFrozenWorkerKeepsItsPointOnItsHostAndWritesNothingOnceTakenOver
   EXPECT_EQ(ends, 0);
 }
 
+TEST(SweepRuns, AMultiRankPointTakenOverElsewhereStopsItsRanksWithoutACheckpoint) {
+  // The ranks of a multi-rank point are processes of their own: when the
+  // worker finds its lock taken over, its launcher kills them (a SIGTERM would
+  // make them write a checkpoint) and the worker records nothing.
+  TempDir dir;
+  std::string text = sweep_text(dir / "runs", 100000);
+  text.replace(text.find("grid:\n  optim.lr: [1e-3, 3e-3]\n  seed: [0, 1]\n"),
+               std::string("grid:\n  optim.lr: [1e-3, 3e-3]\n  seed: [0, 1]\n").size(),
+               "grid:\n  seed: [0]\n");
+  text.replace(text.find("scheduler: {"), 12, "scheduler: {gpus_per_run: 2, ");
+  write_text(dir / "sweep.yaml", text);
+  const std::string sweep = dir / "sweep.yaml";
+  auto list = run_process({kTrainer, "--config", sweep, "--list"});
+  const size_t at = list.output.find("pending  ");
+  ASSERT_NE(at, std::string::npos) << list.output;
+  const std::string name = list.output.substr(at + 9, list.output.find(' ', at + 9) - at - 9);
+  const std::string run = dir / ("runs/" + name),
+                    lock = dir / ("runs/.sweep/locks/" + name + ".lock");
+  const pid_t worker =
+      spawn_process({kTrainer, "--config", sweep, "--claim-next"}, dir / "w.log", true);
+  ASSERT_TRUE(wait_until([&] { return read_jsonl(run + "/metrics.jsonl").size() >= 10; }, 120));
+  write_text(lock, "{\"host\": \"other-node\", \"pid\": 1, \"nonce\": \"theirs\"}\n");
+  const auto taken = std::chrono::steady_clock::now();
+  const int code = wait_process(worker);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - taken).count();
+  kill(-worker, SIGKILL);  // in case anything is left
+  const std::string log = read_text(dir / "w.log");
+  EXPECT_NE(code, 0) << log;
+  EXPECT_LT(seconds, 10) << log;
+  EXPECT_NE(log.find("killing the ranks (no checkpoint)"), std::string::npos) << log;
+  EXPECT_NE(log.find("left to the worker that took it over"), std::string::npos) << log;
+  // Nothing more is written once the worker is gone: no line, no DONE, no
+  // checkpoint after the takeover.
+  const auto lines = read_jsonl(run + "/metrics.jsonl").size();
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  EXPECT_EQ(read_jsonl(run + "/metrics.jsonl").size(), lines);
+  EXPECT_FALSE(fs::exists(run + "/DONE"));
+  EXPECT_NE(read_text(lock).find("theirs"), std::string::npos);
+  int ends = 0;
+  for (const auto& a : read_jsonl(dir / "runs/.sweep/attempts.jsonl"))
+    ends += a.at("event") == "end";
+  EXPECT_EQ(ends, 0);
+}
+
 TEST(SweepRuns, LocalRunSkipsFinishedPointsAndCollects) {
   TempDir dir;
   write_text(dir / "sweep.yaml", sweep_text(dir / "runs", 30));

@@ -18,6 +18,7 @@
 #include <ostream>
 #include <thread>
 
+#include "util/claim.h"
 #include "util/error.h"
 #include "util/exit_codes.h"
 #include "util/log.h"
@@ -111,6 +112,20 @@ int launch_local_ranks(const std::string& trainer, const std::vector<std::string
   while (!ranks.empty()) {
     if (const int sig = signals.take()) {
       for (const auto& [pid, rank] : ranks) ::kill(pid, sig);
+    }
+    // A sweep worker whose point was taken over elsewhere (util/claim.h): the
+    // ranks must not write another line, so no SIGTERM (it checkpoints).
+    if (!stopping) {
+      if (auto why = claim_lost()) {
+        out << "[launcher] " << *why << "; killing the ranks (no checkpoint)\n" << std::flush;
+        for (const auto& [pid, rank] : ranks) {
+          ::kill(pid, SIGKILL);
+          ::kill(pid, SIGCONT);
+        }
+        result = kExitError;
+        stopping = true;
+        stop_started = std::chrono::steady_clock::now();
+      }
     }
     int status = 0;
     const pid_t pid = ::waitpid(-1, &status, WNOHANG);

@@ -42,6 +42,9 @@ int run_locked(const SweepSpec& spec, const SweepPoint& point, const TrainFn& tr
   bool recorded = false;  // a failure reason written for this attempt
   try {
     rc = train(point.config);
+    // Ranks in other processes (a multi-rank point) stop without a
+    // ClaimLostError here: the claim says so itself.
+    check_claim("recording the point's end");
   } catch (const ClaimLostError& e) {
     // Another worker took the point over while this one was frozen: it owns
     // the point's records now, so none are written here.
