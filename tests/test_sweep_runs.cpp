@@ -55,6 +55,28 @@ std::vector<std::string> curve(const std::string& run_dir) {
   return out;
 }
 
+// The sweep with its grid cut to one point (seed 0).
+std::string one_point(std::string text) {
+  const std::string grid = "grid:\n  optim.lr: [1e-3, 3e-3]\n  seed: [0, 1]\n";
+  return text.replace(text.find(grid), grid.size(), "grid:\n  seed: [0]\n");
+}
+
+// The name of the sweep's first pending point, as --list prints it ("" if none).
+std::string first_pending(const std::string& sweep) {
+  const auto list = run_process({kTrainer, "--config", sweep, "--list"});
+  const size_t at = list.output.find("pending  ");
+  if (at == std::string::npos) return "";
+  return list.output.substr(at + 9, list.output.find(' ', at + 9) - at - 9);
+}
+
+// How many attempts of the sweep in `out_dir` have an end record.
+int end_records(const std::string& out_dir) {
+  int ends = 0;
+  for (const auto& a : read_jsonl(out_dir + "/.sweep/attempts.jsonl"))
+    ends += a.at("event") == "end";
+  return ends;
+}
+
 TEST(SweepRuns, ClaimingWorkersWithOneKilledFinishEveryPointExactlyOnce) {
   TempDir dir;
   const int steps = 200;
@@ -134,16 +156,11 @@ TEST(SweepRuns, ClaimingWorkersWithOneKilledFinishEveryPointExactlyOnce) {
 TEST(SweepRuns, AWaitingWorkerTakesOverAPointWhoseWorkerDiedElsewhere) {
   // One point, held by a worker on another host that stopped heartbeating.
   TempDir dir;
-  std::string text = sweep_text(dir / "runs", 20);
-  text.replace(text.find("grid:\n  optim.lr: [1e-3, 3e-3]\n  seed: [0, 1]\n"),
-               std::string("grid:\n  optim.lr: [1e-3, 3e-3]\n  seed: [0, 1]\n").size(),
-               "grid:\n  seed: [0]\n");
+  std::string text = one_point(sweep_text(dir / "runs", 20));
   text.replace(text.find("stale_after_s: 5"), 16, "stale_after_s: 4");
   write_text(dir / "sweep.yaml", text);
-  auto list = run_process({kTrainer, "--config", dir / "sweep.yaml", "--list"});
-  const size_t at = list.output.find("pending  ");
-  ASSERT_NE(at, std::string::npos) << list.output;
-  const std::string name = list.output.substr(at + 9, list.output.find(' ', at + 9) - at - 9);
+  const std::string name = first_pending(dir / "sweep.yaml");
+  ASSERT_FALSE(name.empty());
   write_text(dir / ("runs/.sweep/locks/" + name + ".lock"),
              "{\"host\": \"node-that-died\", \"pid\": 1, \"nonce\": \"x\"}\n");
   // Without --wait the worker leaves at once: the point looks taken.
@@ -162,17 +179,12 @@ TEST(SweepRuns, AFrozenWorkerKeepsItsPointOnItsHostAndWritesNothingOnceTakenOver
   // the same host and, woken, kept training the same directory: 521
   // duplicated metrics lines and two `exit_code 0` attempts.
   TempDir dir;
-  std::string text = sweep_text(dir / "runs", 100000);
-  text.replace(text.find("grid:\n  optim.lr: [1e-3, 3e-3]\n  seed: [0, 1]\n"),
-               std::string("grid:\n  optim.lr: [1e-3, 3e-3]\n  seed: [0, 1]\n").size(),
-               "grid:\n  seed: [0]\n");
+  std::string text = one_point(sweep_text(dir / "runs", 100000));
   text.replace(text.find("stale_after_s: 5"), 16, "stale_after_s: 1");
   write_text(dir / "sweep.yaml", text);
   const std::string sweep = dir / "sweep.yaml";
-  auto list = run_process({kTrainer, "--config", sweep, "--list"});
-  const size_t at = list.output.find("pending  ");
-  ASSERT_NE(at, std::string::npos) << list.output;
-  const std::string name = list.output.substr(at + 9, list.output.find(' ', at + 9) - at - 9);
+  const std::string name = first_pending(sweep);
+  ASSERT_FALSE(name.empty());
   const std::string run = dir / ("runs/" + name),
                     lock = dir / ("runs/.sweep/locks/" + name + ".lock");
 
@@ -199,10 +211,7 @@ TEST(SweepRuns, AFrozenWorkerKeepsItsPointOnItsHostAndWritesNothingOnceTakenOver
   EXPECT_FALSE(fs::exists(run + "/DONE"));
   EXPECT_EQ(read_text(lock).find("theirs") != std::string::npos, true);  // their lock untouched
   // And no end record of an attempt that no longer owned the point.
-  int ends = 0;
-  for (const auto& a : read_jsonl(dir / "runs/.sweep/attempts.jsonl"))
-    ends += a.at("event") == "end";
-  EXPECT_EQ(ends, 0);
+  EXPECT_EQ(end_records(dir / "runs"), 0);
 }
 
 TEST(SweepRuns, AMultiRankPointTakenOverElsewhereStopsItsRanksWithoutACheckpoint) {
@@ -210,17 +219,12 @@ TEST(SweepRuns, AMultiRankPointTakenOverElsewhereStopsItsRanksWithoutACheckpoint
   // worker finds its lock taken over, its launcher kills them (a SIGTERM would
   // make them write a checkpoint) and the worker records nothing.
   TempDir dir;
-  std::string text = sweep_text(dir / "runs", 100000);
-  text.replace(text.find("grid:\n  optim.lr: [1e-3, 3e-3]\n  seed: [0, 1]\n"),
-               std::string("grid:\n  optim.lr: [1e-3, 3e-3]\n  seed: [0, 1]\n").size(),
-               "grid:\n  seed: [0]\n");
+  std::string text = one_point(sweep_text(dir / "runs", 100000));
   text.replace(text.find("scheduler: {"), 12, "scheduler: {gpus_per_run: 2, ");
   write_text(dir / "sweep.yaml", text);
   const std::string sweep = dir / "sweep.yaml";
-  auto list = run_process({kTrainer, "--config", sweep, "--list"});
-  const size_t at = list.output.find("pending  ");
-  ASSERT_NE(at, std::string::npos) << list.output;
-  const std::string name = list.output.substr(at + 9, list.output.find(' ', at + 9) - at - 9);
+  const std::string name = first_pending(sweep);
+  ASSERT_FALSE(name.empty());
   const std::string run = dir / ("runs/" + name),
                     lock = dir / ("runs/.sweep/locks/" + name + ".lock");
   const pid_t worker =
@@ -244,10 +248,7 @@ TEST(SweepRuns, AMultiRankPointTakenOverElsewhereStopsItsRanksWithoutACheckpoint
   EXPECT_EQ(read_jsonl(run + "/metrics.jsonl").size(), lines);
   EXPECT_FALSE(fs::exists(run + "/DONE"));
   EXPECT_NE(read_text(lock).find("theirs"), std::string::npos);
-  int ends = 0;
-  for (const auto& a : read_jsonl(dir / "runs/.sweep/attempts.jsonl"))
-    ends += a.at("event") == "end";
-  EXPECT_EQ(ends, 0);
+  EXPECT_EQ(end_records(dir / "runs"), 0);
 }
 
 TEST(SweepRuns, LocalRunSkipsFinishedPointsAndCollects) {

@@ -1,0 +1,270 @@
+// The guide's further analyses against known worlds: hyperparameter laws
+// (the optimal batch and LR of a sweep built on the diffusion paper's B*(D)
+// and eta*(B)), the comparison of objectives (crossings, ratio intervals,
+// reference files, floors that differ) and the sensitivity ranking.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "analysis_test_util.h"
+#include "compare.h"
+#include "doc.h"
+#include "hyperparams.h"
+#include "sensitivity.h"
+#include "surface_fit.h"
+#include "test_util.h"
+
+namespace scalebed::analysis {
+namespace {
+
+// Runs of a known world: loss(D, B, η) = 2 + 40·D^-0.25 + 0.05·ln²(B/B*(D))
+// + 0.03·ln²(η/η*(B)) with the paper's B*(D) = 10^-2.4·D^0.8225 tokens and
+// η*(B) = 0.001·B^0.34; each run logs its curve at log-spaced token counts.
+std::vector<Point> hyperparameter_world() {
+  std::vector<Point> points;
+  int id = 0;
+  for (double params : {1e7, 3e7}) {
+    for (int e = 20; e <= 40; ++e) {  // batches 2^10 … 2^20, half-octave steps
+      const double batch = std::pow(2.0, e / 2.0);
+      const double lr_opt = 0.001 * std::pow(batch, 0.34);
+      for (double f : {0.25, 0.5, 1.0, 2.0, 4.0}) {
+        const std::string name = "run" + std::to_string(id++);
+        for (int k = 0; k <= 40; ++k) {
+          const double tokens = std::pow(10.0, 6 + 4.0 * k / 40);
+          const double b_opt = std::pow(10.0, -2.4) * std::pow(tokens, 0.8225);
+          Point p;
+          p.params = params;
+          p.tokens = tokens;
+          p.loss = 2 + 40 * std::pow(tokens, -0.25) + 0.05 * std::pow(std::log(batch / b_opt), 2) +
+                   0.03 * std::pow(std::log(f), 2);
+          p.flops = 6 * params * tokens;
+          p.extra = {{"name", name},
+                     {"batch_tokens", std::to_string(batch)},
+                     {"base_lr", std::to_string(lr_opt * f)}};
+          points.push_back(p);
+        }
+      }
+    }
+  }
+  return points;
+}
+
+TEST(HyperparameterLaws, RecoverTheOptimalBatchAndLearningRateOfAKnownWorld) {
+  const auto laws = fit_hyperparameter_laws(hyperparameter_world(), 200, 3);
+  ASSERT_TRUE(laws.batch_varied && laws.lr_varied);
+  ASSERT_TRUE(laws.batch_vs_tokens.fitted) << laws.batch_vs_tokens.note;
+  EXPECT_GE(laws.batch_vs_tokens.optima.size(), 6u);
+  // Vertices of tokens-to-target over log B lie on B*(D): exponent 0.8225.
+  EXPECT_NEAR(laws.batch_vs_tokens.law.exponent, 0.8225, 0.03);
+  EXPECT_NEAR(std::log10(laws.batch_vs_tokens.law.k), -2.4, 0.3);
+  EXPECT_TRUE(laws.batch_vs_tokens.exponent_ci.contains(laws.batch_vs_tokens.law.exponent));
+  // The loss is exactly quadratic in ln η: the LR law comes back exactly.
+  ASSERT_TRUE(laws.lr_vs_batch.fitted) << laws.lr_vs_batch.note;
+  EXPECT_EQ(laws.lr_vs_batch.optima.size(), 2u * 21u);
+  EXPECT_NEAR(laws.lr_vs_batch.law.exponent, 0.34, 1e-3);
+  EXPECT_NEAR(laws.lr_vs_batch.law.k, 0.001, 1e-5);
+  EXPECT_EQ(laws.lr_vs_batch.refused, 0);
+}
+
+TEST(HyperparameterLaws, RunsOfOneSettingAndSeveralLengthsJoinIntoOneCurve) {
+  // The known world again, but as a sweep over lengths would log it with
+  // --curve-points: each setting (batch, LR) is three runs of 1e7, 1e8 and
+  // 1e9 tokens, each with points only over the last three quarters of
+  // its length. Joined, they cover 2.5e6-1e9 tokens and B*(D) comes back.
+  std::vector<Point> points;
+  for (const Point& p : hyperparameter_world()) {
+    for (double length : {1e7, 1e8, 1e9}) {
+      if (p.tokens < length / 4 * 0.999 || p.tokens > length * 1.001) continue;
+      Point q = p;
+      q.extra["name"] = p.extra.at("name") + "_D" + std::to_string(length);
+      points.push_back(q);
+    }
+  }
+  const auto laws = fit_hyperparameter_laws(points, 200, 3);
+  ASSERT_TRUE(laws.batch_vs_tokens.fitted) << laws.batch_vs_tokens.note;
+  double d_min = 1e300, d_max = 0;
+  for (const auto& o : laws.batch_vs_tokens.optima) {
+    d_min = std::min(d_min, o.x), d_max = std::max(d_max, o.x);
+  }
+  EXPECT_GT(d_max / d_min, 30) << "the vertices span " << d_min << " to " << d_max << " tokens";
+  EXPECT_NEAR(laws.batch_vs_tokens.law.exponent, 0.8225, 0.05);
+}
+
+TEST(HyperparameterLaws, SeedsOfOneSettingAreAveragedNotRacedAgainstEachOther) {
+  // The known world under two seeds whose losses sit δ(B) above and below
+  // it, δ larger for smaller batches (noisier updates): δ = 0.02·ln(2^20/B).
+  // Averaged over the seeds (mean log tokens to each target), the batch law
+  // is the one-seed world's. Joined into one curve per setting, the seeds'
+  // points interleaved and the lucky seed reached each target first: B*
+  // came out 1.8x too small.
+  const auto one_seed = fit_hyperparameter_laws(hyperparameter_world(), 200, 3);
+  ASSERT_TRUE(one_seed.batch_vs_tokens.fitted) << one_seed.batch_vs_tokens.note;
+  for (double scale : {0.0, 0.02}) {
+    std::vector<Point> points;
+    for (const Point& p : hyperparameter_world()) {
+      const double batch = std::stod(p.extra.at("batch_tokens"));
+      const double delta = scale * std::log(std::pow(2.0, 20) / batch);
+      for (int s : {0, 1}) {
+        Point q = p;
+        q.loss += s == 0 ? delta : -delta;
+        q.extra["name"] = p.extra.at("name") + "_seed" + std::to_string(s);
+        q.extra["seed"] = std::to_string(s);
+        points.push_back(q);
+      }
+    }
+    const auto laws = fit_hyperparameter_laws(points, 200, 3);
+    ASSERT_TRUE(laws.batch_vs_tokens.fitted) << laws.batch_vs_tokens.note;
+    EXPECT_NEAR(laws.batch_vs_tokens.law.exponent, one_seed.batch_vs_tokens.law.exponent, 0.01)
+        << "seed offsets " << scale;
+    EXPECT_NEAR(std::log10(laws.batch_vs_tokens.law.k), std::log10(one_seed.batch_vs_tokens.law.k),
+                0.05)
+        << "seed offsets " << scale;
+  }
+}
+
+TEST(HyperparameterLaws, LearningRateParabolasCompareRunsOfOneLengthOnly) {
+  // A sweep over batch, LR and length: loss = 2 + 40·D^-0.25 + 0.03·ln²(η/η*(D))
+  // with η*(D) = 3·D^-0.1. Runs of 1e8 tokens end far above runs of 1e10 at
+  // any LR; one parabola over both would find no interior minimum.
+  std::vector<Point> points;
+  int id = 0;
+  for (double batch : {4096.0, 8192.0, 16384.0}) {
+    for (double length : {1e8, 1e9, 1e10}) {
+      for (double f : {0.25, 0.5, 1.0, 2.0, 4.0}) {
+        const std::string name = "run" + std::to_string(id++);
+        const double lr = 3 * std::pow(length, -0.1) * f;
+        for (int k = 0; k <= 10; ++k) {
+          Point p;
+          p.params = 1e7;
+          p.tokens = length * std::pow(10.0, -1.0 + k / 10.0);
+          p.loss = 2 + 40 * std::pow(p.tokens, -0.25) + 0.03 * std::pow(std::log(f), 2);
+          p.flops = 6 * p.params * p.tokens;
+          p.extra = {{"name", name},
+                     {"batch_tokens", std::to_string(batch)},
+                     {"base_lr", std::to_string(lr)}};
+          points.push_back(p);
+        }
+      }
+    }
+  }
+  const auto laws = fit_hyperparameter_laws(points, 100, 3);
+  ASSERT_TRUE(laws.lr_vs_tokens.fitted) << laws.lr_vs_tokens.note;
+  EXPECT_EQ(laws.lr_vs_tokens.optima.size(), 9u);  // 3 batches x 3 lengths
+  EXPECT_EQ(laws.lr_vs_tokens.refused, 0);
+  EXPECT_NEAR(laws.lr_vs_tokens.law.exponent, -0.1, 1e-3);
+  EXPECT_NEAR(laws.lr_vs_tokens.law.k, 3, 0.01);
+}
+
+TEST(HyperparameterLaws, SayWhyWhenTheSweepDoesNotVaryThem) {
+  auto points = hyperparameter_world();
+  for (auto& p : points) p.extra["base_lr"] = "0.5", p.extra["batch_tokens"] = "1024";
+  const auto laws = fit_hyperparameter_laws(points, 10, 3);
+  EXPECT_FALSE(laws.batch_vs_tokens.fitted);
+  EXPECT_NE(laws.batch_vs_tokens.note.find("batch was not varied"), std::string::npos);
+  EXPECT_FALSE(laws.lr_vs_batch.fitted);
+  EXPECT_NE(laws.lr_vs_batch.note.find("LR was not varied"), std::string::npos);
+}
+
+TEST(Compare, CrossingOfTwoKnownLawsAndReferenceFiles) {
+  // L_a = 30·C^-0.05 and L_b = 40·C^-0.06 meet where C^0.01 = 4/3.
+  GroupLaws a, b;
+  a.name = "a", b.name = "b";
+  a.isoflop.fitted = b.isoflop.fitted = true;
+  a.isoflop.loss_opt = {30, -0.05, 1};
+  b.isoflop.loss_opt = {40, -0.06, 1};
+  a.c_min = b.c_min = 1e10, a.c_max = b.c_max = 1e12;
+  const auto crossings = find_crossings({a, b}, 1e8, 1e20);
+  ASSERT_EQ(crossings.size(), 1u);
+  EXPECT_NEAR(std::log(crossings[0].flops), 100 * std::log(4.0 / 3.0), 1e-6);
+  EXPECT_TRUE(find_crossings({a, b}, 1e8, 1e11).empty());
+  // Paired bootstrap refits give the ratio an interval around its estimate.
+  for (double scale : {0.98, 0.99, 1.0, 1.01, 1.02}) {
+    a.loss_opt_boot.push_back({30 * scale, -0.05, 1});
+    b.loss_opt_boot.push_back({40 / scale, -0.06, 1});
+  }
+  const Interval ratio = ratio_interval(b, a, 1e11);
+  const double estimate = b.optimal_loss(1e11) / a.optimal_loss(1e11);
+  EXPECT_LT(ratio.low, estimate);
+  EXPECT_GT(ratio.high, estimate);
+  EXPECT_NEAR(ratio.high / ratio.low, (1.02 / 0.98) * (1.02 / 0.98), 0.01);
+
+  testing::TempDir dir;
+  testing::write_text(dir / "ref.json",
+                      R"({"laws": [{"name": "p", "loss_opt": {"k": 27.22, "exponent": -0.0496}},
+                                   {"name": "s", "surface": {"E": 2.17, "A": 222, "alpha": 0.292,
+                                    "B": 1920, "beta": 0.367, "k": 1}}]})");
+  const auto refs = read_reference_laws(dir / "ref.json");
+  ASSERT_EQ(refs.size(), 2u);
+  EXPECT_NEAR(refs[0].optimal_loss(1e18), 27.22 * std::pow(1e18, -0.0496), 1e-12);
+  // The surface's optimum under C = M·D is its constrained minimum.
+  const SurfaceLaw& s = *refs[1].surface;
+  const double c = 1e20, m = s.n_opt(c);
+  EXPECT_NEAR(m * s.d_opt(c), c, c * 1e-9);
+  EXPECT_LT(refs[1].optimal_loss(c), s.predict(m * 1.1, c / (m * 1.1)));
+  EXPECT_LT(refs[1].optimal_loss(c), s.predict(m / 1.1, c / (m / 1.1)));
+  testing::write_text(dir / "bad.json", R"({"laws": [{"name": "x", "loss_opt": {"k": 1}}]})");
+  try {
+    read_reference_laws(dir / "bad.json");
+    FAIL() << "no error";
+  } catch (const AnalysisError& e) {
+    EXPECT_NE(std::string(e.what()).find("bad.json: laws[0]"), std::string::npos) << e.what();
+  }
+
+  write_comparison(dir / "cmp", "objective", {a, b}, refs);
+  const std::string md = testing::read_text(dir / "cmp/comparison.md");
+  EXPECT_NE(md.find("a and b cross at 3.12e+12 FLOPs (extrapolated)"), std::string::npos) << md;
+  EXPECT_NE(md.find("| FLOPs | range | L* a | L* b | b / a | ref p | ref s |"), std::string::npos)
+      << md;
+
+  // Different known floors (AR and diffusion score different tokens): the
+  // comparison says by how much, and adds the ratio of reducible losses.
+  a.validity.floor = 0.5, b.validity.floor = 0.56;
+  write_comparison(dir / "floors", "objective", {a, b}, {});
+  const std::string with_floors = testing::read_text(dir / "floors/comparison.md");
+  EXPECT_NE(with_floors.find("The floors differ by 0.0600 nats/token (12.0% of the lowest)"),
+            std::string::npos)
+      << with_floors;
+  EXPECT_NE(with_floors.find("| b / a | (b − floor) / (a − floor) |"), std::string::npos)
+      << with_floors;
+  const double c11 = 1e11;
+  const std::string expected =
+      fmt("%.4f", (b.optimal_loss(c11) - 0.56) / (a.optimal_loss(c11) - 0.5));
+  EXPECT_NE(with_floors.find(expected), std::string::npos) << expected << "\n" << with_floors;
+}
+
+TEST(Sensitivity, RanksTheChoicesOfAKnownSweep) {
+  // loss = 2 + 0.5·[N = 1e6] + 0.3·[D = 1e8] + 0.1·[B = 2e4] + 0.05·[η = 0.2]
+  std::vector<Point> points;
+  for (double n : {1e6, 1e7})
+    for (double d : {1e8, 1e9})
+      for (double b : {1e4, 2e4})
+        for (double lr : {0.1, 0.2}) {
+          Point p;
+          p.params = n, p.tokens = d, p.flops = 6 * n * d;
+          p.loss = 2 + 0.5 * (n == 1e6) + 0.3 * (d == 1e8) + 0.1 * (b == 2e4) + 0.05 * (lr == 0.2);
+          p.extra = {{"batch_tokens", std::to_string(b)}, {"base_lr", std::to_string(lr)}};
+          points.push_back(p);
+        }
+  const auto s = sensitivity(points);
+  ASSERT_EQ(s.size(), 4u);
+  // tokens at fixed size: 0.3; size at the shared budget 6e15 (1e6 x 1e9 vs
+  // 1e7 x 1e8): 2.5 vs 2.3 = 0.2; batch: 0.1; LR: 0.05.
+  EXPECT_EQ(s[0].choice, "tokens");
+  EXPECT_NEAR(s[0].median_spread, 0.3, 1e-12);
+  EXPECT_EQ(s[1].choice, "size");
+  EXPECT_NEAR(s[1].median_spread, 0.2, 1e-12);
+  EXPECT_EQ(s[1].groups, 1);
+  EXPECT_EQ(s[2].choice, "batch");
+  EXPECT_NEAR(s[2].median_spread, 0.1, 1e-12);
+  EXPECT_EQ(s[3].choice, "LR");
+  EXPECT_NEAR(s[3].median_spread, 0.05, 1e-12);
+  // Without batch and LR columns only size and tokens are ranked.
+  for (auto& p : points) p.extra.clear();
+  EXPECT_EQ(sensitivity(points).size(), 2u);
+}
+
+}  // namespace
+}  // namespace scalebed::analysis
