@@ -168,7 +168,7 @@ TEST(AnalyzeInputs, OutOfRangeFlagsAndAByteOrderMark) {
   EXPECT_DOUBLE_EQ(points[0].params, 1e8);
 }
 
-TEST(AnalyzeInputs, AnUnwritableOutDirIsReportedBeforeAnyFitting) {
+TEST(AnalyzeInputs, OutDirIsCheckedBeforeAnyFittingAndEachStageSaysItself) {
   testing::TempDir dir;
   testing::write_text(dir / "file", "not a directory\n");
   const auto started = std::chrono::steady_clock::now();
@@ -181,6 +181,15 @@ TEST(AnalyzeInputs, AnUnwritableOutDirIsReportedBeforeAnyFitting) {
       << r.output;
   EXPECT_EQ(r.output.find("Approach 3"), std::string::npos) << "fitted before checking";
   EXPECT_LT(seconds, 1.0);
+  // A writable --out: each stage says itself on stderr, with the time so far.
+  r = testing::run_process(
+      {SCALEBED_ANALYZE_PATH, kChinchilla, "--bootstrap", "100", "--out", dir / "guide"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  for (const char* stage :
+       {"] Approach 3: 245 points, 4,500 starts", "] held-out check", "] writing the guide to "}) {
+    EXPECT_NE(r.output.find(stage), std::string::npos) << stage << "\n" << r.output;
+  }
+  EXPECT_EQ(r.output.find("[analyze 0.0s] Approach 3"), 0u) << r.output;
 }
 
 TEST(Isoflop, ChainedNeighboursNeverMakeABudgetWiderThanItsBound) {
