@@ -12,9 +12,11 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "model/accounting.h"
 #include "train/device.h"
 #include "train/train.h"
 #include "util/error.h"
@@ -76,11 +78,17 @@ int main(int argc, char** argv) {
     for (int s = 0; s < warmup; ++s) scalebed::training_step(*t, batches, s, lr);
     sync();
     scalebed::reset_peak_device_memory(t->device);
+    // On the CPU, what the timed steps allocate on top of the model, its
+    // gradients and the optimizer state (all in place after warm-up).
+    std::optional<scalebed::CpuAllocationWindow> cpu_window;
+    if (t->device.is_cpu()) cpu_window.emplace();
     const auto start = std::chrono::steady_clock::now();
     double loss = 0;
     for (int s = 0; s < steps; ++s)
       loss = scalebed::training_step(*t, batches, warmup + s, lr).loss;
     sync();
+    const int64_t step_peak = cpu_window ? cpu_window->peak_bytes() : 0;
+    cpu_window.reset();
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     // The update alone (gradient norm, clipping, optimizer step) on the last
@@ -122,8 +130,20 @@ int main(int argc, char** argv) {
     } else {
       std::printf("MFU           (give --peak-tflops to compute it)\n");
     }
-    std::printf("peak memory   %.1f MiB\n",
-                scalebed::peak_device_memory(t->device) / (1024.0 * 1024.0));
+    const auto estimate = scalebed::estimate_memory(t->model_options, t->cfg.train.micro_batch);
+    const double mib = 1024.0 * 1024.0;
+    if (t->device.is_cpu()) {
+      // The estimate's activations include the logits' working set; the
+      // measured peak is everything the steps allocate above the state.
+      std::printf(
+          "activations   %.1f MiB measured (peak CPU allocation during the timed steps), "
+          "%.1f MiB estimated (measured/estimate %.2f)\n",
+          step_peak / mib, estimate.activation_bytes / mib, step_peak / estimate.activation_bytes);
+    } else {
+      std::printf("peak memory   %.1f MiB (estimate %.1f MiB, measured/estimate %.2f)\n",
+                  scalebed::peak_device_memory(t->device) / mib, estimate.total() / mib,
+                  scalebed::peak_device_memory(t->device) / estimate.total());
+    }
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 1;

@@ -34,7 +34,8 @@ const std::vector<SchemaEntry> kSchema = {
   {"model.soft_cap", "float", "0", "attention-logit soft-cap c (c*tanh(s/c)); 0 = off (the paper uses 30)", {}},
   {"model.rope_theta", "float", "10000", "RoPE base", {}},
   {"model.norm_eps", "float", "1e-6", "RMSNorm epsilon", {}},
-  {"model.attention", "enum", "auto", "attention kernel: sdpa (fused), explicit (reference), auto = sdpa unless soft-cap is on", {"auto", "sdpa", "explicit"}},
+  {"model.attention", "enum", "auto", "attention kernel: sdpa (fused), explicit (reference, keeps (B,H,T,T) scores), blockwise (online softmax over key blocks, memory O(T*block)); auto = sdpa, or blockwise when the soft-cap is on", {"auto", "sdpa", "explicit", "blockwise"}},
+  {"model.attention_block", "int", "128", "keys per block of the blockwise attention kernel", {}},
 
   {"parameterization.kind", "enum", "standard", "init and per-group LR/WD/eps rules: standard (fixed LR, N(0, init_std^2)) or completep (model.md)", {"standard", "completep"}},
   {"parameterization.init_std", "float", "0.02", "standard: std of every weight matrix; completep: std of the token embedding", {}},
@@ -265,6 +266,7 @@ RunConfig build_run_config(FlatConfig flat, const std::string& source_path) {
   m.rope_theta = r.real("model.rope_theta");
   m.norm_eps = r.real("model.norm_eps");
   m.attention = r.str("model.attention");
+  m.attention_block = r.integer("model.attention_block");
   r.require(m.layers >= 1, "model.layers", "must be >= 1");
   r.require(m.d_model >= 1, "model.d_model", "must be >= 1");
   r.require(m.heads >= 1, "model.heads", "must be >= 1");
@@ -277,6 +279,7 @@ RunConfig build_run_config(FlatConfig flat, const std::string& source_path) {
   r.require(m.vocab >= 0, "model.vocab", "must be >= 0 (0 = from the data)");
   r.require(m.mlp_ratio >= 1, "model.mlp_ratio", "must be >= 1");
   r.require(m.soft_cap >= 0, "model.soft_cap", "must be >= 0");
+  r.require(m.attention_block >= 1, "model.attention_block", "must be >= 1");
   r.require(m.rope_theta > 0, "model.rope_theta", "must be > 0");
   r.require(m.norm_eps > 0, "model.norm_eps", "must be > 0");
   // Every count derived from a config (parameters, tokens per step, tokens of

@@ -21,7 +21,8 @@ struct ModelConfig {
   bool qk_norm, attention_sink;
   double soft_cap;  // attention-logit soft-cap; 0 = off
   double rope_theta, norm_eps;
-  std::string attention;  // auto | sdpa | explicit
+  std::string attention;  // auto | sdpa | explicit | blockwise
+  int64_t attention_block;  // keys per block of the blockwise kernel
   int64_t head_dim() const { return d_model / heads; }
 };
 

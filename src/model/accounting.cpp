@@ -1,6 +1,7 @@
 // Closed-form parameter counts, FLOPs per token and memory estimates.
 #include "model/accounting.h"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace scalebed {
@@ -41,11 +42,18 @@ MemoryEstimate estimate_memory(const TransformerOptions& o, int64_t micro_batch)
   // Per layer: norm inputs/outputs, q/k/v before and after norm+rope, attention
   // output, o-proj output (≈ 14d) and the MLP's up, relu and relu² (3r·d).
   double per_layer = B * T * (14 * d + 3 * r * d);
+  double transient = 0;  // the largest short-lived working set of one layer
   if (o.kernel == AttentionKernel::kExplicit) {
-    per_layer += 2 * B * H * T * (T + (o.attention_sink ? 1 : 0));  // scores + probs
+    const double scores = B * H * T * (T + (o.attention_sink ? 1 : 0));
+    per_layer += 2 * scores;  // the capped scores' tanh and the probabilities
+    transient = 2 * scores;   // backward: their gradients
+  } else if (o.kernel == AttentionKernel::kBlockwise) {
+    per_layer += B * T * d + B * H * T;  // the fp32 output and log-sum-exp it saves
+    // Backward of one key block: scores, tanh, probabilities, dP and dS.
+    transient = 5 * B * H * T * std::min<double>(T, o.attention_block);
   }
   const double logits = 3 * B * T * o.vocab_out;  // logits, softmax, gradient
-  m.activation_bytes = 4 * (o.layers * per_layer + logits + 2 * B * T * d);
+  m.activation_bytes = 4 * (o.layers * per_layer + logits + 2 * B * T * d + transient);
   return m;
 }
 

@@ -43,7 +43,8 @@ struct MemoryEstimate {
 };
 // Rough training memory at a micro-batch of `micro_batch` sequences in fp32
 // (activations: what autograd keeps per layer, the attention matrix when the
-// explicit kernel materialises it, and the logits with their gradient).
+// explicit kernel materialises it, the blockwise kernel's saved output and
+// one key block's working set, and the logits with their gradient).
 MemoryEstimate estimate_memory(const TransformerOptions& o, int64_t micro_batch);
 
 // The largest divisor of `batch` whose estimate fits in `budget_bytes`, or 0

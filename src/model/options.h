@@ -6,7 +6,7 @@
 
 namespace scalebed {
 
-enum class AttentionKernel { kSdpa, kExplicit };
+enum class AttentionKernel { kSdpa, kExplicit, kBlockwise };
 
 struct TransformerOptions {
   int64_t layers = 2, d_model = 64, heads = 4, context = 64, mlp_ratio = 4;
@@ -15,6 +15,7 @@ struct TransformerOptions {
   bool causal = true, qk_norm = true, attention_sink = true;
   double soft_cap = 0.0, rope_theta = 10000.0, norm_eps = 1e-6;
   AttentionKernel kernel = AttentionKernel::kSdpa;
+  int64_t attention_block = 128;  // keys per block of the blockwise kernel
   double residual_scale = 1.0, head_scale = 1.0;
   int64_t head_dim() const { return d_model / heads; }
 };

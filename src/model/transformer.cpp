@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "model/blockwise_attention.h"
 #include "util/error.h"
 
 namespace scalebed {
@@ -23,10 +24,16 @@ TransformerOptions make_transformer_options(const ModelConfig& m, const Paramete
   o.soft_cap = m.soft_cap;
   o.rope_theta = m.rope_theta;
   o.norm_eps = m.norm_eps;
-  // The fused kernel cannot soft-cap; "auto" picks it whenever it applies.
-  o.kernel = (m.attention == "explicit" || (m.attention == "auto" && m.soft_cap > 0))
-                 ? AttentionKernel::kExplicit
-                 : AttentionKernel::kSdpa;
+  // The fused kernel cannot soft-cap; "auto" picks it whenever it applies and
+  // the memory-lean blockwise kernel otherwise.
+  if (m.attention == "explicit") {
+    o.kernel = AttentionKernel::kExplicit;
+  } else if (m.attention == "blockwise" || (m.attention == "auto" && m.soft_cap > 0)) {
+    o.kernel = AttentionKernel::kBlockwise;
+  } else {
+    o.kernel = AttentionKernel::kSdpa;
+  }
+  o.attention_block = m.attention_block;
   o.residual_scale = p.residual_scale();
   o.head_scale = p.head_scale();
   return o;
@@ -57,6 +64,10 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
                      const TransformerOptions& o, AttentionKernel kernel) {
   const int64_t B = q.size(0), H = q.size(1), T = q.size(2), Dh = q.size(3);
   const double scale = 1.0 / std::sqrt(static_cast<double>(Dh));
+  if (kernel == AttentionKernel::kBlockwise) {
+    return blockwise_attention(q, k, v, sink_key, sink_value,
+                               {scale, o.soft_cap, o.causal, o.attention_block});
+  }
   torch::Tensor keys = k, values = v;  // (B, H, T(+1), Dh)
   const bool sink = sink_key.defined();
   if (sink) {

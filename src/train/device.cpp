@@ -2,6 +2,8 @@
 // LibTorch was built with CUDA, and only run where a GPU exists.
 #include "train/device.h"
 
+#include <atomic>
+
 #ifdef SCALEBED_WITH_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
@@ -78,6 +80,30 @@ void reset_peak_device_memory(const torch::Device& device) {
   if (device.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(device.index());
 #endif
   (void)device;
+}
+
+struct CpuAllocationWindow::Reporter : public c10::MemoryReportingInfoBase {
+  std::atomic<int64_t> current{0}, peak{0};
+  // alloc_size is negative for a free.
+  void reportMemoryUsage(void*, int64_t alloc_size, size_t, size_t, c10::Device device) override {
+    if (!device.is_cpu()) return;
+    const int64_t now = current.fetch_add(alloc_size) + alloc_size;
+    int64_t seen = peak.load();
+    while (now > seen && !peak.compare_exchange_weak(seen, now)) {
+    }
+  }
+  bool memoryProfilingEnabled() const override { return true; }
+};
+
+CpuAllocationWindow::CpuAllocationWindow()
+    : reporter_(std::make_shared<Reporter>()),
+      guard_(std::make_unique<c10::DebugInfoGuard>(c10::DebugInfoKind::PROFILER_STATE, reporter_)) {
+}
+
+CpuAllocationWindow::~CpuAllocationWindow() = default;
+
+int64_t CpuAllocationWindow::peak_bytes() const {
+  return reporter_->peak.load();
 }
 
 }  // namespace scalebed
