@@ -8,6 +8,10 @@
 //   laprop  (model.md) with β' = 1 − (1−β)/(1−β^k) at step k:
 //           ν ← β2'·ν + (1−β2')·g²;  m ← β1'·m + (1−β1')·g/(√ν + ε);  θ ← θ − lr·(m + wd·θ)
 // The state is plain tensors so that checkpoints restore it bit for bit.
+// Each update runs once per parameter group and operation over all of the
+// group's tensors (LibTorch's multi-tensor `_foreach_*` ops: fused kernels on
+// CUDA, one dispatch per group instead of per tensor), with the same
+// arithmetic as a loop over tensors.
 #pragma once
 
 #include <torch/torch.h>
@@ -47,12 +51,15 @@ class Optimizer {
 
  private:
   std::vector<OptimParam> params_;
+  // params_ indices by parameter group, in first-seen order: one update each.
+  std::vector<std::vector<size_t>> groups_;
   bool laprop_;
   double beta1_, beta2_;
   int64_t steps_done_ = 0;
 };
 
-// Global L2 norm of all gradients (a 0-dim tensor on the parameters' device).
+// Global L2 norm of all gradients in fp32 (a 0-dim tensor on the parameters'
+// device): the norm of the per-tensor norms.
 torch::Tensor global_grad_norm(const std::vector<OptimParam>& params);
 // Scales gradients so that their global norm is at most max_norm.
 void clip_gradients(std::vector<OptimParam>& params, const torch::Tensor& norm, double max_norm);

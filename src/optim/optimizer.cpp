@@ -11,6 +11,7 @@ Optimizer::Optimizer(const std::vector<std::pair<std::string, torch::Tensor>>& n
                      const Parameterization& p, const OptimConfig& cfg)
     : laprop_(cfg.name == "laprop"), beta1_(cfg.beta1), beta2_(cfg.beta2) {
   SB_CHECK(cfg.name == "adamw" || cfg.name == "laprop", "unknown optimizer ", cfg.name);
+  std::map<ParamGroup, size_t> group_index;
   for (const auto& [name, param] : named_params) {
     OptimParam op;
     op.name = name;
@@ -19,14 +20,47 @@ Optimizer::Optimizer(const std::vector<std::pair<std::string, torch::Tensor>>& n
     op.rule = p.rule(op.group);
     op.exp_avg = torch::zeros_like(param);
     op.exp_avg_sq = torch::zeros_like(param);
+    auto [it, added] = group_index.emplace(op.group, groups_.size());
+    if (added) groups_.emplace_back();
+    groups_[it->second].push_back(params_.size());
     params_.push_back(std::move(op));
   }
 }
 
-void Optimizer::zero_grad() {
-  for (auto& p : params_) {
-    if (p.param.grad().defined()) p.param.mutable_grad().zero_();
+namespace {
+
+// The tensors of one group whose parameters have a gradient this step.
+struct GroupTensors {
+  std::vector<torch::Tensor> params, grads, exp_avg, exp_avg_sq;
+};
+
+GroupTensors with_gradients(const std::vector<OptimParam>& params,
+                            const std::vector<size_t>& members) {
+  GroupTensors g;
+  for (size_t i : members) {
+    const auto& p = params[i];
+    if (!p.param.grad().defined()) continue;
+    g.params.push_back(p.param);
+    g.grads.push_back(p.param.grad());
+    g.exp_avg.push_back(p.exp_avg);
+    g.exp_avg_sq.push_back(p.exp_avg_sq);
   }
+  return g;
+}
+
+std::vector<torch::Tensor> defined_gradients(const std::vector<OptimParam>& params) {
+  std::vector<torch::Tensor> grads;
+  for (const auto& p : params) {
+    if (p.param.grad().defined()) grads.push_back(p.param.grad());
+  }
+  return grads;
+}
+
+}  // namespace
+
+void Optimizer::zero_grad() {
+  auto grads = defined_gradients(params_);
+  if (!grads.empty()) at::_foreach_zero_(grads);
 }
 
 void Optimizer::step(double lr) {
@@ -34,25 +68,36 @@ void Optimizer::step(double lr) {
   ++steps_done_;
   const double k = static_cast<double>(steps_done_);
   const double bias1 = 1.0 - std::pow(beta1_, k), bias2 = 1.0 - std::pow(beta2_, k);
-  for (auto& p : params_) {
-    const auto& grad = p.param.grad();
-    if (!grad.defined()) continue;
-    const double group_lr = lr * p.rule.lr_multiplier;
+  for (const auto& members : groups_) {
+    GroupTensors g = with_gradients(params_, members);
+    if (g.params.empty()) continue;
+    const GroupRule& rule = params_[members.front()].rule;
+    const double group_lr = lr * rule.lr_multiplier;
     if (laprop_) {
       // Bias correction folded into the coefficients: β' = 1 − (1 − β)/(1 − β^k).
+      //   ν ← β2'·ν + (1−β2')·g²;  m ← β1'·m + (1−β1')·g/(√ν + ε);  θ ← θ − lr·(m + wd·θ)
       const double b1 = 1.0 - (1.0 - beta1_) / bias1, b2 = 1.0 - (1.0 - beta2_) / bias2;
-      p.exp_avg_sq.mul_(b2).addcmul_(grad, grad, 1.0 - b2);
-      p.exp_avg.mul_(b1).add_(grad / (p.exp_avg_sq.sqrt() + p.rule.eps), 1.0 - b1);
-      if (p.rule.weight_decay != 0.0) p.param.mul_(1.0 - group_lr * p.rule.weight_decay);
-      p.param.add_(p.exp_avg, -group_lr);
+      at::_foreach_mul_(g.exp_avg_sq, b2);
+      at::_foreach_addcmul_(g.exp_avg_sq, g.grads, g.grads, 1.0 - b2);
+      auto denom = at::_foreach_sqrt(g.exp_avg_sq);
+      at::_foreach_add_(denom, rule.eps);
+      auto normalized = at::_foreach_div(g.grads, denom);
+      at::_foreach_mul_(g.exp_avg, b1);
+      at::_foreach_add_(g.exp_avg, normalized, 1.0 - b1);
+      if (rule.weight_decay != 0.0) at::_foreach_mul_(g.params, 1.0 - group_lr * rule.weight_decay);
+      at::_foreach_add_(g.params, g.exp_avg, -group_lr);
       continue;
     }
-    if (p.rule.weight_decay != 0.0) p.param.mul_(1.0 - group_lr * p.rule.weight_decay);
-    p.exp_avg.mul_(beta1_).add_(grad, 1.0 - beta1_);
-    p.exp_avg_sq.mul_(beta2_).addcmul_(grad, grad, 1.0 - beta2_);
+    if (rule.weight_decay != 0.0) at::_foreach_mul_(g.params, 1.0 - group_lr * rule.weight_decay);
+    at::_foreach_mul_(g.exp_avg, beta1_);
+    at::_foreach_add_(g.exp_avg, g.grads, 1.0 - beta1_);
+    at::_foreach_mul_(g.exp_avg_sq, beta2_);
+    at::_foreach_addcmul_(g.exp_avg_sq, g.grads, g.grads, 1.0 - beta2_);
     // θ -= lr · (m / bias1) / (√(v / bias2) + ε)
-    auto denom = (p.exp_avg_sq / bias2).sqrt_().add_(p.rule.eps);
-    p.param.addcdiv_(p.exp_avg, denom, -group_lr / bias1);
+    auto denom = at::_foreach_div(g.exp_avg_sq, bias2);
+    at::_foreach_sqrt_(denom);
+    at::_foreach_add_(denom, rule.eps);
+    at::_foreach_addcdiv_(g.params, g.exp_avg, denom, -group_lr / bias1);
   }
 }
 
@@ -84,13 +129,11 @@ void Optimizer::load_state(const std::vector<std::pair<std::string, torch::Tenso
 }
 
 torch::Tensor global_grad_norm(const std::vector<OptimParam>& params) {
-  std::vector<torch::Tensor> squares;
-  for (const auto& p : params) {
-    if (p.param.grad().defined())
-      squares.push_back(p.param.grad().to(torch::kFloat32).square().sum());
-  }
-  if (squares.empty()) return torch::zeros({});
-  return torch::stack(squares).sum().sqrt();
+  auto grads = defined_gradients(params);
+  if (grads.empty()) return torch::zeros({});
+  // Per-tensor norms in fp32 (whatever the gradients' dtype), then their norm.
+  auto norms = at::_foreach_norm(grads, 2, torch::kFloat32);
+  return torch::linalg_vector_norm(torch::stack(norms), 2, {}, false, torch::kFloat32);
 }
 
 void clip_gradients(std::vector<OptimParam>& params, const torch::Tensor& norm, double max_norm) {
@@ -98,9 +141,8 @@ void clip_gradients(std::vector<OptimParam>& params, const torch::Tensor& norm, 
   torch::NoGradGuard no_grad;
   // min(1, max_norm / (norm + 1e-6)) without a host sync.
   auto coef = torch::clamp_max(max_norm / (norm + 1e-6), 1.0);
-  for (auto& p : params) {
-    if (p.param.grad().defined()) p.param.mutable_grad().mul_(coef);
-  }
+  auto grads = defined_gradients(params);
+  if (!grads.empty()) at::_foreach_mul_(grads, coef.to(grads.front().scalar_type()));
 }
 
 std::string first_nonfinite_gradient(const std::vector<OptimParam>& params) {
