@@ -91,7 +91,7 @@ const std::vector<SchemaEntry> kSchema = {
   {"train.batch_size", "int", "0", "global batch in sequences (give this or train.batch_tokens)", {}},
   {"train.batch_tokens", "int", "0", "global batch in tokens; must be a multiple of model.context", {}},
   {"train.micro_batch", "int|auto", "0", "sequences per forward/backward; 0 = the whole batch; auto = the largest divisor of the batch whose memory estimate fits train.memory_budget_gib", {}},
-  {"train.memory_budget_gib", "float", "0", "memory budget for micro_batch: auto (0 = the GPU's memory, or 8 GiB on CPU)", {}},
+  {"train.memory_budget_gib", "float|auto", "auto", "memory budget for micro_batch: auto; auto = 90% of the GPU's memory (10% headroom for the CUDA context and allocator fragmentation), or 8 GiB on CPU", {}},
   {"train.steps", "int", "0", "optimizer steps (give this or train.tokens)", {}},
   {"train.tokens", "int", "0", "training tokens; steps = tokens / batch tokens (rounded down)", {}},
   {"train.eval_every", "int", "100", "evaluate every K steps (and at the end); 0 = only at the end", {}},
@@ -100,6 +100,8 @@ const std::vector<SchemaEntry> kSchema = {
   {"train.log_every", "int", "10", "write a metrics line every K steps", {}},
   {"train.checkpoint_every", "int", "200", "checkpoint every K steps (and at the end, and on SIGTERM/SIGUSR1); 0 = only those", {}},
   {"train.keep_checkpoints", "int", "2", "complete checkpoints kept (newest first)", {}},
+  {"train.precision", "enum", "fp32", "bf16: matmuls and attention in bf16 (autocast), with fp32 master weights, optimizer state, gradients, norms' statistics, softmax and loss", {"fp32", "bf16"}},
+  {"train.tf32", "bool", "true", "CUDA: fp32 matmuls on TF32 tensor cores (no effect on CPU)", {}},
 
   {"distributed.bucket_mb", "float", "25", "data parallel: gradient bucket size; each bucket is all-reduced as soon as its gradients are complete", {}},
   {"distributed.timeout_s", "float", "300", "data parallel: how long a rank waits for the others (rendezvous, collectives) before failing", {}},
@@ -432,8 +434,10 @@ RunConfig build_run_config(FlatConfig flat, const std::string& source_path) {
   t.batch_size = batch_size;
   if (r.str("optim.beta2") == "auto") o.beta2 = auto_beta2(t.batch_size);
   t.micro_batch_auto = r.str("train.micro_batch") == "auto";
-  t.memory_budget_gib = r.real("train.memory_budget_gib");
-  r.require(t.memory_budget_gib >= 0, "train.memory_budget_gib", "must be >= 0");
+  t.memory_budget_gib =
+      r.str("train.memory_budget_gib") == "auto" ? 0.0 : r.real("train.memory_budget_gib");
+  r.require(r.str("train.memory_budget_gib") == "auto" || t.memory_budget_gib > 0,
+            "train.memory_budget_gib", "must be > 0 or auto");
   t.micro_batch = t.micro_batch_auto ? 0 : r.integer("train.micro_batch");
   if (!t.micro_batch_auto) {
     r.require(t.micro_batch >= 0, "train.micro_batch", "must be >= 0");
@@ -461,6 +465,8 @@ RunConfig build_run_config(FlatConfig flat, const std::string& source_path) {
   t.log_every = r.integer("train.log_every");
   t.checkpoint_every = r.integer("train.checkpoint_every");
   t.keep_checkpoints = r.integer("train.keep_checkpoints");
+  t.precision = r.str("train.precision");
+  t.tf32 = r.boolean("train.tf32");
   r.require(t.eval_every >= 0, "train.eval_every", "must be >= 0");
   r.require(t.eval_batches >= 1, "train.eval_batches", "must be >= 1");
   r.require(t.eval_sequences >= 0, "train.eval_sequences", "must be >= 0");

@@ -21,7 +21,7 @@ struct ModelConfig {
   bool qk_norm, attention_sink;
   double soft_cap;  // attention-logit soft-cap; 0 = off
   double rope_theta, norm_eps;
-  std::string attention;  // auto | sdpa | explicit | blockwise
+  std::string attention;    // auto | sdpa | explicit | blockwise
   int64_t attention_block;  // keys per block of the blockwise kernel
   int64_t head_dim() const { return d_model / heads; }
 };
@@ -86,9 +86,11 @@ struct TrainConfig {
   int64_t batch_size;   // global batch in sequences (resolved from batch_tokens)
   int64_t micro_batch;  // 0 until resolved when micro_batch_auto
   bool micro_batch_auto;
-  double memory_budget_gib;  // for micro_batch: auto
+  double memory_budget_gib;  // for micro_batch: auto; 0 = auto (device_memory_budget)
   int64_t steps;             // resolved from train.tokens when that is given
   int64_t eval_every, eval_batches, eval_sequences, log_every, checkpoint_every, keep_checkpoints;
+  std::string precision;  // fp32 | bf16 (autocast compute, fp32 state)
+  bool tf32;              // CUDA: TF32 for fp32 matmuls
   // Held-out windows per evaluation: eval_sequences, else eval_batches
   // micro-batches (which then differ between runs of different batch sizes).
   int64_t eval_rows() const {

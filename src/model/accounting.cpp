@@ -36,24 +36,36 @@ MemoryEstimate estimate_memory(const TransformerOptions& o, int64_t micro_batch)
   const double B = micro_batch, T = o.context, d = o.d_model, r = o.mlp_ratio, H = o.heads;
   const double P = count_params(o).total;
   MemoryEstimate m;
+  // fp32 master weights, gradients and both moments, whatever the precision.
   m.params_bytes = 4 * P;
   m.grads_bytes = 4 * P;
-  m.optimizer_bytes = 8 * P;  // two moments
-  // Per layer: norm inputs/outputs, q/k/v before and after norm+rope, attention
-  // output, o-proj output (≈ 14d) and the MLP's up, relu and relu² (3r·d).
-  double per_layer = B * T * (14 * d + 3 * r * d);
+  m.optimizer_bytes = 8 * P;
+  // Per layer, in fp32 elements: norm inputs/outputs, q/k/v before and after
+  // norm+rope, attention output, o-proj output (≈ 14d) and the MLP's up,
+  // relu and relu² (3r·d). In bf16 the matmuls' inputs and outputs are bf16
+  // but the residual stream, the norms' fp32 statistics and RoPE's fp32
+  // inputs are not: 0.70 of the fp32 bytes, as measured on the CPU
+  // (bench/results/memory_estimate_cpu.md).
+  const double layer_share = o.bf16 ? 0.70 : 1.0;
+  double per_layer = 4 * B * T * (14 * d + 3 * r * d) * layer_share;
   double transient = 0;  // the largest short-lived working set of one layer
   if (o.kernel == AttentionKernel::kExplicit) {
     const double scores = B * H * T * (T + (o.attention_sink ? 1 : 0));
-    per_layer += 2 * scores;  // the capped scores' tanh and the probabilities
-    transient = 2 * scores;   // backward: their gradients
+    per_layer += 4 * 2 * scores;  // the capped scores' tanh and the probabilities, fp32
+    transient = 4 * 2 * scores;   // backward: their gradients
   } else if (o.kernel == AttentionKernel::kBlockwise) {
-    per_layer += B * T * d + B * H * T;  // the fp32 output and log-sum-exp it saves
-    // Backward of one key block: scores, tanh, probabilities, dP and dS.
-    transient = 5 * B * H * T * std::min<double>(T, o.attention_block);
+    per_layer += 4 * (B * T * d + B * H * T);  // the fp32 output and log-sum-exp it saves
+    // Backward of one key block: scores, tanh, probabilities, dP and dS (fp32).
+    transient = 4 * 5 * B * H * T * std::min<double>(T, o.attention_block);
   }
-  const double logits = 3 * B * T * o.vocab_out;  // logits, softmax, gradient
-  m.activation_bytes = 4 * (o.layers * per_layer + logits + 2 * B * T * d + transient);
+  // The head + loss in chunks (the (tokens × vocab) logits are never whole):
+  // one chunk's fp32 logits and, in backward, their gradient (in place of
+  // the logits' softmax) and its bf16 copy: 6 bytes per logit in fp32 and 8
+  // in bf16 at the peak, as measured.
+  const double chunk = std::min<double>(B * T, static_cast<double>(head_chunk_rows(o.vocab_out)));
+  const double logits = (o.bf16 ? 8 : 6) * chunk * o.vocab_out;
+  // The embedding output and the final norm's output, fp32.
+  m.activation_bytes = o.layers * per_layer + logits + 4 * 2 * B * T * d + transient;
   return m;
 }
 
@@ -63,6 +75,22 @@ int64_t largest_fitting_micro_batch(const TransformerOptions& o, int64_t batch,
     if (batch % m == 0 && estimate_memory(o, m).total() <= budget_bytes) return m;
   }
   return 0;
+}
+
+int64_t head_chunk_rows(int64_t vocab) {
+  return std::max<int64_t>(1, (int64_t{1} << 24) / std::max<int64_t>(1, vocab));
+}
+
+const char* attention_kernel_name(AttentionKernel kernel) {
+  switch (kernel) {
+    case AttentionKernel::kSdpa:
+      return "sdpa";
+    case AttentionKernel::kExplicit:
+      return "explicit";
+    case AttentionKernel::kBlockwise:
+      return "blockwise";
+  }
+  return "?";
 }
 
 std::string human_count(double n) {

@@ -41,16 +41,24 @@ struct MemoryEstimate {
   double total() const { return params_bytes + grads_bytes + optimizer_bytes + activation_bytes; }
   std::string describe() const;
 };
-// Rough training memory at a micro-batch of `micro_batch` sequences in fp32
-// (activations: what autograd keeps per layer, the attention matrix when the
-// explicit kernel materialises it, the blockwise kernel's saved output and
-// one key block's working set, and the logits with their gradient).
+// Training memory at a micro-batch of `micro_batch` sequences in the
+// options' precision (activations: what autograd keeps per layer, the
+// attention matrix when the explicit kernel materialises it, the blockwise
+// kernel's saved output and one key block's working set, and one chunk of the
+// head's logits with their gradient). Checked against measured CPU
+// allocations in bench/results/memory_estimate_cpu.md.
 MemoryEstimate estimate_memory(const TransformerOptions& o, int64_t micro_batch);
 
 // The largest divisor of `batch` whose estimate fits in `budget_bytes`, or 0
 // when not even one sequence fits.
 int64_t largest_fitting_micro_batch(const TransformerOptions& o, int64_t batch,
                                     double budget_bytes);
+
+// Tokens per chunk of the chunked LM head + loss (model/chunked_head.h):
+// about 2^24 logits (64 MiB in fp32) at a time.
+int64_t head_chunk_rows(int64_t vocab);
+
+const char* attention_kernel_name(AttentionKernel kernel);  // "sdpa", "explicit", "blockwise"
 
 std::string human_count(double n);  // 25.2M, 1.3B
 std::string human_bytes(double n);  // 1.2 GiB

@@ -16,6 +16,9 @@ struct TransformerOptions {
   double soft_cap = 0.0, rope_theta = 10000.0, norm_eps = 1e-6;
   AttentionKernel kernel = AttentionKernel::kSdpa;
   int64_t attention_block = 128;  // keys per block of the blockwise kernel
+  // Forward in bf16 under autocast (matmuls, attention); weights, the
+  // residual stream, norms' statistics and the logits stay fp32.
+  bool bf16 = false;
   double residual_scale = 1.0, head_scale = 1.0;
   int64_t head_dim() const { return d_model / heads; }
 };

@@ -1,12 +1,46 @@
 // The transformer backbone: norms, RoPE, attention kernels, MLP, blocks.
 #include "model/transformer.h"
 
+#include <ATen/autocast_mode.h>
+
 #include <cmath>
 
 #include "model/blockwise_attention.h"
 #include "util/error.h"
 
 namespace scalebed {
+namespace {
+
+// bf16 autocast on the tensors' device for one forward (as torch.autocast
+// does: nested scopes share the cache of cast weights, cleared when the
+// outermost ends). Backward runs outside it; the casts' backward returns fp32
+// gradients to the fp32 weights.
+class AutocastScope {
+ public:
+  AutocastScope(bool enabled, c10::DeviceType device) : enabled_(enabled), device_(device) {
+    if (!enabled_) return;
+    was_enabled_ = at::autocast::is_autocast_enabled(device_);
+    was_dtype_ = at::autocast::get_autocast_dtype(device_);
+    at::autocast::set_autocast_enabled(device_, true);
+    at::autocast::set_autocast_dtype(device_, at::kBFloat16);
+    at::autocast::increment_nesting();
+  }
+  ~AutocastScope() {
+    if (!enabled_) return;
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+    at::autocast::set_autocast_enabled(device_, was_enabled_);
+    at::autocast::set_autocast_dtype(device_, was_dtype_);
+  }
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  bool enabled_, was_enabled_ = false;
+  c10::DeviceType device_;
+  at::ScalarType was_dtype_ = at::kFloat;
+};
+
+}  // namespace
 
 TransformerOptions make_transformer_options(const ModelConfig& m, const Parameterization& p,
                                             bool causal, int64_t vocab_in, int64_t vocab_out) {
@@ -51,12 +85,12 @@ torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
 
 torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos,
                          const torch::Tensor& sin) {
+  // Rotated in fp32 (cos/sin tables are fp32), returned in x's dtype.
   const int64_t half = x.size(-1) / 2;
-  auto x1 = x.narrow(-1, 0, half);
-  auto x2 = x.narrow(-1, half, half);
-  auto c = cos.to(x.scalar_type());
-  auto s = sin.to(x.scalar_type());
-  return torch::cat({x1 * c - x2 * s, x2 * c + x1 * s}, -1);
+  auto x32 = x.to(torch::kFloat32);
+  auto x1 = x32.narrow(-1, 0, half);
+  auto x2 = x32.narrow(-1, half, half);
+  return torch::cat({x1 * cos - x2 * sin, x2 * cos + x1 * sin}, -1).to(x.scalar_type());
 }
 
 torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
@@ -125,7 +159,9 @@ AttentionImpl::AttentionImpl(const TransformerOptions& opts) : options(opts) {
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
                                      const torch::Tensor& sin) {
   const int64_t B = x.size(0), T = x.size(1), H = options.heads, Dh = options.head_dim();
-  auto qx = q->forward(x), kx = k->forward(x), vx = v->forward(x);  // (B, T, d)
+  // In bf16 the input is cast once here, not by autocast for each projection.
+  const auto xin = options.bf16 ? x.to(torch::kBFloat16) : x;
+  auto qx = q->forward(xin), kx = k->forward(xin), vx = v->forward(xin);  // (B, T, d)
   if (options.qk_norm) {
     qx = q_norm->forward(qx);
     kx = k_norm->forward(kx);
@@ -182,15 +218,24 @@ torch::Tensor TransformerImpl::hidden(const torch::Tensor& tokens) {
   const int64_t T = tokens.size(1);
   SB_CHECK(T <= options_.context, "sequence of ", T, " tokens exceeds the context ",
            options_.context);
+  AutocastScope autocast(options_.bf16, tokens.device().type());
   auto cos = rope_cos_.narrow(0, 0, T), sin = rope_sin_.narrow(0, 0, T);
-  auto x = embed->forward(tokens);  // (B, T, d)
+  auto x = embed->forward(tokens);  // (B, T, d), fp32 residual stream
   for (const auto& block : *blocks) x = block->as<Block>()->forward(x, cos, sin);
   return final_norm->forward(x);
 }
 
 torch::Tensor TransformerImpl::logits(const torch::Tensor& hidden) {
+  AutocastScope autocast(options_.bf16, hidden.device().type());
   auto out = head->forward(hidden).to(torch::kFloat32);
   return options_.head_scale == 1.0 ? out : out * options_.head_scale;
+}
+
+torch::Tensor TransformerImpl::head_loss(const torch::Tensor& hidden,
+                                         c10::intrusive_ptr<RowLoss> loss) {
+  return chunked_head_loss(hidden.reshape({-1, options_.d_model}), head->weight,
+                           options_.head_scale, options_.bf16, std::move(loss),
+                           head_chunk_rows(options_.vocab_out));
 }
 
 void TransformerImpl::initialize(const Parameterization& p) {

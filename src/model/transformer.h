@@ -10,6 +10,7 @@
 
 #include "config/config.h"
 #include "model/accounting.h"
+#include "model/chunked_head.h"
 #include "model/options.h"
 #include "model/parameterization.h"
 
@@ -81,6 +82,10 @@ class TransformerImpl : public torch::nn::Module {
   // final hidden (…, d) -> logits (…, vocab_out) in fp32
   torch::Tensor logits(const torch::Tensor& hidden);
   torch::Tensor forward(const torch::Tensor& tokens) { return logits(hidden(tokens)); }
+  // final hidden (…, d) -> per-token loss (… flattened) in fp32 through the
+  // head in chunks of tokens (model/chunked_head.h): what training and
+  // evaluation use, so that (tokens × vocab) logits are never held whole.
+  torch::Tensor head_loss(const torch::Tensor& hidden, c10::intrusive_ptr<RowLoss> loss);
 
   // Initialises every parameter by its group's rule (seeded by the caller).
   void initialize(const Parameterization& p);

@@ -1,4 +1,5 @@
 // Autoregressive objective: next-token cross-entropy on a causal backbone.
+#include "model/chunked_head.h"
 #include "objectives/objective.h"
 
 #include "util/error.h"
@@ -55,10 +56,11 @@ class Autoregressive : public Objective {
     const int64_t T = windows.size(1) - 1;
     auto inputs = windows.narrow(1, 0, T);   // (B, T)
     auto targets = windows.narrow(1, 1, T);  // (B, T)
-    auto logits = model.forward(inputs);     // (B, T, V) fp32
-    auto nll_sum = torch::nn::functional::cross_entropy(
-        logits.reshape({-1, logits.size(-1)}), targets.reshape({-1}),
-        torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
+    auto nll_sum =
+        model
+            .head_loss(model.hidden(inputs),
+                       c10::make_intrusive<CrossEntropyRows>(targets.reshape({-1})))  // (B·T)
+            .sum();
     ObjectiveOutput out;
     out.metric_count = targets.numel();
     out.metric_sum = nll_sum.detach();

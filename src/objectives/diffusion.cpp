@@ -202,13 +202,15 @@ class Diffusion : public Objective {
     const auto dev = x.device();
     auto z = gidd::corrupt(x, log_snr, noise.u_keep.to(dev), noise.u_kind.to(dev),
                            noise.tokens.to(dev), p);
-    auto logits = model.forward(z);  // (B, T, N)
+    auto hidden = model.hidden(z);  // (B, T, d)
     auto w = gidd::elbo_weight(log_snr, z, x, p);
     auto elbo_weight = w * (-gidd::log_density(log_snr)).exp();  // w / p(λ)
     auto active = w.gt(0);
-    auto d = gidd::kl_plus_is(logits.reshape({-1, p.vocab}), x.reshape({-1}), z.reshape({-1}),
-                              log_snr.reshape({-1}), active.reshape({-1}), p)
-                 .view_as(w);  // (B, T)
+    auto d = model
+                 .head_loss(hidden, c10::make_intrusive<gidd::KlPlusIsRows>(
+                                        x.reshape({-1}), z.reshape({-1}), log_snr.reshape({-1}),
+                                        active.reshape({-1}), p))
+                 .view_as(w);  // (B, T) KL + IS per token
     ObjectiveOutput out;
     out.metric_count = x.numel();
     out.metric_sum = (elbo_weight * d).detach().sum();

@@ -206,6 +206,31 @@ torch::Tensor kl_plus_is(const torch::Tensor& logits, const torch::Tensor& x,
                          chunk_elements);
 }
 
+torch::Tensor KlPlusIsRows::value(const torch::Tensor& logits, int64_t begin) const {
+  const int64_t n = logits.size(0);
+  auto out = torch::zeros({n}, logits.options().dtype(torch::kFloat32));
+  // Inactive rows (zero ELBO weight) are left at 0, and not computed.
+  auto idx = active_.narrow(0, begin, n).nonzero().squeeze(1);
+  if (idx.numel() == 0) return out;
+  auto x = x_.narrow(0, begin, n).index_select(0, idx);
+  auto z = z_.narrow(0, begin, n).index_select(0, idx);
+  TokenTerms t = token_terms(x, z, log_snr_.narrow(0, begin, n).index_select(0, idx), p_);
+  return out.index_copy_(0, idx, chunk_value(logits.index_select(0, idx), x, z, t, p_));
+}
+
+torch::Tensor KlPlusIsRows::grad(const torch::Tensor& logits, int64_t begin,
+                                 const torch::Tensor& grad_out) const {
+  const int64_t n = logits.size(0);
+  auto out = torch::zeros_like(logits, logits.options().dtype(torch::kFloat32));
+  auto idx = active_.narrow(0, begin, n).nonzero().squeeze(1);
+  if (idx.numel() == 0) return out;
+  auto x = x_.narrow(0, begin, n).index_select(0, idx);
+  auto z = z_.narrow(0, begin, n).index_select(0, idx);
+  TokenTerms t = token_terms(x, z, log_snr_.narrow(0, begin, n).index_select(0, idx), p_);
+  return out.index_copy_(
+      0, idx, chunk_grad(logits.index_select(0, idx), x, z, t, grad_out.index_select(0, idx), p_));
+}
+
 torch::Tensor kl_plus_is_reference(const torch::Tensor& logits, const torch::Tensor& x,
                                    const torch::Tensor& z, const torch::Tensor& log_snr,
                                    const NoiseProcess& p) {

@@ -13,6 +13,8 @@
 
 #include <cstdint>
 
+#include "model/chunked_head.h"
+
 namespace scalebed::gidd {
 
 struct NoiseProcess {
@@ -55,6 +57,27 @@ torch::Tensor kl_plus_is(const torch::Tensor& logits, const torch::Tensor& x,
                          const torch::Tensor& z, const torch::Tensor& log_snr,
                          const torch::Tensor& active, const NoiseProcess& p,
                          int64_t chunk_elements = int64_t{1} << 24);
+
+// The same per-token KL + IS as a RowLoss for the chunked LM head
+// (model/chunked_head.h): the logits are formed a chunk of tokens at a time
+// and never held whole. x, z (M) int64; log_snr (M); active (M) bool.
+class KlPlusIsRows : public RowLoss {
+ public:
+  KlPlusIsRows(torch::Tensor x, torch::Tensor z, torch::Tensor log_snr, torch::Tensor active,
+               const NoiseProcess& p)
+      : x_(std::move(x)),
+        z_(std::move(z)),
+        log_snr_(std::move(log_snr)),
+        active_(std::move(active)),
+        p_(p) {}
+  torch::Tensor value(const torch::Tensor& logits, int64_t begin) const override;
+  torch::Tensor grad(const torch::Tensor& logits, int64_t begin,
+                     const torch::Tensor& grad_out) const override;
+
+ private:
+  torch::Tensor x_, z_, log_snr_, active_;
+  NoiseProcess p_;
+};
 
 // The same quantity written densely over the full vocabulary including the
 // mask, with plain autograd: the reference that tests compare kl_plus_is to.

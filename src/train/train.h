@@ -35,9 +35,17 @@ struct Training {
   torch::Device device{torch::kCPU};
   RankInfo ranks;                    // this process's place in a data-parallel job
   std::unique_ptr<DataParallel> dp;  // null when training alone
+  // --dry-run with micro_batch: auto when not one sequence fits: the budget
+  // (bytes) that was missed; 0 otherwise.
+  double micro_batch_budget_missed = 0;
   bool is_main() const { return ranks.rank == 0; }
   int64_t rank_batch() const { return cfg.train.batch_size / ranks.world; }  // sequences per rank
 };
+
+// train.memory_budget_gib: auto takes this share of the GPU's memory; the
+// rest is headroom for the CUDA context, NCCL buffers and the caching
+// allocator's fragmentation.
+constexpr double kDeviceMemoryShare = 0.9;
 
 // Validates and builds; throws Error on bad input. Writes nothing.
 // kDryRun accounts in closed form without allocating the model or optimizer

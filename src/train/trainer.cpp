@@ -27,9 +27,11 @@ using Clock = std::chrono::steady_clock;
 // they change where and how often things happen, not what is computed.
 bool may_change_on_resume(const std::string& key) {
   // out_dir too: a run directory moved elsewhere (normal on clusters) resumes.
+  // The memory budget only sizes micro-batches, which do not change the result.
   return key == "threads" || key == "device" || key == "out_dir" || key == "train.log_every" ||
-         key == "train.eval_every" || key == "train.checkpoint_every" ||
-         key == "train.keep_checkpoints" || key.rfind("distributed.", 0) == 0;
+         key == "train.memory_budget_gib" || key == "train.eval_every" ||
+         key == "train.checkpoint_every" || key == "train.keep_checkpoints" ||
+         key.rfind("distributed.", 0) == 0;
 }
 
 void check_same_config(const RunDirectory& run, const RunConfig& cfg) {
@@ -70,6 +72,11 @@ std::unique_ptr<Training> build_training(const RunConfig& cfg, BuildMode mode) {
   if (cfg.threads > 0) torch::set_num_threads(static_cast<int>(cfg.threads));
   t->ranks = dry_run ? RankInfo{} : discover_ranks();
   t->device = select_device(cfg.device, t->ranks.distributed() ? t->ranks.local_rank : 0);
+  // TF32 tensor cores for the fp32 matmuls that remain (all of them in an
+  // fp32 run); the CPU has no such mode.
+  if (t->device.is_cuda()) {
+    at::globalContext().setFloat32MatmulPrecision(cfg.train.tf32 ? "high" : "highest");
+  }
   if (t->ranks.distributed()) {
     // The global batch splits evenly over the ranks; micro-batches split each rank's share.
     const int64_t world = t->ranks.world, batch = cfg.train.batch_size;
@@ -103,22 +110,28 @@ std::unique_ptr<Training> build_training(const RunConfig& cfg, BuildMode mode) {
   t->model_options = make_transformer_options(
       t->cfg.model, *t->parameterization, t->objective->causal(),
       t->objective->input_vocab(t->data.vocab), t->objective->output_vocab(t->data.vocab));
+  t->model_options.bf16 = cfg.train.precision == "bf16";
   t->params = count_params(t->model_options);
   if (cfg.train.micro_batch_auto) {
     const double gib = 1024.0 * 1024.0 * 1024.0;
-    const double budget = cfg.train.memory_budget_gib > 0 ? cfg.train.memory_budget_gib * gib
-                          : t->device.is_cuda()
-                              ? static_cast<double>(total_device_memory(t->device))
-                              : 8 * gib;
+    const double budget =
+        cfg.train.memory_budget_gib > 0 ? cfg.train.memory_budget_gib * gib
+        : t->device.is_cuda()
+            ? kDeviceMemoryShare * static_cast<double>(total_device_memory(t->device))
+            : 8 * gib;
     const int64_t m = largest_fitting_micro_batch(t->model_options, t->rank_batch(), budget);
-    if (m == 0) {
+    if (m == 0 && dry_run) {
+      // --dry-run reports it (and what would fit where) instead of failing.
+      t->micro_batch_budget_missed = budget;
+      t->cfg.train.micro_batch = 1;
+    } else if (m == 0) {
       fail_at(cfg.resolved.at("train.micro_batch").location,
               "train.micro_batch: auto: not even one sequence fits the memory budget of ",
               human_bytes(budget),
               " (estimate for one: ", human_bytes(estimate_memory(t->model_options, 1).total()),
               ")");
     }
-    t->cfg.train.micro_batch = m;
+    if (m > 0) t->cfg.train.micro_batch = m;
   }
   t->flops = flops_per_token(t->model_options);
   if (dry_run) return t;
@@ -187,12 +200,49 @@ void print_dry_run(const Training& t, std::ostream& out) {
                 t.flops.c6nd * tokens, t.flops.palm * tokens, t.flops.md * tokens);
   out << buf;
   out << t.parameterization->describe(c.optim.lr);
-  if (c.train.micro_batch_auto) {
+  if (c.train.micro_batch_auto && t.micro_batch_budget_missed == 0) {
     out << "micro-batch: auto -> " << c.train.micro_batch << " (largest divisor of the batch whose "
         << "estimate fits the budget)\n";
+  } else if (c.train.micro_batch_auto) {
+    out << "micro-batch: auto -> nothing fits this device's budget; shown at 1\n";
   }
-  out << "memory estimate (fp32, micro-batch " << c.train.micro_batch
+  out << "precision: " << c.train.precision
+      << (c.train.precision == "bf16"
+              ? " (matmuls and attention in bf16; fp32 weights, optimizer state, gradients and "
+                "their all-reduce, norm statistics, softmax and loss)"
+              : " (everything fp32)")
+      << "; TF32 for fp32 matmuls on CUDA: " << (c.train.tf32 ? "on" : "off")
+      << (t.device.is_cuda() ? "" : " (no effect on this CPU run)") << "\n";
+  out << "attention kernel: " << attention_kernel_name(t.model_options.kernel)
+      << (t.model_options.kernel == AttentionKernel::kBlockwise
+              ? " (blocks of " + std::to_string(t.model_options.attention_block) + " keys)"
+              : std::string())
+      << "\n";
+  out << "memory estimate (" << c.train.precision << ", micro-batch " << c.train.micro_batch
       << "): " << estimate_memory(t.model_options, c.train.micro_batch).describe() << "\n";
+  if (t.micro_batch_budget_missed > 0) {
+    out << "NOTHING FITS: not even one sequence per micro-batch fits the memory budget of "
+        << human_bytes(t.micro_batch_budget_missed)
+        << " (estimate for one: " << human_bytes(estimate_memory(t.model_options, 1).total())
+        << ")\n";
+  }
+  // What the same run needs on common cards, with the auto budget's headroom.
+  const std::pair<const char*, double> cards[] = {{"80 GB card (79.6 GiB)", 79.6},
+                                                  {"141 GB card (140.4 GiB)", 140.4}};
+  for (const auto& [card, card_gib] : cards) {
+    const double budget = kDeviceMemoryShare * card_gib * 1024.0 * 1024.0 * 1024.0;
+    const int64_t m = largest_fitting_micro_batch(t.model_options, t.rank_batch(), budget);
+    out << "  on one " << card << ", budget " << human_bytes(budget) << ": ";
+    if (m > 0) {
+      out << "micro-batch " << m << " (" << human_bytes(estimate_memory(t.model_options, m).total())
+          << ")\n";
+    } else {
+      const auto one = estimate_memory(t.model_options, 1);
+      out << "nothing fits: one sequence needs " << human_bytes(one.total()) << ", of which "
+          << human_bytes(one.params_bytes + one.grads_bytes + one.optimizer_bytes)
+          << " are fp32 weights, gradients and optimizer state on every rank\n";
+    }
+  }
   out << "device: " << describe_device(t.device) << "\n";
 }
 
