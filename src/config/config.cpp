@@ -101,6 +101,7 @@ const std::vector<SchemaEntry> kSchema = {
   {"train.checkpoint_every", "int", "200", "checkpoint every K steps (and at the end, and on SIGTERM/SIGUSR1); 0 = only those", {}},
   {"train.keep_checkpoints", "int", "2", "complete checkpoints kept (newest first)", {}},
   {"train.precision", "enum", "fp32", "bf16: matmuls and attention in bf16 (autocast), with fp32 master weights, optimizer state, gradients, norms' statistics, softmax and loss", {"fp32", "bf16"}},
+  {"train.activation_checkpointing", "enum", "none", "blocks: keep only each transformer block's input and recompute the block in backward (less memory, about one more forward of compute)", {"none", "blocks"}},
   {"train.tf32", "bool", "true", "CUDA: fp32 matmuls on TF32 tensor cores (no effect on CPU)", {}},
 
   {"distributed.bucket_mb", "float", "25", "data parallel: gradient bucket size; each bucket is all-reduced as soon as its gradients are complete", {}},
@@ -467,6 +468,7 @@ RunConfig build_run_config(FlatConfig flat, const std::string& source_path) {
   t.keep_checkpoints = r.integer("train.keep_checkpoints");
   t.precision = r.str("train.precision");
   t.tf32 = r.boolean("train.tf32");
+  t.activation_checkpointing = r.str("train.activation_checkpointing");
   r.require(t.eval_every >= 0, "train.eval_every", "must be >= 0");
   r.require(t.eval_batches >= 1, "train.eval_batches", "must be >= 1");
   r.require(t.eval_sequences >= 0, "train.eval_sequences", "must be >= 0");

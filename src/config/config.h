@@ -89,8 +89,9 @@ struct TrainConfig {
   double memory_budget_gib;  // for micro_batch: auto; 0 = auto (device_memory_budget)
   int64_t steps;             // resolved from train.tokens when that is given
   int64_t eval_every, eval_batches, eval_sequences, log_every, checkpoint_every, keep_checkpoints;
-  std::string precision;  // fp32 | bf16 (autocast compute, fp32 state)
-  bool tf32;              // CUDA: TF32 for fp32 matmuls
+  std::string precision;                 // fp32 | bf16 (autocast compute, fp32 state)
+  bool tf32;                             // CUDA: TF32 for fp32 matmuls
+  std::string activation_checkpointing;  // none | blocks
   // Held-out windows per evaluation: eval_sequences, else eval_batches
   // micro-batches (which then differ between runs of different batch sizes).
   int64_t eval_rows() const {

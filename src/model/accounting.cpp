@@ -64,8 +64,12 @@ MemoryEstimate estimate_memory(const TransformerOptions& o, int64_t micro_batch)
   // in bf16 at the peak, as measured.
   const double chunk = std::min<double>(B * T, static_cast<double>(head_chunk_rows(o.vocab_out)));
   const double logits = (o.bf16 ? 8 : 6) * chunk * o.vocab_out;
-  // The embedding output and the final norm's output, fp32.
-  m.activation_bytes = o.layers * per_layer + logits + 4 * 2 * B * T * d + transient;
+  // The embedding output and the final norm's output, fp32. With
+  // checkpointing each block keeps its fp32 input, and one block's
+  // activations exist again while it is recomputed in backward.
+  const double blocks =
+      o.checkpoint_blocks ? o.layers * 4 * B * T * d + per_layer : o.layers * per_layer;
+  m.activation_bytes = blocks + logits + 4 * 2 * B * T * d + transient;
   return m;
 }
 

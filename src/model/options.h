@@ -19,6 +19,9 @@ struct TransformerOptions {
   // Forward in bf16 under autocast (matmuls, attention); weights, the
   // residual stream, norms' statistics and the logits stay fp32.
   bool bf16 = false;
+  // Activation checkpointing: each block keeps only its input and is run
+  // again in backward.
+  bool checkpoint_blocks = false;
   double residual_scale = 1.0, head_scale = 1.0;
   int64_t head_dim() const { return d_model / heads; }
 };

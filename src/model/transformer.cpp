@@ -40,6 +40,47 @@ class AutocastScope {
   at::ScalarType was_dtype_ = at::kFloat;
 };
 
+// Activation checkpointing of one block: the forward keeps only the block's
+// input; the backward runs the block again (under the same autocast) and
+// takes the gradients of its input and parameters from that graph. Blocks
+// are deterministic (no dropout), so the recomputation is exact.
+struct BlockRecompute : public torch::CustomClassHolder {
+  BlockRecompute(Block b, torch::Tensor c, torch::Tensor s, bool bf16_)
+      : block(std::move(b)), cos(std::move(c)), sin(std::move(s)), bf16(bf16_) {}
+  Block block;
+  torch::Tensor cos, sin;
+  bool bf16;
+};
+
+struct CheckpointedBlock : public torch::autograd::Function<CheckpointedBlock> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
+                               at::TensorList params, c10::intrusive_ptr<BlockRecompute> r) {
+    ctx->save_for_backward({x});
+    ctx->saved_data["recompute"] = c10::IValue::make_capsule(r);
+    // Inside a custom forward autograd records nothing: no activations kept.
+    return r->block->forward(x, r->cos, r->sin);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_outputs) {
+    auto r = c10::static_intrusive_pointer_cast<BlockRecompute>(
+        ctx->saved_data["recompute"].toCapsule());
+    auto x = ctx->get_saved_variables()[0].detach().requires_grad_(true);
+    std::vector<torch::Tensor> inputs{x};
+    for (const auto& p : r->block->parameters()) inputs.push_back(p);
+    torch::Tensor y;
+    {
+      torch::AutoGradMode grad_mode(true);
+      AutocastScope autocast(r->bf16, x.device().type());
+      y = r->block->forward(x, r->cos, r->sin);
+    }
+    auto grads = torch::autograd::grad({y}, inputs, {grad_outputs[0]}, /*retain_graph=*/false,
+                                       /*create_graph=*/false, /*allow_unused=*/true);
+    grads.emplace_back();  // the recompute holder
+    return grads;
+  }
+};
+
 }  // namespace
 
 TransformerOptions make_transformer_options(const ModelConfig& m, const Parameterization& p,
@@ -221,7 +262,19 @@ torch::Tensor TransformerImpl::hidden(const torch::Tensor& tokens) {
   AutocastScope autocast(options_.bf16, tokens.device().type());
   auto cos = rope_cos_.narrow(0, 0, T), sin = rope_sin_.narrow(0, 0, T);
   auto x = embed->forward(tokens);  // (B, T, d), fp32 residual stream
-  for (const auto& block : *blocks) x = block->as<Block>()->forward(x, cos, sin);
+  const bool checkpoint = options_.checkpoint_blocks && torch::GradMode::is_enabled();
+  for (const auto& module : *blocks) {
+    auto block = module->as<Block>();
+    if (checkpoint) {
+      const auto params = block->parameters();
+      x = CheckpointedBlock::apply(
+          x, at::TensorList(params),
+          c10::make_intrusive<BlockRecompute>(Block(std::dynamic_pointer_cast<BlockImpl>(module)),
+                                              cos, sin, options_.bf16));
+    } else {
+      x = block->forward(x, cos, sin);
+    }
+  }
   return final_norm->forward(x);
 }
 

@@ -111,6 +111,7 @@ std::unique_ptr<Training> build_training(const RunConfig& cfg, BuildMode mode) {
       t->cfg.model, *t->parameterization, t->objective->causal(),
       t->objective->input_vocab(t->data.vocab), t->objective->output_vocab(t->data.vocab));
   t->model_options.bf16 = cfg.train.precision == "bf16";
+  t->model_options.checkpoint_blocks = cfg.train.activation_checkpointing == "blocks";
   t->params = count_params(t->model_options);
   if (cfg.train.micro_batch_auto) {
     const double gib = 1024.0 * 1024.0 * 1024.0;
