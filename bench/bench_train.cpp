@@ -133,12 +133,13 @@ int main(int argc, char** argv) {
     const auto estimate = scalebed::estimate_memory(t->model_options, t->cfg.train.micro_batch);
     const double mib = 1024.0 * 1024.0;
     if (t->device.is_cpu()) {
-      // The estimate's activations include the logits' working set; the
-      // measured peak is everything the steps allocate above the state.
+      // The measured peak is everything the steps allocate above the state:
+      // activations during forward and backward, or the optimizer step's
+      // temporaries, whichever is larger.
       std::printf(
           "activations   %.1f MiB measured (peak CPU allocation during the timed steps), "
           "%.1f MiB estimated (measured/estimate %.2f)\n",
-          step_peak / mib, estimate.activation_bytes / mib, step_peak / estimate.activation_bytes);
+          step_peak / mib, estimate.step_bytes() / mib, step_peak / estimate.step_bytes());
     } else {
       std::printf("peak memory   %.1f MiB (estimate %.1f MiB, measured/estimate %.2f)\n",
                   scalebed::peak_device_memory(t->device) / mib, estimate.total() / mib,

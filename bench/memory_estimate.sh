@@ -29,4 +29,6 @@ done <<'CONFIGS'
 4 128 8 256 8 64 fp32 blockwise none
 4 128 8 256 8 64 fp32 blockwise blocks
 4 128 8 256 8 64 bf16 blockwise blocks
+1 512 8 32 8 16384 fp32 blockwise none
+1 512 8 32 8 16384 bf16 blockwise none
 CONFIGS

@@ -58,18 +58,28 @@ MemoryEstimate estimate_memory(const TransformerOptions& o, int64_t micro_batch)
     // Backward of one key block: scores, tanh, probabilities, dP and dS (fp32).
     transient = 4 * 5 * B * H * T * std::min<double>(T, o.attention_block);
   }
-  // The head + loss in chunks (the (tokens × vocab) logits are never whole):
-  // one chunk's fp32 logits and, in backward, their gradient (in place of
-  // the logits' softmax) and its bf16 copy: 6 bytes per logit in fp32 and 8
-  // in bf16 at the peak, as measured.
+  // The head + loss in chunks (the (tokens × vocab) logits are never whole).
+  // Backward, while every activation is still alive, holds the fp32 weight
+  // gradient being accumulated and one chunk's logits and their gradient (in
+  // bf16 also bf16 copies of the weight, the chunk and each chunk's product):
+  // 4·V·d + 7 bytes per logit of a chunk in fp32, 8·V·d + 10 in bf16, as
+  // measured (bench/results/memory_estimate_cpu.md).
   const double chunk = std::min<double>(B * T, static_cast<double>(head_chunk_rows(o.vocab_out)));
-  const double logits = (o.bf16 ? 8 : 6) * chunk * o.vocab_out;
+  const double V_d = static_cast<double>(o.vocab_out) * d;
+  const double head =
+      o.bf16 ? 8 * V_d + 10 * chunk * o.vocab_out : 4 * V_d + 7 * chunk * o.vocab_out;
   // The embedding output and the final norm's output, fp32. With
   // checkpointing each block keeps its fp32 input, and one block's
   // activations exist again while it is recomputed in backward.
   const double blocks =
       o.checkpoint_blocks ? o.layers * 4 * B * T * d + per_layer : o.layers * per_layer;
-  m.activation_bytes = blocks + logits + 4 * 2 * B * T * d + transient;
+  m.activation_bytes = blocks + head + 4 * 2 * B * T * d + transient;
+  // The update batches of optim/ hold at most 2^24 elements unless one
+  // tensor is larger: the embedding or head (vocab × d) or a hidden matrix.
+  const double largest =
+      std::max({static_cast<double>(o.vocab_in) * d, static_cast<double>(o.vocab_out) * d,
+                r * d * d, static_cast<double>(int64_t{1} << 24)});
+  m.update_bytes = 4 * std::min(largest, P);
   return m;
 }
 
@@ -126,7 +136,11 @@ std::string human_bytes(double n) {
 std::string MemoryEstimate::describe() const {
   return "params " + human_bytes(params_bytes) + ", grads " + human_bytes(grads_bytes) +
          ", optimizer " + human_bytes(optimizer_bytes) + ", activations " +
-         human_bytes(activation_bytes) + " (total ~" + human_bytes(total()) + ")";
+         human_bytes(activation_bytes) +
+         (update_bytes > activation_bytes
+              ? ", optimizer-step temporaries " + human_bytes(update_bytes)
+              : std::string()) +
+         " (total ~" + human_bytes(total()) + ")";
 }
 
 }  // namespace scalebed

@@ -10,6 +10,7 @@
 //         the diffusion paper's non-embedding FLOPs per token
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
@@ -38,7 +39,13 @@ FlopsPerToken flops_per_token(const TransformerOptions& o);
 
 struct MemoryEstimate {
   double params_bytes = 0, grads_bytes = 0, optimizer_bytes = 0, activation_bytes = 0;
-  double total() const { return params_bytes + grads_bytes + optimizer_bytes + activation_bytes; }
+  // The optimizer step's temporaries (one fp32 tensor per parameter of an
+  // update batch, at least the largest parameter): they exist after
+  // backward, when the activations are gone.
+  double update_bytes = 0;
+  // What a step allocates above weights, gradients and optimizer state.
+  double step_bytes() const { return std::max(activation_bytes, update_bytes); }
+  double total() const { return params_bytes + grads_bytes + optimizer_bytes + step_bytes(); }
   std::string describe() const;
 };
 // Training memory at a micro-batch of `micro_batch` sequences in the

@@ -60,7 +60,11 @@ struct ChunkedHeadLoss : public torch::autograd::Function<ChunkedHeadLoss> {
                           .mul_(head_scale)
                           .to(dtype);  // (n, V)
       d_hidden.narrow(0, begin, n).copy_(torch::matmul(d_logits, weight_low));
-      d_weight.add_(torch::matmul(d_logits.t(), rows.to(dtype)));
+      if (bf16) {
+        d_weight.add_(torch::matmul(d_logits.t(), rows.to(dtype)));  // a bf16 (V, d) temporary
+      } else {
+        d_weight.addmm_(d_logits.t(), rows);  // accumulated in place: no (V, d) temporary
+      }
     }
     return {d_hidden.to(hidden.scalar_type()),
             d_weight.to(weight.scalar_type()),

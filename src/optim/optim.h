@@ -8,10 +8,10 @@
 //   laprop  (model.md) with β' = 1 − (1−β)/(1−β^k) at step k:
 //           ν ← β2'·ν + (1−β2')·g²;  m ← β1'·m + (1−β1')·g/(√ν + ε);  θ ← θ − lr·(m + wd·θ)
 // The state is plain tensors so that checkpoints restore it bit for bit.
-// Each update runs once per parameter group and operation over all of the
-// group's tensors (LibTorch's multi-tensor `_foreach_*` ops: fused kernels on
-// CUDA, one dispatch per group instead of per tensor), with the same
-// arithmetic as a loop over tensors.
+// Each update runs once per batch of a parameter group's tensors and per
+// operation (LibTorch's multi-tensor `_foreach_*` ops: fused kernels on CUDA,
+// one dispatch per batch instead of per tensor), with the same arithmetic as
+// a loop over tensors.
 #pragma once
 
 #include <torch/torch.h>
@@ -32,6 +32,9 @@ struct OptimParam {
   torch::Tensor exp_avg, exp_avg_sq;
 };
 
+// Elements per multi-tensor update batch (2^24: 64 MiB per fp32 temporary).
+constexpr int64_t kUpdateBatchElements = int64_t{1} << 24;
+
 class Optimizer {
  public:
   Optimizer(const std::vector<std::pair<std::string, torch::Tensor>>& named_params,
@@ -51,8 +54,10 @@ class Optimizer {
 
  private:
   std::vector<OptimParam> params_;
-  // params_ indices by parameter group, in first-seen order: one update each.
-  std::vector<std::vector<size_t>> groups_;
+  // params_ indices of one parameter group each, at most
+  // kUpdateBatchElements together (one larger tensor alone): one multi-tensor
+  // update per batch.
+  std::vector<std::vector<size_t>> batches_;
   bool laprop_;
   double beta1_, beta2_;
   int64_t steps_done_ = 0;

@@ -11,7 +11,12 @@ Optimizer::Optimizer(const std::vector<std::pair<std::string, torch::Tensor>>& n
                      const Parameterization& p, const OptimConfig& cfg)
     : laprop_(cfg.name == "laprop"), beta1_(cfg.beta1), beta2_(cfg.beta2) {
   SB_CHECK(cfg.name == "adamw" || cfg.name == "laprop", "unknown optimizer ", cfg.name);
-  std::map<ParamGroup, size_t> group_index;
+  // Batches of one group's tensors, at most kUpdateBatchElements together (a
+  // larger tensor alone), so that the update's temporaries (√v + ε and
+  // g/(√v + ε), one per tensor of a batch) stay bounded as with a loop over
+  // tensors, instead of growing to the size of the whole model.
+  std::map<ParamGroup, size_t> open_batch;  // group -> its batch being filled
+  std::vector<int64_t> batch_elements;
   for (const auto& [name, param] : named_params) {
     OptimParam op;
     op.name = name;
@@ -20,9 +25,15 @@ Optimizer::Optimizer(const std::vector<std::pair<std::string, torch::Tensor>>& n
     op.rule = p.rule(op.group);
     op.exp_avg = torch::zeros_like(param);
     op.exp_avg_sq = torch::zeros_like(param);
-    auto [it, added] = group_index.emplace(op.group, groups_.size());
-    if (added) groups_.emplace_back();
-    groups_[it->second].push_back(params_.size());
+    auto it = open_batch.find(op.group);
+    if (it == open_batch.end() ||
+        batch_elements[it->second] + param.numel() > kUpdateBatchElements) {
+      it = open_batch.insert_or_assign(op.group, batches_.size()).first;
+      batches_.emplace_back();
+      batch_elements.push_back(0);
+    }
+    batches_[it->second].push_back(params_.size());
+    batch_elements[it->second] += param.numel();
     params_.push_back(std::move(op));
   }
 }
@@ -68,7 +79,7 @@ void Optimizer::step(double lr) {
   ++steps_done_;
   const double k = static_cast<double>(steps_done_);
   const double bias1 = 1.0 - std::pow(beta1_, k), bias2 = 1.0 - std::pow(beta2_, k);
-  for (const auto& members : groups_) {
+  for (const auto& members : batches_) {
     GroupTensors g = with_gradients(params_, members);
     if (g.params.empty()) continue;
     const GroupRule& rule = params_[members.front()].rule;
@@ -79,11 +90,12 @@ void Optimizer::step(double lr) {
       const double b1 = 1.0 - (1.0 - beta1_) / bias1, b2 = 1.0 - (1.0 - beta2_) / bias2;
       at::_foreach_mul_(g.exp_avg_sq, b2);
       at::_foreach_addcmul_(g.exp_avg_sq, g.grads, g.grads, 1.0 - b2);
-      auto denom = at::_foreach_sqrt(g.exp_avg_sq);
-      at::_foreach_add_(denom, rule.eps);
-      auto normalized = at::_foreach_div(g.grads, denom);
+      // One temporary per tensor: √ν + ε, then g/(√ν + ε) written over it.
+      auto scratch = at::_foreach_sqrt(g.exp_avg_sq);
+      at::_foreach_add_(scratch, rule.eps);
+      at::_foreach_div_out(scratch, g.grads, scratch);
       at::_foreach_mul_(g.exp_avg, b1);
-      at::_foreach_add_(g.exp_avg, normalized, 1.0 - b1);
+      at::_foreach_add_(g.exp_avg, scratch, 1.0 - b1);
       if (rule.weight_decay != 0.0) at::_foreach_mul_(g.params, 1.0 - group_lr * rule.weight_decay);
       at::_foreach_add_(g.params, g.exp_avg, -group_lr);
       continue;
