@@ -23,7 +23,7 @@
 # so a second call on a warm machine can run, e.g., STAGES="6 7 8 9" within
 # the 8 minutes one call should take.
 #
-# Here, once:   ../shared/device/fetch-debs.sh libgloo-dev libtcmalloc-minimal4
+# Here, once:   ../shared/device/fetch-debs.sh libgloo-dev libtcmalloc-minimal4 zlib1g-dev
 #               mkdir -p .device-tools && cp ../shared/device/*.sh .device-tools/
 # Device call:  carry [".device-debs", ".device-tools"], timeout_s 600,
 #               command: bash bench/gpu_check.sh "$(git rev-parse --short HEAD)"
@@ -165,7 +165,7 @@ for variant in "model.attention=blockwise" "model.attention=explicit" \
                "train.activation_checkpointing=blocks"; do
   echo "-- $variant"
   bench_preset L8-D512 --set objective.kind=ar --set train.precision=bf16 --set "$variant" |
-    grep -E "^(model|steps|peak memory)"
+    grep -E "^(model|steps|peak memory|error)"
 done
 fi
 
@@ -175,7 +175,7 @@ for shape in "L8-D512 8 512 8" "L12-D768 12 768 12"; do
   read -r preset layers width heads <<<"$shape"
   echo "-- $preset scalebed"
   bench_preset "$preset" --set objective.kind=ar --set train.precision=bf16 --set train.batch_size=8 |
-    grep -E "^(steps|tokens/s|TFLOP/s|MFU|peak memory)"
+    grep -E "^(steps|tokens/s|TFLOP/s|MFU|peak memory|error)"
   for mode in "" "--compile"; do
     echo "-- $preset pytorch ${mode:-eager}"
     timeout 240 python3 bench/pytorch_reference.py --device cuda --layers "$layers" \

@@ -11,6 +11,7 @@
 
 #include "model/blockwise_attention.h"
 #include "model/transformer.h"
+#include "model_test_util.h"
 
 namespace scalebed {
 namespace {
@@ -172,12 +173,7 @@ TEST(BlockwiseAttention, CausalOutputIgnoresLaterKeys) {
 // parameter gradients.
 TEST(BlockwiseAttention, ModelMatchesExplicitModel) {
   for (bool causal : {true, false}) {
-    TransformerOptions o;
-    o.layers = 2;
-    o.d_model = 32;
-    o.heads = 4;
-    o.context = 24;
-    o.vocab_in = o.vocab_out = 40;
+    TransformerOptions o = testing::small_backbone(24, 40);
     o.causal = causal;
     o.soft_cap = 30.0;
     o.attention_block = 7;
@@ -185,12 +181,7 @@ TEST(BlockwiseAttention, ModelMatchesExplicitModel) {
     std::vector<torch::Tensor> logits;
     for (auto kernel : {AttentionKernel::kBlockwise, AttentionKernel::kExplicit}) {
       o.kernel = kernel;
-      torch::manual_seed(2);
-      Transformer m(o);
-      {
-        torch::NoGradGuard g;
-        for (auto& p : m->parameters()) p.normal_(0.0, 0.3);
-      }
+      Transformer m = testing::random_model(o, 2);
       torch::manual_seed(9);
       auto tokens = torch::randint(0, 40, {3, 24}, torch::kLong);
       auto out = m->forward(tokens);

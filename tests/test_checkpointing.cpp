@@ -5,18 +5,15 @@
 #include <gtest/gtest.h>
 
 #include "model/transformer.h"
+#include "model_test_util.h"
 #include "train/device.h"
 
 namespace scalebed {
 namespace {
 
 TransformerOptions options(bool causal, bool bf16, bool checkpoint) {
-  TransformerOptions o;
+  TransformerOptions o = testing::small_backbone(24, 40);
   o.layers = 3;
-  o.d_model = 32;
-  o.heads = 4;
-  o.context = 24;
-  o.vocab_in = o.vocab_out = 40;
   o.causal = causal;
   o.soft_cap = 30;
   o.kernel = AttentionKernel::kBlockwise;
@@ -33,12 +30,7 @@ struct Pass {
 };
 
 Pass forward_backward(const TransformerOptions& o, int64_t batch) {
-  torch::manual_seed(5);
-  Transformer m(o);
-  {
-    torch::NoGradGuard g;
-    for (auto& p : m->parameters()) p.normal_(0.0, 0.3);
-  }
+  Transformer m = testing::random_model(o, 5);
   torch::manual_seed(6);
   auto tokens = torch::randint(0, 40, {batch, 24}, torch::kLong);
   auto targets = torch::randint(0, 40, {batch * 24}, torch::kLong);

@@ -8,6 +8,7 @@
 
 #include "model/chunked_head.h"
 #include "model/transformer.h"
+#include "model_test_util.h"
 #include "objectives/gidd.h"
 
 namespace scalebed {
@@ -97,19 +98,9 @@ TEST(ChunkedHead, KlPlusIsMatchesDenseReference) {
 // An AR model's per-token loss through the chunked head against the
 // cross-entropy of its full logits (what the objective computed before).
 TEST(ChunkedHead, ModelLossAndGradientsMatchFullLogits) {
-  TransformerOptions o;
-  o.layers = 2;
-  o.d_model = 32;
-  o.heads = 4;
-  o.context = 16;
-  o.vocab_in = o.vocab_out = 50;
+  TransformerOptions o = testing::small_backbone(16, 50);
   o.head_scale = 2.0;
-  torch::manual_seed(3);
-  Transformer m(o);
-  {
-    torch::NoGradGuard g;
-    for (auto& p : m->parameters()) p.normal_(0.0, 0.3);
-  }
+  Transformer m = testing::random_model(o, 3);
   auto tokens = torch::randint(0, 50, {3, 16}, torch::kLong);
   auto targets = torch::randint(0, 50, {3 * 16}, torch::kLong);
   std::vector<torch::Tensor> losses, grads;

@@ -8,30 +8,19 @@
 
 #include "model/accounting.h"
 #include "model/transformer.h"
+#include "model_test_util.h"
 
 namespace scalebed {
 namespace {
 
+using testing::random_model;
+
 TransformerOptions small_options(bool causal, bool sink, AttentionKernel kernel) {
-  TransformerOptions o;
-  o.layers = 2;
-  o.d_model = 32;
-  o.heads = 4;
-  o.context = 16;
-  o.vocab_in = 50;
-  o.vocab_out = 50;
+  TransformerOptions o = testing::small_backbone();
   o.causal = causal;
   o.attention_sink = sink;
   o.kernel = kernel;
   return o;
-}
-
-Transformer random_model(const TransformerOptions& o, uint64_t seed = 0) {
-  torch::manual_seed(seed);
-  Transformer m(o);
-  torch::NoGradGuard g;
-  for (auto& p : m->parameters()) p.normal_(0.0, 0.3);  // non-trivial sink, gains, biases
-  return m;
 }
 
 TEST(ParamCounts, ClosedFormMatchesTheModule) {
