@@ -391,6 +391,15 @@ TEST(Diffusion, TinyMaskedModelRespectsTheBoundAndSamplesLikeTheSource) {
   const double floor = summary.at("optimal_val_loss");
   EXPECT_LT(summary.at("final_val_loss").get<double>(), 1.15 * floor);
   expect_never_below(metrics_of(dir / "diff"), floor, 0.02);
+  // The progress line prints the ELBO beside the weighted training loss: the
+  // last one shows the last metrics line's ELBO.
+  const std::string log = read_text(dir / "diff/log.txt");
+  const auto last_line = log.rfind("step 600/600");
+  ASSERT_NE(last_line, std::string::npos) << log;
+  const auto elbo_at = log.find("(ELBO ", last_line);
+  ASSERT_NE(elbo_at, std::string::npos) << log.substr(last_line, 200);
+  EXPECT_NEAR(std::stod(log.substr(elbo_at + 6)),
+              metrics_of(dir / "diff").back().at("train_metric_mean").get<double>(), 1e-4);
 
   // Samples carry the source's sequential structure: under the true HMM they
   // are far more likely than the same source's tokens shuffled (its marginal

@@ -567,12 +567,18 @@ static int run_training_impl(Training& t) {
         check_claim("the metrics line of step " + std::to_string(state.step));
         if (main) run.append_metrics(line);
         const double eta = (total - state.step) * step_tokens / std::max(tokens_per_s, 1e-9);
+        // Diffusion trains on a weighted loss; the ELBO (what is compared and
+        // fitted) differs from it, a lot early in training: print both.
+        const std::string elbo_text =
+            t.objective->loss_kind() == "elbo"
+                ? strprintf(" (ELBO %.4f)", line.at("train_metric_mean").get<double>())
+                : std::string();
         info(strprintf(
-            "step %lld/%lld (%.1f%%) | loss %.4f%s | lr %.2e | gnorm %.3f | "
+            "step %lld/%lld (%.1f%%) | loss %.4f%s%s | lr %.2e | gnorm %.3f | "
             "%.1fk tok/s | elapsed %s | ETA %s",
             static_cast<long long>(state.step), static_cast<long long>(total),
-            100.0 * state.step / total, loss, val_text.c_str(), lr, gnorm, tokens_per_s / 1e3,
-            format_duration(wall()).c_str(), format_duration(eta).c_str()));
+            100.0 * state.step / total, loss, elbo_text.c_str(), val_text.c_str(), lr, gnorm,
+            tokens_per_s / 1e3, format_duration(wall()).c_str(), format_duration(eta).c_str()));
         last_log_time = Clock::now();
         last_log_tokens = state.tokens;
         state.metric_since_log = 0, state.steps_since_log = 0;
