@@ -1,4 +1,5 @@
-// GIDD forward process, ELBO weights and the chunked KL + IS autograd function.
+// GIDD forward process, ELBO weights, and KL + IS per token (as the chunked
+// head's row loss, and over given logits for the tests).
 #include "objectives/gidd.h"
 
 #include <cmath>
@@ -99,29 +100,25 @@ torch::Tensor chunk_grad(const torch::Tensor& logits, const torch::Tensor& x,
   return grad * grad_out.unsqueeze(1);
 }
 
+// KL + IS of given logits (M, N), a chunk of rows at a time through the same
+// per-row value and gradient as the chunked head's KlPlusIsRows.
 class KlPlusIs : public torch::autograd::Function<KlPlusIs> {
  public:
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor logits,
                                torch::Tensor x, torch::Tensor z, torch::Tensor log_snr,
                                torch::Tensor active, double a, double b, int64_t vocab,
                                int64_t chunk_elements) {
-    NoiseProcess p{vocab, a, b};
     ctx->save_for_backward({logits, x, z, log_snr, active});
     ctx->saved_data["a"] = a;
     ctx->saved_data["b"] = b;
     ctx->saved_data["vocab"] = vocab;
     ctx->saved_data["chunk_elements"] = chunk_elements;
-    auto out = torch::zeros({logits.size(0)}, logits.options().dtype(torch::kFloat32));
+    const KlPlusIsRows loss(x, z, log_snr, active, NoiseProcess{vocab, a, b});
+    auto out = torch::empty({logits.size(0)}, logits.options().dtype(torch::kFloat32));
     const int64_t rows = chunk_rows(vocab, chunk_elements);
     for (int64_t start = 0; start < logits.size(0); start += rows) {
       const int64_t n = std::min(rows, logits.size(0) - start);
-      auto idx = active.narrow(0, start, n).nonzero().squeeze(1) + start;
-      if (idx.numel() == 0) continue;
-      TokenTerms t = token_terms(x.index_select(0, idx), z.index_select(0, idx),
-                                 log_snr.index_select(0, idx), p);
-      out.index_copy_(0, idx,
-                      chunk_value(logits.index_select(0, idx), x.index_select(0, idx),
-                                  z.index_select(0, idx), t, p));
+      out.narrow(0, start, n).copy_(loss.value(logits.narrow(0, start, n), start));
     }
     return out;
   }
@@ -130,21 +127,17 @@ class KlPlusIs : public torch::autograd::Function<KlPlusIs> {
                                                  torch::autograd::variable_list grad_outputs) {
     auto saved = ctx->get_saved_variables();
     auto &logits = saved[0], &x = saved[1], &z = saved[2], &log_snr = saved[3], &active = saved[4];
-    NoiseProcess p{ctx->saved_data["vocab"].toInt(), ctx->saved_data["a"].toDouble(),
-                   ctx->saved_data["b"].toDouble()};
+    const int64_t vocab = ctx->saved_data["vocab"].toInt();
+    const KlPlusIsRows loss(
+        x, z, log_snr, active,
+        NoiseProcess{vocab, ctx->saved_data["a"].toDouble(), ctx->saved_data["b"].toDouble()});
     auto grad_out = grad_outputs[0].to(torch::kFloat32);
-    auto grad = torch::zeros_like(logits);  // the one (M, N) tensor besides the logits
-    const int64_t rows = chunk_rows(p.vocab, ctx->saved_data["chunk_elements"].toInt());
+    auto grad = torch::empty_like(logits);  // the one (M, N) tensor besides the logits
+    const int64_t rows = chunk_rows(vocab, ctx->saved_data["chunk_elements"].toInt());
     for (int64_t start = 0; start < logits.size(0); start += rows) {
       const int64_t n = std::min(rows, logits.size(0) - start);
-      auto idx = active.narrow(0, start, n).nonzero().squeeze(1) + start;
-      if (idx.numel() == 0) continue;
-      auto xi = x.index_select(0, idx), zi = z.index_select(0, idx);
-      TokenTerms t = token_terms(xi, zi, log_snr.index_select(0, idx), p);
-      grad.index_copy_(
-          0, idx,
-          chunk_grad(logits.index_select(0, idx), xi, zi, t, grad_out.index_select(0, idx), p)
-              .to(logits.scalar_type()));
+      grad.narrow(0, start, n)
+          .copy_(loss.grad(logits.narrow(0, start, n), start, grad_out.narrow(0, start, n)));
     }
     return {grad,
             torch::Tensor(),
