@@ -242,12 +242,15 @@ TEST(SyntheticHmm, SampleStatisticsMatchTheLikelihood) {
 // direct sum over components, normalisation, the sampler against the
 // likelihood (Monte Carlo), and the trainer's floor against a Monte Carlo
 // estimate of the expected optimal loss.
-ZipfMarkovOptions small_mixture() {
+// Each test runs without and with noise (uniformly drawn next tokens).
+ZipfMarkovOptions small_mixture(double noise) {
   ZipfMarkovOptions o;
   o.components = 5, o.vocab = 4, o.successors = 2, o.concentration = 0.7, o.zipf_exponent = 0.5;
   o.seed = 11;
+  o.noise = noise;
   return o;
 }
+const double kNoiseLevels[] = {0.0, 0.3};
 
 // −log Σ_k π_k (1/V) Π P_k(x_t | x_t−1): every component summed, none pruned.
 double direct_nll(const ZipfMarkov& z, const std::vector<uint32_t>& x) {
@@ -261,84 +264,99 @@ double direct_nll(const ZipfMarkov& z, const std::vector<uint32_t>& x) {
 }
 
 TEST(ZipfMarkov, LikelihoodIsTheMixtureOverEveryComponent) {
-  const ZipfMarkov z(small_mixture());
-  for (uint64_t seed = 0; seed < 20; ++seed) {
-    std::vector<uint32_t> x(7);
-    z.sample_window(seed, 7, x.data());
-    EXPECT_NEAR(z.window_nll(x.data(), 7, 0), direct_nll(z, x), 1e-10);
-    // The conditional form: the whole window minus its head.
-    const std::vector<uint32_t> head(x.begin(), x.begin() + 3);
-    EXPECT_NEAR(z.window_nll(x.data(), 7, 3), direct_nll(z, x) - direct_nll(z, head), 1e-10);
-    // p(x) >= π_k·p_k(x): the mixture never loses more than −log π_k to the
-    // oracle that is told the component.
-    const int64_t k = z.component_of(seed);
-    EXPECT_LE(z.window_nll(x.data(), 7, 0),
-              z.component_nll(k, x.data(), 7, 0) - std::log(z.weights()[k]) + 1e-12);
-  }
-  // Each token has exactly `successors` possible next tokens, weights summing to one.
-  for (int64_t k = 0; k < 5; ++k) {
-    for (int64_t a = 0; a < 4; ++a) {
-      double sum = 0;
-      int nonzero = 0;
-      for (int64_t b = 0; b < 4; ++b)
-        sum += z.transition(k, a, b), nonzero += z.transition(k, a, b) > 0;
-      EXPECT_NEAR(sum, 1.0, 1e-12);
-      EXPECT_EQ(nonzero, 2);
+  for (double noise : kNoiseLevels) {
+    SCOPED_TRACE(noise);
+    const ZipfMarkov z(small_mixture(noise));
+    for (uint64_t seed = 0; seed < 20; ++seed) {
+      std::vector<uint32_t> x(7);
+      z.sample_window(seed, 7, x.data());
+      EXPECT_NEAR(z.window_nll(x.data(), 7, 0), direct_nll(z, x), 1e-10);
+      // The conditional form: the whole window minus its head.
+      const std::vector<uint32_t> head(x.begin(), x.begin() + 3);
+      EXPECT_NEAR(z.window_nll(x.data(), 7, 3), direct_nll(z, x) - direct_nll(z, head), 1e-10);
+      // p(x) >= π_k·p_k(x): the mixture never loses more than −log π_k to the
+      // oracle that is told the component.
+      const int64_t k = z.component_of(seed);
+      EXPECT_LE(z.window_nll(x.data(), 7, 0),
+                z.component_nll(k, x.data(), 7, 0) - std::log(z.weights()[k]) + 1e-12);
+    }
+    // Each token has exactly `successors` listed next tokens, weights summing to
+    // one; with noise every token has at least ε/V.
+    for (int64_t k = 0; k < 5; ++k) {
+      for (int64_t a = 0; a < 4; ++a) {
+        double sum = 0;
+        int above_noise = 0;
+        for (int64_t b = 0; b < 4; ++b) {
+          sum += z.transition(k, a, b);
+          above_noise += z.transition(k, a, b) > noise / 4 + 1e-12;
+          EXPECT_GE(z.transition(k, a, b), noise / 4);
+        }
+        EXPECT_NEAR(sum, 1.0, 1e-12);
+        EXPECT_EQ(above_noise, 2);
+      }
     }
   }
 }
 
 TEST(ZipfMarkov, LikelihoodIsANormalisedDistribution) {
-  const ZipfMarkov z(small_mixture());
-  double total = 0;
-  for (int code = 0; code < 4 * 4 * 4 * 4 * 4; ++code) {
-    std::vector<uint32_t> x(5);
-    for (int t = 0, c = code; t < 5; ++t, c /= 4) x[t] = c % 4;
-    double p = 0;
-    for (int64_t k = 0; k < 5; ++k) {
-      double pk = z.weights()[k] / 4;
-      for (int t = 1; t < 5; ++t) pk *= z.transition(k, x[t - 1], x[t]);
-      p += pk;
+  for (double noise : kNoiseLevels) {
+    SCOPED_TRACE(noise);
+    const ZipfMarkov z(small_mixture(noise));
+    double total = 0;
+    for (int code = 0; code < 4 * 4 * 4 * 4 * 4; ++code) {
+      std::vector<uint32_t> x(5);
+      for (int t = 0, c = code; t < 5; ++t, c /= 4) x[t] = c % 4;
+      double p = 0;
+      for (int64_t k = 0; k < 5; ++k) {
+        double pk = z.weights()[k] / 4;
+        for (int t = 1; t < 5; ++t) pk *= z.transition(k, x[t - 1], x[t]);
+        p += pk;
+      }
+      if (p > 0) {  // a sequence no component can produce has probability 0
+        EXPECT_NEAR(std::exp(-z.window_nll(x.data(), 5, 0)), p, 1e-14);
+      } else {
+        EXPECT_EQ(noise, 0.0);  // with noise every sequence is possible
+        EXPECT_THROW(z.window_nll(x.data(), 5, 0), Error);
+      }
+      total += p;
     }
-    if (p > 0) {  // a sequence no component can produce has probability 0
-      EXPECT_NEAR(std::exp(-z.window_nll(x.data(), 5, 0)), p, 1e-14);
-    } else {
-      EXPECT_THROW(z.window_nll(x.data(), 5, 0), Error);
-    }
-    total += p;
+    EXPECT_NEAR(total, 1.0, 1e-12);
   }
-  EXPECT_NEAR(total, 1.0, 1e-12);
 }
 
 TEST(ZipfMarkov, TheSamplerDrawsWindowsWithTheLikelihoodsProbabilities) {
   // Monte Carlo: 200,000 windows of 3 tokens; every sequence's frequency
   // against exp(−window_nll), and every component's against π_k.
-  const ZipfMarkov z(small_mixture());
-  const int n = 200000;
-  std::map<int, int> seen;
-  std::vector<int> components(5, 0);
-  for (int i = 0; i < n; ++i) {
-    std::vector<uint32_t> x(3);
-    z.sample_window(mix_seed(99, i, 0), 3, x.data());
-    ++seen[x[0] * 16 + x[1] * 4 + x[2]];
-    ++components[z.component_of(mix_seed(99, i, 0))];
-  }
-  for (int code = 0; code < 64; ++code) {
-    const std::vector<uint32_t> x = {uint32_t(code / 16), uint32_t(code / 4 % 4),
-                                     uint32_t(code % 4)};
-    double p = 0;
-    for (int64_t k = 0; k < 5; ++k) {
-      p += z.weights()[k] / 4 * z.transition(k, x[0], x[1]) * z.transition(k, x[1], x[2]);
+  for (double noise : kNoiseLevels) {
+    SCOPED_TRACE(noise);
+    const ZipfMarkov z(small_mixture(noise));
+    const int n = 200000;
+    std::map<int, int> seen;
+    std::vector<int> components(5, 0);
+    for (int i = 0; i < n; ++i) {
+      std::vector<uint32_t> x(3);
+      z.sample_window(mix_seed(99, i, 0), 3, x.data());
+      ++seen[x[0] * 16 + x[1] * 4 + x[2]];
+      ++components[z.component_of(mix_seed(99, i, 0))];
     }
-    const double freq = static_cast<double>(seen[code]) / n;
-    EXPECT_NEAR(freq, p, 5 * std::sqrt(p * (1 - p) / n) + 1e-12) << code;
+    for (int code = 0; code < 64; ++code) {
+      const std::vector<uint32_t> x = {uint32_t(code / 16), uint32_t(code / 4 % 4),
+                                       uint32_t(code % 4)};
+      double p = 0;
+      for (int64_t k = 0; k < 5; ++k) {
+        p += z.weights()[k] / 4 * z.transition(k, x[0], x[1]) * z.transition(k, x[1], x[2]);
+      }
+      const double freq = static_cast<double>(seen[code]) / n;
+      EXPECT_NEAR(freq, p, 5 * std::sqrt(p * (1 - p) / n) + 1e-12) << code;
+      if (p > 0) EXPECT_NEAR(p, std::exp(-z.window_nll(x.data(), 3, 0)), 1e-14);
+    }
+    for (int k = 0; k < 5; ++k) {
+      const double p = z.weights()[k];
+      EXPECT_NEAR(static_cast<double>(components[k]) / n, p, 5 * std::sqrt(p * (1 - p) / n));
+    }
+    // π_k ∝ k^−(1+a).
+    EXPECT_NEAR(z.weights()[0] / z.weights()[3], std::pow(4.0, 1.5), 1e-9);
   }
-  for (int k = 0; k < 5; ++k) {
-    const double p = z.weights()[k];
-    EXPECT_NEAR(static_cast<double>(components[k]) / n, p, 5 * std::sqrt(p * (1 - p) / n));
-  }
-  // π_k ∝ k^−(1+a).
-  EXPECT_NEAR(z.weights()[0] / z.weights()[3], std::pow(4.0, 1.5), 1e-9);
 }
 
 TEST(ZipfMarkov, TheTrainersFloorIsTheMonteCarloOptimalLoss) {

@@ -73,6 +73,7 @@ const std::vector<SchemaEntry> kSchema = {
   {"data.zipf_markov.successors", "int", "2", "possible next tokens per token in each chain (sparsity)", {}},
   {"data.zipf_markov.concentration", "float", "1.0", "Dirichlet concentration of the successor weights", {}},
   {"data.zipf_markov.zipf_exponent", "float", "1.0", "a of the chain weights k^-(1+a): the excess loss of the K most frequent chains learned falls as K^-a", {}},
+  {"data.zipf_markov.noise", "float", "0.0", "share of steps whose next token is drawn uniformly from the vocabulary: entropy no model can remove, which raises the floor", {}},
   {"data.zipf_markov.seed", "int", "1234", "seed of the chains' tables (not of the run)", {}},
 
   {"optim.name", "enum", "adamw", "optimizer: adamw, or laprop (the paper's released code)", {"adamw", "laprop"}},
@@ -368,6 +369,7 @@ RunConfig build_run_config(FlatConfig flat, const std::string& source_path) {
   z.successors = r.integer("data.zipf_markov.successors");
   z.concentration = r.real("data.zipf_markov.concentration");
   z.zipf_exponent = r.real("data.zipf_markov.zipf_exponent");
+  z.noise = r.real("data.zipf_markov.noise");
   z.seed = r.integer("data.zipf_markov.seed");
   r.require(z.components >= 1 && z.components <= 1000000, "data.zipf_markov.components",
             "must be in [1, 1000000]");
@@ -379,6 +381,7 @@ RunConfig build_run_config(FlatConfig flat, const std::string& source_path) {
   r.require(z.concentration > 0, "data.zipf_markov.concentration", "must be > 0");
   r.require(z.zipf_exponent > 0 && z.zipf_exponent <= 10, "data.zipf_markov.zipf_exponent",
             "must be in (0, 10]");
+  r.require(z.noise >= 0 && z.noise < 1, "data.zipf_markov.noise", "must be in [0, 1)");
   if (d.source != "synthetic" && d.source != "zipf_markov") {
     r.require(!d.path.empty(), "data.path", "must be set when data.source is " + d.source);
   }

@@ -58,6 +58,7 @@ struct SyntheticConfig {
 struct ZipfMarkovConfig {
   int64_t components, vocab, successors, seed;
   double concentration, zipf_exponent;
+  double noise = 0.0;  // share of uniformly drawn next tokens
 };
 
 struct DataConfig {

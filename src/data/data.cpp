@@ -72,6 +72,7 @@ Dataset open_dataset(const DataConfig& cfg, int64_t model_vocab, int64_t context
     o.successors = zc.successors;
     o.concentration = zc.concentration;
     o.zipf_exponent = zc.zipf_exponent;
+    o.noise = zc.noise;
     o.seed = static_cast<uint64_t>(zc.seed);
     auto source = std::make_shared<ZipfMarkov>(o);
     d.vocab = zc.vocab;
@@ -79,7 +80,8 @@ Dataset open_dataset(const DataConfig& cfg, int64_t model_vocab, int64_t context
     d.generator = source;
     d.description = "Zipf-Markov mixture (" + std::to_string(zc.components) + " chains, vocab " +
                     std::to_string(zc.vocab) + ", " + std::to_string(zc.successors) +
-                    " successors, Zipf a " + strprintf("%g", zc.zipf_exponent) + ")";
+                    " successors, Zipf a " + strprintf("%g", zc.zipf_exponent) +
+                    (zc.noise > 0 ? strprintf(", noise %g", zc.noise) : std::string()) + ")";
   } else if (cfg.source == "text") {
     auto tok = std::shared_ptr<const Tokenizer>(make_tokenizer(cfg.tokenizer));
     auto all = tokenize_text_file(cfg.path, *tok);

@@ -30,7 +30,7 @@ double log_sum_exp(const std::vector<double>& v) {
 
 ZipfMarkov::ZipfMarkov(const ZipfMarkovOptions& o) : o_(o) {
   SB_CHECK(o.components >= 1 && o.vocab >= 2 && o.successors >= 1 && o.successors <= o.vocab &&
-           o.concentration > 0 && o.zipf_exponent > 0);
+           o.concentration > 0 && o.zipf_exponent > 0 && o.noise >= 0 && o.noise < 1);
   const int64_t K = o.components, V = o.vocab, S = o.successors;
   weights_.resize(K);
   for (int64_t k = 0; k < K; ++k)
@@ -68,6 +68,19 @@ ZipfMarkov::ZipfMarkov(const ZipfMarkovOptions& o) : o_(o) {
       for (int64_t i = 0; i < S; ++i) prob_[base + i] /= sum;
     }
   }
+  if (o.noise > 0) {
+    listed_.resize(V * V);
+    const double uniform = o.noise / static_cast<double>(V);
+    for (int64_t k = 0; k < K; ++k) {
+      for (int64_t x = 0; x < V; ++x) {
+        for (int64_t i = 0; i < S; ++i) {
+          const int64_t base = (k * V + x) * S + i;
+          listed_[x * V + next_[base]].push_back(
+              {static_cast<uint32_t>(k), std::log1p((1 - o.noise) * prob_[base] / uniform)});
+        }
+      }
+    }
+  }
 }
 
 // A window's first draw picks its component: inverse CDF of π.
@@ -89,6 +102,11 @@ void ZipfMarkov::sample_window(uint64_t window_seed, int64_t n, uint32_t* out) c
   int64_t x = rng.below(V);
   for (int64_t t = 0; t < n; ++t) {
     out[t] = static_cast<uint32_t>(x);
+    // Without noise no draw is spent on it: windows stay those of older runs.
+    if (o_.noise > 0 && rng.uniform() < o_.noise) {
+      x = rng.below(V);
+      continue;
+    }
     const int64_t base = (k * V + x) * S;
     double r = rng.uniform();
     int64_t i = 0;
@@ -99,10 +117,11 @@ void ZipfMarkov::sample_window(uint64_t window_seed, int64_t n, uint32_t* out) c
 
 double ZipfMarkov::transition(int64_t k, int64_t token, int64_t next) const {
   const int64_t base = (k * o_.vocab + token) * o_.successors;
+  double listed = 0.0;
   for (int64_t i = 0; i < o_.successors; ++i) {
-    if (next_[base + i] == static_cast<uint32_t>(next)) return prob_[base + i];
+    if (next_[base + i] == static_cast<uint32_t>(next)) listed = prob_[base + i];
   }
-  return 0.0;
+  return (1 - o_.noise) * listed + o_.noise / static_cast<double>(o_.vocab);
 }
 
 double ZipfMarkov::component_nll(int64_t k, const uint32_t* tokens, int64_t n, int64_t skip) const {
@@ -119,6 +138,7 @@ double ZipfMarkov::window_nll(const uint32_t* tokens, int64_t n, int64_t skip) c
   for (int64_t t = 0; t < n; ++t) {
     SB_CHECK(tokens[t] < static_cast<uint32_t>(o_.vocab), "token outside the source's vocabulary");
   }
+  if (o_.noise > 0) return window_nll_with_noise(tokens, n, skip);
   // log p(x_0..t) = −log V + log Σ_k π_k Π P_k; the components that gave some
   // transition probability 0 drop out of the sum for good.
   std::vector<int64_t> alive(o_.components);
@@ -148,6 +168,30 @@ double ZipfMarkov::window_nll(const uint32_t* tokens, int64_t n, int64_t skip) c
     }
   }
   // n == 1: only x_0, scored when skip == 0.
+  return -log_start;
+}
+
+// With noise every component can produce every window. Each step multiplies
+// every component's likelihood by ε/V (kept as one shared log offset) and
+// the components that list the step's pair by their lift on top, so a step
+// costs the length of one list (K·S/V on average) rather than K.
+double ZipfMarkov::window_nll_with_noise(const uint32_t* tokens, int64_t n, int64_t skip) const {
+  const int64_t V = o_.vocab;
+  std::vector<double> log_w(o_.components);
+  for (int64_t k = 0; k < o_.components; ++k) log_w[k] = std::log(weights_[k]);
+  const double log_start = -std::log(static_cast<double>(V));
+  const double log_uniform = std::log(o_.noise / static_cast<double>(V));
+  double offset = 0.0;  // Σ log(ε/V) over the steps so far
+  double log_p_head = skip == 0 ? 0.0 : log_start;
+  for (int64_t t = 1; t < n; ++t) {
+    offset += log_uniform;
+    for (const Listed& l : listed_[tokens[t - 1] * V + tokens[t]]) log_w[l.component] += l.log_lift;
+    if (t == skip - 1 || t == n - 1) {
+      const double log_p = log_start + offset + log_sum_exp(log_w);
+      if (t == skip - 1) log_p_head = log_p;
+      if (t == n - 1) return -(log_p - log_p_head);
+    }
+  }
   return -log_start;
 }
 
