@@ -2,10 +2,17 @@
 // times full optimizer steps (forward, backward, clipping, update) and prints
 // tokens/s, achieved FLOP/s under the PaLM convention (6·N_matmul + 12·L·d·T
 // per token), MFU against a given peak, and peak device memory. The same
-// program runs on CPU here and on a GPU with `--set device=cuda`.
+// program runs on CPU here and on a GPU with `--set device=cuda`, and as one
+// rank of a data-parallel job when started with torchrun's variables (RANK,
+// WORLD_SIZE, MASTER_ADDR, MASTER_PORT: bench/shard_memory.sh).
 //
 //   bench_train --config configs/tiny.yaml [--set key=value ...]
-//               [--steps 20] [--warmup 3] [--peak-tflops P]
+//               [--steps 20] [--warmup 3] [--peak-tflops P] [--whole-footprint]
+//
+// --whole-footprint (CPU): measure every tensor allocation from before the
+// model is built to the end of the timed steps (weights, gradients, optimizer
+// state, data-parallel buffers, activations) against the total estimate,
+// instead of what the timed steps add above the state.
 #include <dlfcn.h>
 #include <torch/torch.h>
 
@@ -34,6 +41,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> overrides;
   int steps = 20, warmup = 3;
   double peak_tflops = 0;
+  bool whole_footprint = false;
   try {
     for (int i = 1; i < argc; ++i) {
       const std::string a = argv[i];
@@ -54,9 +62,11 @@ int main(int argc, char** argv) {
         warmup = static_cast<int>(scalebed::integer_flag(a, next(), 0, 1000000));
       } else if (a == "--peak-tflops") {
         peak_tflops = scalebed::positive_flag(a, next());
+      } else if (a == "--whole-footprint") {
+        whole_footprint = true;
       } else {
         std::cerr << "usage: bench_train --config FILE [--set k=v] [--steps N] [--warmup N] "
-                     "[--peak-tflops P]\n";
+                     "[--peak-tflops P] [--whole-footprint]\n";
         return 2;
       }
     }
@@ -69,7 +79,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    auto t = scalebed::build_training(scalebed::load_run_config(config, overrides));
+    const auto cfg = scalebed::load_run_config(config, overrides);
+    std::optional<scalebed::CpuAllocationWindow> cpu_window;
+    if (whole_footprint) cpu_window.emplace();  // CPU runs only (checked below)
+    auto t = scalebed::build_training(cfg);
+    if (whole_footprint && !t->device.is_cpu()) {
+      std::cerr << "bench_train: --whole-footprint measures CPU runs\n";
+      return 2;
+    }
     scalebed::BatchSource batches(t->data, t->cfg.model.context, 0);
     const double lr = t->cfg.optim.lr;
     auto sync = [&] {
@@ -80,8 +97,7 @@ int main(int argc, char** argv) {
     scalebed::reset_peak_device_memory(t->device);
     // On the CPU, what the timed steps allocate on top of the model, its
     // gradients and the optimizer state (all in place after warm-up).
-    std::optional<scalebed::CpuAllocationWindow> cpu_window;
-    if (t->device.is_cpu()) cpu_window.emplace();
+    if (t->device.is_cpu() && !whole_footprint) cpu_window.emplace();
     const auto start = std::chrono::steady_clock::now();
     double loss = 0;
     for (int s = 0; s < steps; ++s)
@@ -130,9 +146,18 @@ int main(int argc, char** argv) {
     } else {
       std::printf("MFU           (give --peak-tflops to compute it)\n");
     }
-    const auto estimate = scalebed::estimate_memory(t->model_options, t->cfg.train.micro_batch);
+    const auto estimate = scalebed::estimate_memory(t->model_options, t->cfg.train.micro_batch,
+                                                    scalebed::rank_layout(*t));
     const double mib = 1024.0 * 1024.0;
-    if (t->device.is_cpu()) {
+    if (whole_footprint) {
+      std::printf("rank          %d of %d, distributed.shard %s\n", t->ranks.rank, t->ranks.world,
+                  t->cfg.distributed.shard.c_str());
+      std::printf("estimate      %s\n", estimate.describe().c_str());
+      std::printf(
+          "footprint     %.1f MiB measured (peak CPU allocation from the build to the last "
+          "timed step), %.1f MiB estimated (measured/estimate %.2f)\n",
+          step_peak / mib, estimate.total() / mib, step_peak / estimate.total());
+    } else if (t->device.is_cpu()) {
       // The measured peak is everything the steps allocate above the state:
       // activations during forward and backward, or the optimizer step's
       // temporaries, whichever is larger.

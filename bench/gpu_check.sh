@@ -17,6 +17,8 @@
 #   9. tokens/s and MFU at L8-D512 and L12-D768 (T 2048, vocab 131k, bf16):
 #      scalebed against the same model in PyTorch eager and torch.compile
 #      (bench/pytorch_reference.py, with the machine's own PyTorch)
+#  10. sharded data parallelism (ZeRO-1 and ZeRO-2) on 2 ranks over NCCL
+#      against the single-GPU curve; skipped on a machine with one GPU
 # Each stage runs even when an earlier one failed; all output goes to stdout
 # and to $OUT (gpu_check.log, ctest.log, the runs' metrics) for bench/results/.
 # STAGES selects stages (default all); 0 and 1 (machine, build) always run,
@@ -36,7 +38,7 @@ runs=/tmp/gpu_check_runs
 rm -rf "$runs"
 mkdir -p "$runs"
 stage() { printf '\n===== %s  (%s, %ds since start)\n' "$*" "$(date -u +%H:%M:%S)" "$SECONDS"; }
-stages=" ${STAGES:-2 3 4 5 6 7 8 9} "
+stages=" ${STAGES:-2 3 4 5 6 7 8 9 10} "
 want() { [[ "$stages" == *" $1 "* ]]; }
 
 main() {
@@ -88,8 +90,8 @@ print(f"{sys.argv[1].split('/')[-2]} vs {sys.argv[2].split('/')[-2]}: largest |d
 PY
 }
 
-# The fp32 GPU and CPU baselines that stages 2, 3 and 6 compare against.
-if want 2 || want 3 || want 6; then
+# The fp32 GPU and CPU baselines that stages 2, 3, 6 and 10 compare against.
+if want 2 || want 3 || want 6 || want 10; then
   train cuda_single --set device=cuda
   train cpu_ar --set device=cpu
 fi
@@ -183,6 +185,19 @@ for shape in "L8-D512 8 512 8" "L12-D768 12 768 12"; do
       --warmup 2 --peak-tflops 989 $mode 2>&1 | tail -6
   done
 done
+fi
+if want 10; then
+stage "10. sharded data parallelism over NCCL (2 ranks, ZeRO-1 and ZeRO-2) against one GPU"
+gpus=$(nvidia-smi -L 2>/dev/null | wc -l)
+if [ "$gpus" -lt 2 ]; then
+  echo "skipped: $gpus GPU(s) here; this stage needs 2"
+else
+  for shard in optimizer gradients; do
+    train "cuda_shard_$shard" --nproc-per-node 2 --set device=cuda \
+      --set distributed.shard=$shard --set distributed.bucket_mb=1
+    compare cuda_single "cuda_shard_$shard" 1e-4
+  done
+fi
 fi
 stage "done"
 }

@@ -224,5 +224,38 @@ TEST(MemoryEstimate, AutoMicroBatchIsTheLargestDivisorThatFits) {
   EXPECT_EQ(largest_fitting_micro_batch(o, 24, one - 1), 0);  // nothing fits
 }
 
+// Per rank under data parallelism (RankLayout): unsharded ranks add the
+// all-reduce buffers (a second gradient copy); sharding divides the optimizer
+// moments by the world size, and sharding gradients too leaves their chunks
+// plus a few buckets; activations do not change.
+TEST(MemoryEstimate, ShardingDividesOptimizerStateAndGradientsByTheWorldSize) {
+  TransformerOptions o = small_options(true, true, AttentionKernel::kSdpa);
+  o.vocab_in = o.vocab_out = 64;
+  const double P = count_params(o).total;
+  // A bucket larger than any one tensor (which would make its own bucket).
+  const double bucket = 8.0 * o.mlp_ratio * o.d_model * o.d_model;
+  ASSERT_LT(bucket, 4 * P);
+  const auto alone = estimate_memory(o, 4);
+  EXPECT_DOUBLE_EQ(alone.grads_bytes, 4 * P);
+  EXPECT_DOUBLE_EQ(alone.optimizer_bytes, 8 * P);
+  RankLayout ranks;
+  ranks.world = 4;
+  ranks.bucket_bytes = bucket;
+  const auto unsharded = estimate_memory(o, 4, ranks);
+  EXPECT_DOUBLE_EQ(unsharded.grads_bytes, 8 * P);
+  EXPECT_DOUBLE_EQ(unsharded.optimizer_bytes, 8 * P);
+  ranks.shard_optimizer = true;
+  const auto zero1 = estimate_memory(o, 4, ranks);
+  EXPECT_DOUBLE_EQ(zero1.optimizer_bytes, 2 * P);
+  EXPECT_DOUBLE_EQ(zero1.grads_bytes, 4 * P + P + 2 * bucket);
+  ranks.shard_gradients = true;
+  const auto zero2 = estimate_memory(o, 4, ranks);
+  EXPECT_DOUBLE_EQ(zero2.optimizer_bytes, 2 * P);
+  EXPECT_DOUBLE_EQ(zero2.grads_bytes, P + 3 * bucket);
+  EXPECT_DOUBLE_EQ(zero2.activation_bytes, alone.activation_bytes);
+  EXPECT_LT(zero2.total(), zero1.total());
+  EXPECT_LT(zero1.total(), unsharded.total());
+}
+
 }  // namespace
 }  // namespace scalebed

@@ -457,28 +457,48 @@ TEST(Presets, PaperSizesDryRunWithoutDataOrAllocation) {
 }
 
 // --dry-run says what fits on 80 GB and 141 GB cards, and says plainly when
-// nothing does (10B: fp32 weights, gradients and LaProp state alone exceed
-// either card); L12-D768 in bf16 at the paper's batch of 128 with micro-batch 8
-// needs at least 4x less activation memory than the 74.7 GiB that the explicit
+// nothing does (10B on one rank: fp32 weights, gradients and LaProp state
+// alone exceed either card); with --world-size 8 the 10B preset (ZeRO-2,
+// activation checkpointing, the paper's batch of 3072) fits 8 x 80 GB, and
+// the dry run names the fewest ranks each shard mode needs (unsharded: none).
+// L12-D768 in bf16 at the paper's batch of 128 with micro-batch 8 needs at
+// least 4x less activation memory than the 74.7 GiB that the explicit
 // attention, whole logits and fp32 of before needed.
 TEST(Presets, PaperDryRunSaysWhatFitsOnEachCard) {
   const std::string dir = std::string(SCALEBED_SOURCE_DIR) + "/configs/paper/";
+  const std::string card80 = "on 80 GB cards (79.6 GiB), budget 71.6 GiB per rank: ",
+                    card141 = "on 141 GB cards (140.4 GiB), budget 126.4 GiB per rank: ";
   for (const std::string preset : {"L8-D512", "L12-D768", "L20-D1536", "3B"}) {
     auto r = run_process({kTrainer, "--config", dir + preset + ".yaml", "--dry-run"});
     EXPECT_EQ(r.exit_code, 0) << r.output;
     EXPECT_NE(r.output.find("precision: bf16"), std::string::npos) << preset;
-    for (const std::string card : {"80 GB card (79.6 GiB), budget 71.6 GiB: micro-batch ",
-                                   "141 GB card (140.4 GiB), budget 126.4 GiB: micro-batch "}) {
-      EXPECT_NE(r.output.find(card), std::string::npos) << preset << "\n" << r.output;
+    for (const std::string card : {card80, card141}) {
+      EXPECT_NE(r.output.find(card + "micro-batch "), std::string::npos) << preset << "\n"
+                                                                         << r.output;
     }
   }
   auto r = run_process({kTrainer, "--config", dir + "10B.yaml", "--dry-run"});
   EXPECT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("80 GB card (79.6 GiB), budget 71.6 GiB: nothing fits"),
+  EXPECT_NE(r.output.find(card80 + "nothing fits"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(card141 + "nothing fits"), std::string::npos);
+  EXPECT_NE(r.output.find("fewest ranks that fit: shard none: none up to 3072 ranks"),
+            std::string::npos);
+  EXPECT_NE(r.output.find("M*D 1.019e+22"), std::string::npos) << r.output;
+
+  r = run_process({kTrainer, "--config", dir + "10B.yaml", "--dry-run", "--world-size", "8"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("memory estimate (bf16, micro-batch 1, per rank of 8, shard gradients)"),
             std::string::npos)
       << r.output;
-  EXPECT_NE(r.output.find("141 GB card (140.4 GiB), budget 126.4 GiB: nothing fits"),
-            std::string::npos);
+  EXPECT_NE(r.output.find(card80 + "micro-batch "), std::string::npos) << r.output;
+  // The same plan unsharded: nothing fits.
+  r = run_process({kTrainer, "--config", dir + "10B.yaml", "--dry-run", "--world-size", "8",
+                   "--set", "distributed.shard=none"});
+  EXPECT_NE(r.output.find(card80 + "nothing fits"), std::string::npos) << r.output;
+  // --world-size only plans.
+  r = run_process({kTrainer, "--config", dir + "10B.yaml", "--world-size", "8"});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--world-size plans a --dry-run"), std::string::npos) << r.output;
 
   r = run_process(
       {kTrainer, "--config", dir + "L12-D768.yaml", "--dry-run", "--set", "train.micro_batch=8"});

@@ -27,7 +27,7 @@ const char* kUsage =
     R"(trainer: train autoregressive and discrete-diffusion transformers for scaling studies
 
 usage:
-  trainer --config RUN.yaml [--set key.path=value ...] [--dry-run]
+  trainer --config RUN.yaml [--set key.path=value ...] [--dry-run [--world-size N]]
   trainer prepare --input TEXT [--input TEXT ...] --out DIR
                   [--tokenizer byte|MODEL.model] [--val-fraction 0.05] [--shard-tokens N]
   trainer sample --run RUN_DIR [--num 4] [--length T] [--temperature 1.0] [--seed 0]
@@ -42,6 +42,8 @@ options:
   --set K=V         override one config key, e.g. --set model.d_model=128 (repeatable)
   --dry-run         validate, print the resolved config, parameter counts, FLOPs per token
                     under each convention, tokens, steps and a memory estimate; write nothing
+  --world-size N    with --dry-run: the estimate per rank of N data-parallel ranks (with the
+                    config's distributed.shard), and the fewest ranks each shard mode needs
   --help-config     list every config key with its type, default and meaning
   --nproc-per-node K  start K ranks of this command (Gloo on CPU, NCCL with one GPU per rank,
                     rank k on cuda:k); K = 1 still joins a process group, as under torchrun;
@@ -205,6 +207,7 @@ int main(int argc, char** argv) {
     std::string config_path;
     std::vector<std::string> overrides;
     bool dry_run = false;
+    int64_t planned_world = 0;
     for (size_t i = 0; i < args.size(); ++i) {
       const std::string& a = args[i];
       if (a == "--help" || a == "-h") {
@@ -222,6 +225,13 @@ int main(int argc, char** argv) {
         overrides.push_back(a.substr(6));
       } else if (a == "--dry-run") {
         dry_run = true;
+      } else if (a == "--world-size") {
+        const auto n = i + 1 < args.size() ? scalebed::parse_integer(args[i + 1]) : std::nullopt;
+        if (!n || *n < 1 || *n > 65536) {
+          return usage_error("--world-size needs a number of ranks in [1, 65536]");
+        }
+        planned_world = *n;
+        ++i;
       } else if (a == "--list" || a == "--status" || a == "--index" || a == "--claim-next" ||
                  a == "--slurm" || a == "--collect" || a == "--jobs" || a == "--retry-failed") {
         return usage_error(a + " applies to sweep files (configs with `grid` or `zip`)");
@@ -230,13 +240,18 @@ int main(int argc, char** argv) {
       }
     }
     if (config_path.empty()) return usage_error("--config FILE is required");
+    if (planned_world > 0 && !dry_run) {
+      return usage_error(
+          "--world-size plans a --dry-run; ranks are started by --nproc-per-node, "
+          "torchrun or srun");
+    }
 
     // First: a signal while the config loads and the model builds (about
     // 0.3 s) killed the process without a word.
     if (!dry_run) scalebed::install_stop_signal_handlers();
     const auto cfg = scalebed::load_run_config(config_path, overrides);
     auto training = scalebed::build_training(
-        cfg, dry_run ? scalebed::BuildMode::kDryRun : scalebed::BuildMode::kTrain);
+        cfg, dry_run ? scalebed::BuildMode::kDryRun : scalebed::BuildMode::kTrain, planned_world);
     if (dry_run) {
       scalebed::print_dry_run(*training, std::cout);
       return scalebed::kExitOk;

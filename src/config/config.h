@@ -102,6 +102,7 @@ struct TrainConfig {
 
 struct DistributedConfig {
   double bucket_mb, timeout_s;  // gradient bucket size; rendezvous/collective timeout
+  std::string shard;            // none | optimizer (ZeRO-1) | gradients (ZeRO-2)
 };
 
 struct RunConfig {

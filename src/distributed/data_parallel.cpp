@@ -1,4 +1,5 @@
-// c10d process groups and bucketed, overlapped gradient all-reduce.
+// c10d process groups and bucketed, overlapped gradient all-reduce, or under
+// sharding reduce-scatter of gradients and all-gather of parameters.
 #include "distributed/data_parallel.h"
 
 #include <torch/csrc/autograd/utils/lambda_post_hook.h>
@@ -79,10 +80,29 @@ class JoinDeadline {
 
 }  // namespace
 
+ShardMode parse_shard_mode(const std::string& name) {
+  if (name == "none") return ShardMode::kNone;
+  if (name == "optimizer") return ShardMode::kOptimizer;
+  if (name == "gradients") return ShardMode::kGradients;
+  fail_at("distributed.shard", "unknown mode '", name, "' (none, optimizer or gradients)");
+}
+
+const char* shard_mode_name(ShardMode mode) {
+  switch (mode) {
+    case ShardMode::kNone:
+      return "none";
+    case ShardMode::kOptimizer:
+      return "optimizer";
+    case ShardMode::kGradients:
+      return "gradients";
+  }
+  return "?";
+}
+
 DataParallel::DataParallel(const RankInfo& ranks, const torch::Device& device,
                            std::vector<torch::Tensor> params, double bucket_mb,
-                           std::chrono::milliseconds timeout)
-    : ranks_(ranks), device_(device), params_(std::move(params)) {
+                           std::chrono::milliseconds timeout, ShardMode shard)
+    : ranks_(ranks), device_(device), params_(std::move(params)), shard_(shard) {
   const std::string who =
       "rank " + std::to_string(ranks.rank) + " of " + std::to_string(ranks.world);
   // The rendezvous and the connect each get `timeout`; joining gets both.
@@ -150,11 +170,18 @@ DataParallel::DataParallel(const RankInfo& ranks, const torch::Device& device,
       buckets_.emplace_back();
     }
     buckets_.back().params.push_back(k);
+    buckets_.back().offsets.push_back(buckets_.back().numel);
     buckets_.back().numel += params_[k].numel();
     bucket_of_[k] = buckets_.size() - 1;
   }
   for (auto& b : buckets_) {
-    b.buffer = torch::zeros({b.numel}, params_[b.params.front()].options());
+    const auto options = params_[b.params.front()].options();
+    if (sharded()) {
+      b.chunk = (b.numel + ranks_.world - 1) / ranks_.world;
+      b.shard = torch::zeros({b.chunk}, options);
+    } else {
+      b.buffer = torch::zeros({b.numel}, options);
+    }
     b.pending = static_cast<int>(b.params.size());
   }
   // A post-hook on each parameter's gradient accumulator: it fires once the
@@ -184,14 +211,22 @@ void DataParallel::broadcast_parameters() {
 void DataParallel::set_final_micro_step(bool final) {
   if (final) launched_in_backward_ = 0;
   final_micro_step_ = final;
+  for (auto& b : buckets_) b.pending = static_cast<int>(b.params.size());
 }
 
 void DataParallel::on_gradient_ready(size_t param) {
-  if (!final_micro_step_) return;  // gradients keep accumulating locally
-  Bucket& b = buckets_[bucket_of_[param]];
+  // Gradients keep accumulating locally until the final micro-step, except
+  // under gradient sharding, where every micro-step's leave at once.
+  if (!final_micro_step_ && shard_ != ShardMode::kGradients) return;
+  const size_t index = bucket_of_[param];
+  Bucket& b = buckets_[index];
   if (--b.pending == 0) {
-    launch(b);
-    ++launched_in_backward_;
+    if (sharded()) {
+      launch_sharded(index);
+    } else {
+      launch(b);
+    }
+    if (final_micro_step_) ++launched_in_backward_;
   }
 }
 
@@ -212,15 +247,139 @@ void DataParallel::launch(Bucket& b) {
   b.work = backend_->allreduce(t);
 }
 
+void DataParallel::launch_sharded(size_t index) {
+  torch::NoGradGuard no_grad;
+  Bucket& b = buckets_[index];
+  // The same bucket from an earlier micro-step first, then the oldest ones,
+  // so that no more than kShardBucketsInFlight send buffers exist at once.
+  auto retire = [this](size_t i) {
+    complete_sharded(i);
+    in_flight_.erase(std::find(in_flight_.begin(), in_flight_.end(), i));
+  };
+  if (b.work) retire(index);
+  while (static_cast<int>(in_flight_.size()) >= kShardBucketsInFlight) retire(in_flight_.front());
+  b.send = torch::zeros({b.chunk * ranks_.world}, b.shard.options());
+  for (size_t i = 0; i < b.params.size(); ++i) {
+    auto& p = params_[b.params[i]];
+    if (!p.grad().defined()) continue;  // unused this step: contributes zero
+    b.send.narrow(0, b.offsets[i], p.numel()).copy_(p.grad().reshape({-1}));
+    p.mutable_grad() = torch::Tensor();  // the full gradient is not kept
+  }
+  b.recv = torch::empty({b.chunk}, b.shard.options());
+  b.work = backend_->_reduce_scatter_base(b.recv, b.send);
+  if (final_micro_step_) b.launched_final = true;
+  in_flight_.push_back(index);
+}
+
+void DataParallel::complete_sharded(size_t index) {
+  Bucket& b = buckets_[index];
+  b.work->wait();
+  b.work.reset();
+  if (b.reduced++ == 0) {
+    b.shard.copy_(b.recv);
+  } else {
+    b.shard.add_(b.recv);
+  }
+  b.send = torch::Tensor();
+  b.recv = torch::Tensor();
+}
+
+std::vector<ShardRange> DataParallel::ranges_of(int rank) const {
+  SB_CHECK(sharded() && rank >= 0 && rank < ranks_.world);
+  std::vector<ShardRange> ranges;
+  for (size_t k = 0; k < params_.size(); ++k) {
+    const Bucket& b = buckets_[bucket_of_[k]];
+    const size_t i = std::find(b.params.begin(), b.params.end(), k) - b.params.begin();
+    const int64_t chunk_begin = rank * b.chunk;
+    const int64_t begin = std::max(b.offsets[i], chunk_begin);
+    const int64_t end = std::min(b.offsets[i] + params_[k].numel(), chunk_begin + b.chunk);
+    if (begin < end) ranges.push_back({k, begin - b.offsets[i], end - begin});
+  }
+  return ranges;
+}
+
+std::vector<ParamShard> DataParallel::owned_shards(const std::vector<std::string>& names) const {
+  SB_CHECK(names.size() == params_.size());
+  std::vector<ParamShard> shards;
+  for (const ShardRange& r : ranges_of(ranks_.rank)) {
+    const Bucket& b = buckets_[bucket_of_[r.param]];
+    const size_t i = std::find(b.params.begin(), b.params.end(), r.param) - b.params.begin();
+    const int64_t in_chunk = b.offsets[i] + r.offset - ranks_.rank * b.chunk;
+    shards.push_back({names[r.param],
+                      params_[r.param].detach().view({-1}).narrow(0, r.offset, r.numel),
+                      b.shard.narrow(0, in_chunk, r.numel), r.offset});
+  }
+  return shards;
+}
+
+torch::Tensor DataParallel::global_norm(const torch::Tensor& local_norm) {
+  torch::NoGradGuard no_grad;
+  std::vector<at::Tensor> t{(local_norm * local_norm).reshape({1}).to(torch::kFloat32)};
+  backend_->allreduce(t)->wait();
+  return t[0].sqrt().reshape({});
+}
+
+void DataParallel::gather_parameters() {
+  torch::NoGradGuard no_grad;
+  struct Gather {
+    size_t bucket;
+    torch::Tensor send, full;  // alive until the work is done
+    c10::intrusive_ptr<c10d::Work> work;
+  };
+  std::vector<Gather> in_flight;
+  auto finish = [this](Gather& g) {
+    g.work->wait();
+    const Bucket& b = buckets_[g.bucket];
+    for (size_t i = 0; i < b.params.size(); ++i) {
+      auto& p = params_[b.params[i]];
+      p.detach().view({-1}).copy_(g.full.narrow(0, b.offsets[i], p.numel()));
+    }
+  };
+  for (size_t index = 0; index < buckets_.size(); ++index) {
+    const Bucket& b = buckets_[index];
+    if (static_cast<int>(in_flight.size()) >= kShardBucketsInFlight) {
+      finish(in_flight.front());
+      in_flight.erase(in_flight.begin());
+    }
+    const int64_t mine = ranks_.rank * b.chunk;
+    auto send = torch::zeros({b.chunk}, b.shard.options());
+    for (size_t i = 0; i < b.params.size(); ++i) {
+      const auto& p = params_[b.params[i]];
+      const int64_t begin = std::max(b.offsets[i], mine);
+      const int64_t end = std::min(b.offsets[i] + p.numel(), mine + b.chunk);
+      if (begin >= end) continue;
+      send.narrow(0, begin - mine, end - begin)
+          .copy_(p.detach().view({-1}).narrow(0, begin - b.offsets[i], end - begin));
+    }
+    Gather g{index, send, torch::empty({b.chunk * ranks_.world}, b.shard.options()), {}};
+    g.work = backend_->_allgather_base(g.full, g.send);
+    in_flight.push_back(std::move(g));
+  }
+  for (auto& g : in_flight) finish(g);
+}
+
 void DataParallel::finish_gradient_sync() {
   torch::NoGradGuard no_grad;
+  if (sharded()) {
+    for (size_t i = 0; i < buckets_.size(); ++i) {
+      if (!buckets_[i].launched_final) launch_sharded(i);  // a parameter got no gradient
+    }
+    for (size_t i : in_flight_) complete_sharded(i);
+    in_flight_.clear();
+    for (auto& b : buckets_) {
+      b.shard.div_(static_cast<double>(ranks_.world));
+      b.reduced = 0;
+      b.launched_final = false;
+    }
+    final_micro_step_ = false;
+    return;
+  }
   for (auto& b : buckets_) {
     if (!b.work) launch(b);  // a bucket with a parameter that got no gradient
   }
   for (auto& b : buckets_) {
     b.work->wait();
     b.work.reset();
-    b.pending = static_cast<int>(b.params.size());
     b.buffer.div_(static_cast<double>(ranks_.world));
     int64_t offset = 0;
     for (size_t k : b.params) {

@@ -2,6 +2,7 @@
 #include "model/accounting.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 namespace scalebed {
@@ -32,7 +33,8 @@ FlopsPerToken flops_per_token(const TransformerOptions& o) {
   return f;
 }
 
-MemoryEstimate estimate_memory(const TransformerOptions& o, int64_t micro_batch) {
+MemoryEstimate estimate_memory(const TransformerOptions& o, int64_t micro_batch,
+                               const RankLayout& ranks) {
   const double B = micro_batch, T = o.context, d = o.d_model, r = o.mlp_ratio, H = o.heads;
   const double P = count_params(o).total;
   MemoryEstimate m;
@@ -76,17 +78,31 @@ MemoryEstimate estimate_memory(const TransformerOptions& o, int64_t micro_batch)
   m.activation_bytes = blocks + head + 4 * 2 * B * T * d + transient;
   // The update batches of optim/ hold at most 2^24 elements unless one
   // tensor is larger: the embedding or head (vocab × d) or a hidden matrix.
-  const double largest =
-      std::max({static_cast<double>(o.vocab_in) * d, static_cast<double>(o.vocab_out) * d,
-                r * d * d, static_cast<double>(int64_t{1} << 24)});
-  m.update_bytes = 4 * std::min(largest, P);
+  const double largest_tensor = std::max(
+      {static_cast<double>(o.vocab_in) * d, static_cast<double>(o.vocab_out) * d, r * d * d});
+  const double largest = std::max(largest_tensor, static_cast<double>(int64_t{1} << 24));
+  const double W = static_cast<double>(ranks.world);
+  const bool sharded = ranks.world > 1 && (ranks.shard_optimizer || ranks.shard_gradients);
+  m.update_bytes = 4 * std::min(largest, sharded ? std::ceil(P / W) : P);
+  if (ranks.world > 1) {
+    // A bucket holds at least one whole tensor; kShardBucketsInFlight (2)
+    // send buffers and the bucket being filled exist at once.
+    const double bucket = std::min(std::max(ranks.bucket_bytes, 4 * largest_tensor), 4 * P);
+    if (!sharded) {
+      m.grads_bytes += 4 * P;  // the all-reduce buffers
+    } else {
+      m.optimizer_bytes = 8 * P / W;
+      m.grads_bytes = ranks.shard_gradients ? 4 * P / W + 3 * bucket  // chunks, buckets
+                                            : 4 * P + 4 * P / W + 2 * bucket;
+    }
+  }
   return m;
 }
 
-int64_t largest_fitting_micro_batch(const TransformerOptions& o, int64_t batch,
-                                    double budget_bytes) {
+int64_t largest_fitting_micro_batch(const TransformerOptions& o, int64_t batch, double budget_bytes,
+                                    const RankLayout& ranks) {
   for (int64_t m = batch; m >= 1; --m) {
-    if (batch % m == 0 && estimate_memory(o, m).total() <= budget_bytes) return m;
+    if (batch % m == 0 && estimate_memory(o, m, ranks).total() <= budget_bytes) return m;
   }
   return 0;
 }

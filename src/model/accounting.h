@@ -54,12 +54,25 @@ struct MemoryEstimate {
 // kernel's saved output and one key block's working set, and one chunk of the
 // head's logits with their gradient). Checked against measured CPU
 // allocations in bench/results/memory_estimate_cpu.md.
-MemoryEstimate estimate_memory(const TransformerOptions& o, int64_t micro_batch);
+//
+// Per rank under data parallelism (distributed/data_parallel.h), as `ranks`
+// lays it out: unsharded, each rank also holds the all-reduce buffers (a
+// second copy of the gradients); sharding the optimizer (ZeRO-1) divides the
+// moments by the world size, and the rank keeps its gradient chunks beside the
+// full gradients of the backward; sharding gradients too (ZeRO-2) keeps only
+// the chunks and the buckets in flight.
+struct RankLayout {
+  int64_t world = 1;  // 1: training alone
+  bool shard_optimizer = false, shard_gradients = false;
+  double bucket_bytes = 25.0 * 1024 * 1024;
+};
+MemoryEstimate estimate_memory(const TransformerOptions& o, int64_t micro_batch,
+                               const RankLayout& ranks = {});
 
-// The largest divisor of `batch` whose estimate fits in `budget_bytes`, or 0
-// when not even one sequence fits.
-int64_t largest_fitting_micro_batch(const TransformerOptions& o, int64_t batch,
-                                    double budget_bytes);
+// The largest divisor of `batch` (a rank's sequences) whose estimate fits in
+// `budget_bytes`, or 0 when not even one sequence fits.
+int64_t largest_fitting_micro_batch(const TransformerOptions& o, int64_t batch, double budget_bytes,
+                                    const RankLayout& ranks = {});
 
 // Tokens per chunk of the chunked LM head + loss (model/chunked_head.h):
 // about 2^24 logits (64 MiB in fp32) at a time.

@@ -16,6 +16,7 @@
 
 #include <torch/torch.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -24,12 +25,26 @@
 
 namespace scalebed {
 
+// What one optimizer entry updates: a whole parameter, or under sharding
+// (distributed/data_parallel.h) the elements [offset, offset + numel) of its
+// flattened values, as a 1-D view, with the reduced gradient of just those.
+struct ParamShard {
+  std::string name;
+  torch::Tensor values;  // the parameter, or a 1-D view into it
+  torch::Tensor grad;    // undefined: the parameter's own .grad()
+  int64_t offset = 0;    // first flattened element of the parameter it holds
+};
+
 struct OptimParam {
   std::string name;
-  torch::Tensor param;
+  torch::Tensor param;  // what the update writes (ParamShard::values)
+  torch::Tensor shard_grad;
+  int64_t offset = 0;
   ParamGroup group;
   GroupRule rule;
-  torch::Tensor exp_avg, exp_avg_sq;
+  torch::Tensor exp_avg, exp_avg_sq;  // shaped like `param`
+  // The gradient the update reads: the shard's reduced one, or param's .grad().
+  const torch::Tensor& grad() const { return shard_grad.defined() ? shard_grad : param.grad(); }
 };
 
 // Elements per multi-tensor update batch (2^24: 64 MiB per fp32 temporary).
@@ -39,6 +54,9 @@ class Optimizer {
  public:
   Optimizer(const std::vector<std::pair<std::string, torch::Tensor>>& named_params,
             const Parameterization& p, const OptimConfig& cfg);
+  // Over shards of the parameters (a rank's share under sharding).
+  static std::unique_ptr<Optimizer> over_shards(const std::vector<ParamShard>& shards,
+                                                const Parameterization& p, const OptimConfig& cfg);
 
   // One update at base learning rate `lr` (each group scales it).
   void step(double lr);
@@ -46,6 +64,7 @@ class Optimizer {
 
   int64_t steps_done() const { return steps_done_; }
   std::vector<OptimParam>& params() { return params_; }
+  const std::vector<OptimParam>& params() const { return params_; }
 
   // Tensors to checkpoint, by stable name; and restoring from them.
   std::vector<std::pair<std::string, torch::Tensor>> state() const;
@@ -53,6 +72,9 @@ class Optimizer {
                   int64_t steps_done);
 
  private:
+  struct FromShards {};
+  Optimizer(FromShards, const std::vector<ParamShard>& shards, const Parameterization& p,
+            const OptimConfig& cfg);
   std::vector<OptimParam> params_;
   // params_ indices of one parameter group each, at most
   // kUpdateBatchElements together (one larger tensor alone): one multi-tensor

@@ -7,8 +7,26 @@
 
 namespace scalebed {
 
+namespace {
+std::vector<ParamShard> whole(const std::vector<std::pair<std::string, torch::Tensor>>& named) {
+  std::vector<ParamShard> shards;
+  for (const auto& [name, param] : named) shards.push_back({name, param, torch::Tensor(), 0});
+  return shards;
+}
+}  // namespace
+
 Optimizer::Optimizer(const std::vector<std::pair<std::string, torch::Tensor>>& named_params,
                      const Parameterization& p, const OptimConfig& cfg)
+    : Optimizer(FromShards{}, whole(named_params), p, cfg) {}
+
+std::unique_ptr<Optimizer> Optimizer::over_shards(const std::vector<ParamShard>& shards,
+                                                  const Parameterization& p,
+                                                  const OptimConfig& cfg) {
+  return std::unique_ptr<Optimizer>(new Optimizer(FromShards{}, shards, p, cfg));
+}
+
+Optimizer::Optimizer(FromShards, const std::vector<ParamShard>& shards, const Parameterization& p,
+                     const OptimConfig& cfg)
     : laprop_(cfg.name == "laprop"), beta1_(cfg.beta1), beta2_(cfg.beta2) {
   SB_CHECK(cfg.name == "adamw" || cfg.name == "laprop", "unknown optimizer ", cfg.name);
   // Batches of one group's tensors, at most kUpdateBatchElements together (a
@@ -17,11 +35,14 @@ Optimizer::Optimizer(const std::vector<std::pair<std::string, torch::Tensor>>& n
   // tensors, instead of growing to the size of the whole model.
   std::map<ParamGroup, size_t> open_batch;  // group -> its batch being filled
   std::vector<int64_t> batch_elements;
-  for (const auto& [name, param] : named_params) {
+  for (const auto& shard : shards) {
+    const torch::Tensor& param = shard.values;
     OptimParam op;
-    op.name = name;
+    op.name = shard.name;
     op.param = param;
-    op.group = group_of(name);
+    op.shard_grad = shard.grad;
+    op.offset = shard.offset;
+    op.group = group_of(op.name);
     op.rule = p.rule(op.group);
     op.exp_avg = torch::zeros_like(param);
     op.exp_avg_sq = torch::zeros_like(param);
@@ -50,9 +71,9 @@ GroupTensors with_gradients(const std::vector<OptimParam>& params,
   GroupTensors g;
   for (size_t i : members) {
     const auto& p = params[i];
-    if (!p.param.grad().defined()) continue;
+    if (!p.grad().defined()) continue;
     g.params.push_back(p.param);
-    g.grads.push_back(p.param.grad());
+    g.grads.push_back(p.grad());
     g.exp_avg.push_back(p.exp_avg);
     g.exp_avg_sq.push_back(p.exp_avg_sq);
   }
@@ -62,7 +83,7 @@ GroupTensors with_gradients(const std::vector<OptimParam>& params,
 std::vector<torch::Tensor> defined_gradients(const std::vector<OptimParam>& params) {
   std::vector<torch::Tensor> grads;
   for (const auto& p : params) {
-    if (p.param.grad().defined()) grads.push_back(p.param.grad());
+    if (p.grad().defined()) grads.push_back(p.grad());
   }
   return grads;
 }
@@ -159,7 +180,7 @@ void clip_gradients(std::vector<OptimParam>& params, const torch::Tensor& norm, 
 
 std::string first_nonfinite_gradient(const std::vector<OptimParam>& params) {
   for (const auto& p : params) {
-    const auto& g = p.param.grad();
+    const auto& g = p.grad();
     if (g.defined() && !torch::isfinite(g).all().item<bool>()) return p.name;
   }
   return "";

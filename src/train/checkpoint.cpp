@@ -10,6 +10,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <memory>
 #include <vector>
 
 #include "util/error.h"
@@ -72,6 +74,41 @@ uint32_t state_crc32(nlohmann::json meta) {
                                      static_cast<uInt>(text.size())));
 }
 
+// Writes an archive through our own write(2) calls and fsyncs it: a failed
+// write (a full disk) is recorded and returned. Through save_to(filename) it
+// surfaced in the zip writer's destructor, where LibTorch can only abort.
+struct ArchiveWrite {
+  int error = 0;  // errno of the first failure, 0 when the file is complete
+  uint32_t crc = 0;
+  int64_t bytes = 0;
+};
+
+ArchiveWrite write_archive(torch::serialize::OutputArchive& archive, const std::string& path) {
+  ArchiveWrite w;
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    w.error = errno;
+    return w;
+  }
+  uLong crc = crc32(0L, Z_NULL, 0);
+  archive.save_to([&](const void* data, size_t n) -> size_t {
+    const char* p = static_cast<const char*>(data);
+    for (size_t done = 0; done < n && w.error == 0;) {
+      const ssize_t written = ::write(fd, p + done, n - done);
+      if (written < 0 && errno == EINTR) continue;
+      if (written < 0) w.error = errno;
+      if (written > 0) done += static_cast<size_t>(written);
+    }
+    crc = crc32(crc, static_cast<const Bytef*>(data), static_cast<uInt>(n));
+    w.bytes += static_cast<int64_t>(n);
+    return n;  // a failure is ours to report, not the zip writer's
+  });
+  if (w.error == 0 && ::fsync(fd) != 0) w.error = errno;
+  if (::close(fd) != 0 && w.error == 0) w.error = errno;
+  w.crc = static_cast<uint32_t>(crc);
+  return w;
+}
+
 // Renames `dir` out of the step_* namespace, then deletes it.
 void discard(const fs::path& dir) {
   const fs::path trash = dir.parent_path() / (".trash-" + dir.filename().string());
@@ -106,6 +143,14 @@ std::string checkpoint_problem(const std::string& dir, int64_t metrics_bytes) {
       return tensors + ": CRC32 differs from the one state.json records (corrupted data)";
     }
   }
+  for (const auto& shard : meta.value("optimizer_shards", nlohmann::json::array())) {
+    const std::string file = dir + "/" + shard.value("file", std::string("?"));
+    if (!fs::exists(file)) return file + ": missing (incomplete checkpoint)";
+    const auto [crc, bytes] = crc32_of(file);
+    if (bytes != shard.value("bytes", int64_t{-1}) || crc != shard.value("crc32", uint32_t{0})) {
+      return file + ": size or CRC32 differs from the one state.json records (corrupted data)";
+    }
+  }
   const int64_t recorded = meta.value("metrics_bytes", int64_t{0});
   if (recorded > metrics_bytes) {
     return meta_path + ": records " + std::to_string(recorded) +
@@ -116,17 +161,64 @@ std::string checkpoint_problem(const std::string& dir, int64_t metrics_bytes) {
 }
 
 void save_checkpoint(const RunDirectory& run, TransformerImpl& model, const Optimizer& optimizer,
-                     const TrainState& state, int64_t keep) {
+                     const TrainState& state, int64_t keep, DataParallel* dp) {
+  const bool main = !dp || dp->is_main();
   char name[32];
   std::snprintf(name, sizeof name, "step_%08lld", static_cast<long long>(state.step));
   const fs::path final_dir = fs::path(run.checkpoints_dir()) / name;
+  const fs::path tmp_dir = fs::path(run.checkpoints_dir()) / (std::string(".tmp-") + name);
   // The same step twice (a signal during the periodic checkpoint, a finished
   // run resumed without DONE) holds the same state: keep the one on disk.
-  if (fs::exists(final_dir) && checkpoint_problem(final_dir.string(), state.metrics_bytes).empty())
-    return;
-  const fs::path tmp_dir = fs::path(run.checkpoints_dir()) / (std::string(".tmp-") + name);
-  fs::remove_all(tmp_dir);
-  fs::create_directories(tmp_dir);
+  // Rank 0 decides, and prepares the directory the ranks write into.
+  double keep_existing = 0;
+  if (main) {
+    keep_existing = fs::exists(final_dir) &&
+                    checkpoint_problem(final_dir.string(), state.metrics_bytes).empty();
+    if (keep_existing == 0) {
+      fs::remove_all(tmp_dir);
+      fs::create_directories(tmp_dir);
+    }
+  }
+  if (dp) keep_existing = dp->sum({keep_existing})[0];  // also: the directory exists now
+  if (keep_existing != 0) return;
+  std::vector<std::string> param_names;
+  for (const auto& item : model.named_parameters()) param_names.push_back(item.key());
+
+  // Under sharding each rank writes its optimizer chunks to its own file in
+  // the temporary directory, and rank 0 records them all in state.json.
+  nlohmann::json shard_files = nlohmann::json::array();
+  if (dp) {
+    torch::serialize::OutputArchive mine;
+    for (const auto& [key, tensor] : optimizer.state()) mine.write("optim." + key, tensor);
+    const std::string file = "optim.rank" + std::to_string(dp->rank()) + ".pt";
+    const ArchiveWrite w = write_archive(mine, (tmp_dir / file).string());
+    // Every rank learns every rank's outcome: all fail together or none.
+    std::vector<double> outcome(3 * dp->world(), 0.0);
+    outcome[3 * dp->rank()] = w.error;
+    outcome[3 * dp->rank() + 1] = static_cast<double>(w.crc);
+    outcome[3 * dp->rank() + 2] = static_cast<double>(w.bytes);
+    outcome = dp->sum(outcome);
+    for (int r = 0; r < dp->world(); ++r) {
+      if (outcome[3 * r] != 0) {
+        if (main) {
+          std::error_code ec;
+          fs::remove_all(tmp_dir, ec);
+        }
+        fail_at((tmp_dir / ("optim.rank" + std::to_string(r) + ".pt")).string(),
+                std::strerror(static_cast<int>(outcome[3 * r])),
+                " while writing the checkpoint; the last complete checkpoint is kept");
+      }
+      nlohmann::json slices = nlohmann::json::array();
+      for (const auto& range : dp->ranges_of(r)) {
+        slices.push_back({param_names[range.param], range.offset, range.numel});
+      }
+      shard_files.push_back({{"file", "optim.rank" + std::to_string(r) + ".pt"},
+                             {"crc32", static_cast<uint32_t>(outcome[3 * r + 1])},
+                             {"bytes", static_cast<int64_t>(outcome[3 * r + 2])},
+                             {"slices", slices}});
+    }
+    if (!main) return;
+  }
 
   const std::string tensors = (tmp_dir / "tensors.pt").string();
   torch::serialize::OutputArchive archive;
@@ -134,39 +226,21 @@ void save_checkpoint(const RunDirectory& run, TransformerImpl& model, const Opti
     archive.write("model." + item.key(), item.value());
   for (const auto& item : model.named_buffers())
     archive.write("buffer." + item.key(), item.value());
-  for (const auto& [key, tensor] : optimizer.state()) archive.write("optim." + key, tensor);
-  // Written through our own write(2) calls: a failed write (a full disk) is
-  // recorded and reported below. Through save_to(filename) it surfaced in
-  // the zip writer's destructor, where LibTorch can only abort the process.
-  const int fd = ::open(tensors.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail_at(tensors, "cannot create: ", std::strerror(errno));
-  int write_error = 0;
-  uLong crc = crc32(0L, Z_NULL, 0);
-  int64_t bytes = 0;
-  archive.save_to([&](const void* data, size_t n) -> size_t {
-    const char* p = static_cast<const char*>(data);
-    for (size_t done = 0; done < n && write_error == 0;) {
-      const ssize_t w = ::write(fd, p + done, n - done);
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0) write_error = errno;
-      if (w > 0) done += static_cast<size_t>(w);
-    }
-    crc = crc32(crc, static_cast<const Bytef*>(data), static_cast<uInt>(n));
-    bytes += static_cast<int64_t>(n);
-    return n;  // a failure is ours to report, not the zip writer's
-  });
-  if (write_error == 0 && ::fsync(fd) != 0) write_error = errno;
-  if (::close(fd) != 0 && write_error == 0) write_error = errno;
-  if (write_error != 0) {
+  if (!dp) {
+    for (const auto& [key, tensor] : optimizer.state()) archive.write("optim." + key, tensor);
+  }
+  const ArchiveWrite w = write_archive(archive, tensors);
+  if (w.error != 0) {
     std::error_code ec;
     fs::remove_all(tmp_dir, ec);
-    fail_at(tensors, std::strerror(write_error),
+    fail_at(tensors, std::strerror(w.error),
             " while writing the checkpoint; the last complete checkpoint is kept");
   }
   nlohmann::json meta = state.to_json();
   meta["optimizer_steps"] = optimizer.steps_done();
-  meta["tensors_bytes"] = bytes;
-  meta["tensors_crc32"] = static_cast<uint32_t>(crc);
+  meta["tensors_bytes"] = w.bytes;
+  meta["tensors_crc32"] = w.crc;
+  if (dp) meta["optimizer_shards"] = shard_files;
   meta["state_crc32"] = state_crc32(meta);
   write_file_atomic((tmp_dir / "state.json").string(), meta.dump(2) + "\n");
   sync_directory(tmp_dir.string());
@@ -228,11 +302,74 @@ TrainState load_checkpoint(const std::string& dir, TransformerImpl& model, Optim
   };
   for (auto& item : model.named_parameters()) read("model." + item.key(), item.value());
   for (auto& item : model.named_buffers()) read("buffer." + item.key(), item.value());
+
+  // Where the optimizer state lives: whole tensors in tensors.pt, or chunks of
+  // them in one file per rank of the run that wrote it. This rank's entries
+  // (whole, or its own chunks under another world size) are cut and pasted
+  // from whichever of those cover them.
+  struct Source {
+    std::string file, param;
+    int64_t offset, numel;
+  };
+  std::vector<Source> sources;
+  std::map<std::string, std::unique_ptr<torch::serialize::InputArchive>> archives;
+  try {
+    if (meta.contains("optimizer_shards")) {
+      for (const auto& shard : meta.at("optimizer_shards")) {
+        for (const auto& slice : shard.at("slices")) {
+          sources.push_back({dir + "/" + shard.at("file").get<std::string>(),
+                             slice.at(0).get<std::string>(), slice.at(1).get<int64_t>(),
+                             slice.at(2).get<int64_t>()});
+        }
+      }
+    } else {
+      for (const auto& item : model.named_parameters())
+        sources.push_back({tensors, item.key(), 0, item.value().numel()});
+    }
+  } catch (const nlohmann::json::exception& e) {
+    fail_at(meta_path, "corrupt optimizer_shards: ", e.what());
+  }
+  auto archive_of = [&](const std::string& file) -> torch::serialize::InputArchive& {
+    if (file == tensors) return archive;
+    auto& a = archives[file];
+    if (!a) {
+      a = std::make_unique<torch::serialize::InputArchive>();
+      try {
+        a->load_from(file);
+      } catch (const c10::Error& e) {
+        fail_at(file, "cannot read checkpoint tensors: ", e.what_without_backtrace());
+      }
+    }
+    return *a;
+  };
   std::vector<std::pair<std::string, torch::Tensor>> state;
-  for (auto& [key, tensor] : optimizer.state()) {
-    torch::Tensor t = torch::empty_like(tensor);
-    read("optim." + key, t);
-    state.emplace_back(key, t);
+  for (const OptimParam& p : optimizer.params()) {
+    const int64_t numel = p.param.numel();
+    for (const std::string suffix : {".exp_avg", ".exp_avg_sq"}) {
+      torch::Tensor target = torch::empty({numel}, p.exp_avg.options());
+      int64_t covered = 0;
+      for (const Source& src : sources) {
+        const int64_t begin = std::max(src.offset, p.offset);
+        const int64_t end = std::min(src.offset + src.numel, p.offset + numel);
+        if (src.param != p.name || begin >= end) continue;
+        torch::Tensor t;
+        const std::string key = "optim." + p.name + suffix;
+        if (!archive_of(src.file).try_read(key, t))
+          fail_at(src.file, "checkpoint lacks '", key, "'");
+        if (t.numel() != src.numel) {
+          fail_at(src.file, "'", key, "' has ", t.numel(), " elements, state.json records ",
+                  src.numel, " (different model config?)");
+        }
+        target.narrow(0, begin - p.offset, end - begin)
+            .copy_(t.reshape({-1}).narrow(0, begin - src.offset, end - begin));
+        covered += end - begin;
+      }
+      if (covered != numel) {
+        fail_at(dir, "the optimizer state of '", p.name, "' covers ", covered, " of the ", numel,
+                " elements this rank needs (different model config?)");
+      }
+      state.emplace_back(p.name + suffix, target.view(p.exp_avg.sizes()));
+    }
   }
   try {
     optimizer.load_state(state, meta.at("optimizer_steps").get<int64_t>());

@@ -9,6 +9,7 @@
 
 #include <string>
 
+#include "distributed/data_parallel.h"
 #include "model/transformer.h"
 #include "optim/optim.h"
 #include "train/run_dir.h"
@@ -38,8 +39,14 @@ struct TrainState {
 // one that does not is moved aside, never deleted before its replacement is
 // in place. Old checkpoints are renamed out of the step_* namespace before
 // they are deleted, so a kill mid-way leaves no half-deleted step_*.
+//
+// Under sharding (dp given, every rank calls it) each rank writes its
+// optimizer chunks to optim.rank<r>.pt, and state.json lists those files
+// with their size, CRC32 and which elements of which parameter they hold;
+// tensors.pt then holds the model only. load_checkpoint reads either layout
+// into any world size or shard mode.
 void save_checkpoint(const RunDirectory& run, TransformerImpl& model, const Optimizer& optimizer,
-                     const TrainState& state, int64_t keep);
+                     const TrainState& state, int64_t keep, DataParallel* dp = nullptr);
 
 // Why checkpoint directory `dir` cannot be resumed from ("" when it can):
 // a missing or unparsable state.json, a state.json or tensors.pt whose CRC32

@@ -52,7 +52,14 @@ constexpr double kDeviceMemoryShare = 0.9;
 // (so a 10B preset can be inspected on a laptop), and reports data that cannot
 // be opened in data.description instead of failing, as long as model.vocab is given.
 enum class BuildMode { kTrain, kDryRun };
-std::unique_ptr<Training> build_training(const RunConfig& cfg, BuildMode mode = BuildMode::kTrain);
+// `planned_world` > 0 (kDryRun only): account for that many ranks, as
+// `trainer --dry-run --world-size N` plans a launch.
+std::unique_ptr<Training> build_training(const RunConfig& cfg, BuildMode mode = BuildMode::kTrain,
+                                         int64_t planned_world = 0);
+
+// How this run holds gradients and optimizer state per rank (world size,
+// distributed.shard, bucket size), for the memory estimate.
+RankLayout rank_layout(const Training& t);
 
 // What --dry-run prints: resolved config, counts, FLOPs, tokens, memory.
 void print_dry_run(const Training& t, std::ostream& out);

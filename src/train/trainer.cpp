@@ -63,14 +63,29 @@ torch::Tensor to_device(std::vector<int64_t> rows, int64_t width, const torch::D
           /*copy=*/true);
 }
 
+RankLayout layout_with(const RunConfig& c, int64_t world, const std::string& shard) {
+  RankLayout l;
+  l.world = world;
+  l.shard_optimizer = shard != "none";
+  l.shard_gradients = shard == "gradients";
+  l.bucket_bytes = c.distributed.bucket_mb * 1024 * 1024;
+  return l;
+}
+
 }  // namespace
 
-std::unique_ptr<Training> build_training(const RunConfig& cfg, BuildMode mode) {
+RankLayout rank_layout(const Training& t) {
+  return layout_with(t.cfg, t.ranks.world, t.cfg.distributed.shard);
+}
+
+std::unique_ptr<Training> build_training(const RunConfig& cfg, BuildMode mode,
+                                         int64_t planned_world) {
   const bool dry_run = mode == BuildMode::kDryRun;
   auto t = std::make_unique<Training>();
   t->cfg = cfg;
   if (cfg.threads > 0) torch::set_num_threads(static_cast<int>(cfg.threads));
   t->ranks = dry_run ? RankInfo{} : discover_ranks();
+  if (dry_run && planned_world > 0) t->ranks.world = static_cast<int>(planned_world);
   t->device = select_device(cfg.device, t->ranks.distributed() ? t->ranks.local_rank : 0);
   // TF32 tensor cores for the fp32 matmuls that remain (all of them in an
   // fp32 run); the CPU has no such mode.
@@ -120,7 +135,8 @@ std::unique_ptr<Training> build_training(const RunConfig& cfg, BuildMode mode) {
         : t->device.is_cuda()
             ? kDeviceMemoryShare * static_cast<double>(total_device_memory(t->device))
             : 8 * gib;
-    const int64_t m = largest_fitting_micro_batch(t->model_options, t->rank_batch(), budget);
+    const int64_t m =
+        largest_fitting_micro_batch(t->model_options, t->rank_batch(), budget, rank_layout(*t));
     if (m == 0 && dry_run) {
       // --dry-run reports it (and what would fit where) instead of failing.
       t->micro_batch_budget_missed = budget;
@@ -128,9 +144,8 @@ std::unique_ptr<Training> build_training(const RunConfig& cfg, BuildMode mode) {
     } else if (m == 0) {
       fail_at(cfg.resolved.at("train.micro_batch").location,
               "train.micro_batch: auto: not even one sequence fits the memory budget of ",
-              human_bytes(budget),
-              " (estimate for one: ", human_bytes(estimate_memory(t->model_options, 1).total()),
-              ")");
+              human_bytes(budget), " (estimate for one: ",
+              human_bytes(estimate_memory(t->model_options, 1, rank_layout(*t)).total()), ")");
     }
     if (m > 0) t->cfg.train.micro_batch = m;
   }
@@ -144,14 +159,23 @@ std::unique_ptr<Training> build_training(const RunConfig& cfg, BuildMode mode) {
   for (const auto& item : t->model->named_parameters()) {
     named.emplace_back(item.key(), item.value());
   }
-  t->optimizer = std::make_unique<Optimizer>(named, *t->parameterization, cfg.optim);
   if (t->ranks.distributed()) {
     std::vector<torch::Tensor> params;
     for (const auto& item : named) params.push_back(item.second);
     t->dp = std::make_unique<DataParallel>(
         t->ranks, t->device, params, cfg.distributed.bucket_mb,
-        std::chrono::milliseconds(static_cast<int64_t>(cfg.distributed.timeout_s * 1000)));
+        std::chrono::milliseconds(static_cast<int64_t>(cfg.distributed.timeout_s * 1000)),
+        parse_shard_mode(cfg.distributed.shard));
     t->dp->broadcast_parameters();
+  }
+  if (t->dp && t->dp->sharded()) {
+    // This rank's optimizer holds state for, and updates, its chunks only.
+    std::vector<std::string> names;
+    for (const auto& item : named) names.push_back(item.first);
+    t->optimizer =
+        Optimizer::over_shards(t->dp->owned_shards(names), *t->parameterization, cfg.optim);
+  } else {
+    t->optimizer = std::make_unique<Optimizer>(named, *t->parameterization, cfg.optim);
   }
   return t;
 }
@@ -219,29 +243,54 @@ void print_dry_run(const Training& t, std::ostream& out) {
               ? " (blocks of " + std::to_string(t.model_options.attention_block) + " keys)"
               : std::string())
       << "\n";
+  const RankLayout layout = rank_layout(t);
+  const std::string per_rank =
+      t.ranks.world > 1
+          ? ", per rank of " + std::to_string(t.ranks.world) + ", shard " + c.distributed.shard
+          : std::string();
   out << "memory estimate (" << c.train.precision << ", micro-batch " << c.train.micro_batch
-      << "): " << estimate_memory(t.model_options, c.train.micro_batch).describe() << "\n";
+      << per_rank
+      << "): " << estimate_memory(t.model_options, c.train.micro_batch, layout).describe() << "\n";
   if (t.micro_batch_budget_missed > 0) {
     out << "NOTHING FITS: not even one sequence per micro-batch fits the memory budget of "
-        << human_bytes(t.micro_batch_budget_missed)
-        << " (estimate for one: " << human_bytes(estimate_memory(t.model_options, 1).total())
-        << ")\n";
+        << human_bytes(t.micro_batch_budget_missed) << " (estimate for one: "
+        << human_bytes(estimate_memory(t.model_options, 1, layout).total()) << ")\n";
   }
-  // What the same run needs on common cards, with the auto budget's headroom.
-  const std::pair<const char*, double> cards[] = {{"80 GB card (79.6 GiB)", 79.6},
-                                                  {"141 GB card (140.4 GiB)", 140.4}};
+  // What the same run needs on common cards, with the auto budget's headroom:
+  // this layout, then the fewest ranks (dividing the batch) that fit with
+  // each shard mode.
+  const std::pair<const char*, double> cards[] = {{"80 GB cards (79.6 GiB)", 79.6},
+                                                  {"141 GB cards (140.4 GiB)", 140.4}};
+  const int64_t batch = c.train.batch_size;
   for (const auto& [card, card_gib] : cards) {
     const double budget = kDeviceMemoryShare * card_gib * 1024.0 * 1024.0 * 1024.0;
-    const int64_t m = largest_fitting_micro_batch(t.model_options, t.rank_batch(), budget);
-    out << "  on one " << card << ", budget " << human_bytes(budget) << ": ";
+    const int64_t m = largest_fitting_micro_batch(t.model_options, t.rank_batch(), budget, layout);
+    out << "  on " << card << ", budget " << human_bytes(budget) << " per rank: ";
     if (m > 0) {
-      out << "micro-batch " << m << " (" << human_bytes(estimate_memory(t.model_options, m).total())
-          << ")\n";
+      out << "micro-batch " << m << " ("
+          << human_bytes(estimate_memory(t.model_options, m, layout).total()) << ")";
     } else {
-      const auto one = estimate_memory(t.model_options, 1);
+      const auto one = estimate_memory(t.model_options, 1, layout);
       out << "nothing fits: one sequence needs " << human_bytes(one.total()) << ", of which "
           << human_bytes(one.params_bytes + one.grads_bytes + one.optimizer_bytes)
-          << " are fp32 weights, gradients and optimizer state on every rank\n";
+          << " are fp32 weights, gradients and optimizer state per rank";
+    }
+    out << "\n    fewest ranks that fit:";
+    for (const std::string shard : {"none", "optimizer", "gradients"}) {
+      out << " shard " << shard << ": ";
+      int64_t fewest = 0, micro = 0;
+      for (int64_t w = 1; w <= batch && fewest == 0; ++w) {
+        if (batch % w != 0) continue;
+        micro = largest_fitting_micro_batch(t.model_options, batch / w, budget,
+                                            layout_with(c, w, shard));
+        if (micro > 0) fewest = w;
+      }
+      if (fewest > 0) {
+        out << fewest << " (micro-batch " << micro << ")";
+      } else {
+        out << "none up to " << batch << " ranks";
+      }
+      out << (shard == "gradients" ? "\n" : ";");
     }
   }
   out << "device: " << describe_device(t.device) << "\n";
@@ -329,6 +378,12 @@ nlohmann::json make_summary(const Training& t, const TrainState& s, const std::s
 
 }  // namespace
 
+// Under sharding a rank sees the gradients of its chunks only.
+static std::string nonfinite_gradient_name(const Training& t) {
+  const std::string name = first_nonfinite_gradient(t.optimizer->params());
+  return name.empty() && t.dp && t.dp->sharded() ? "(a chunk another rank holds)" : name;
+}
+
 StepResult training_step(Training& t, const BatchSource& batches, int64_t step, double lr) {
   const RunConfig& c = t.cfg;
   // This rank's share of the global batch: rows [rank·share, (rank+1)·share)
@@ -357,6 +412,8 @@ StepResult training_step(Training& t, const BatchSource& batches, int64_t step, 
   }
   if (t.dp) t.dp->finish_gradient_sync();  // every rank now holds the averaged gradients
   auto grad_norm = global_grad_norm(t.optimizer->params());
+  if (t.dp && t.dp->sharded())
+    grad_norm = t.dp->global_norm(grad_norm);  // over every rank's shards
   // One host sync per step for the finiteness check and the logged values.
   // The metric stays in float64, as the data-parallel sum below keeps it.
   auto host =
@@ -379,9 +436,9 @@ StepResult training_step(Training& t, const BatchSource& batches, int64_t step, 
     return r;
   }
   if (!std::isfinite(r.grad_norm)) {
-    r.failure = strprintf("non-finite gradient in '%s' at step %lld (loss %g)",
-                          first_nonfinite_gradient(t.optimizer->params()).c_str(),
-                          static_cast<long long>(step + 1), r.loss);
+    r.failure =
+        strprintf("non-finite gradient in '%s' at step %lld (loss %g)",
+                  nonfinite_gradient_name(t).c_str(), static_cast<long long>(step + 1), r.loss);
     return r;
   }
   apply_update(t, grad_norm, lr);
@@ -391,6 +448,7 @@ StepResult training_step(Training& t, const BatchSource& batches, int64_t step, 
 void apply_update(Training& t, const torch::Tensor& grad_norm, double lr) {
   clip_gradients(t.optimizer->params(), grad_norm, t.cfg.optim.grad_clip);
   t.optimizer->step(lr);
+  if (t.dp && t.dp->sharded()) t.dp->gather_parameters();  // each rank updated its chunks
 }
 
 static int run_training_impl(Training& t) {
@@ -464,12 +522,19 @@ static int run_training_impl(Training& t) {
                  human_count(t.params.non_embedding).c_str(), static_cast<long long>(total),
                  static_cast<long long>(step_tokens), describe_device(t.device).c_str()));
   if (t.dp) {
-    info(
-        strprintf("data parallel: %d rank%s (%s), %s, %lld sequences per rank in micro-batches of "
-                  "%lld, %d gradient buckets",
-                  t.ranks.world, t.ranks.world == 1 ? "" : "s", t.ranks.source.c_str(),
-                  t.dp->transport().c_str(), static_cast<long long>(t.rank_batch()),
-                  static_cast<long long>(c.train.micro_batch), t.dp->buckets()));
+    info(strprintf(
+        "data parallel: %d rank%s (%s), %s, %lld sequences per rank in micro-batches of "
+        "%lld, %d gradient buckets%s",
+        t.ranks.world, t.ranks.world == 1 ? "" : "s", t.ranks.source.c_str(),
+        t.dp->transport().c_str(), static_cast<long long>(t.rank_batch()),
+        static_cast<long long>(c.train.micro_batch), t.dp->buckets(),
+        t.dp->sharded()
+            ? strprintf(", sharding %s (each rank keeps 1/%d of the %s)",
+                        shard_mode_name(t.dp->shard()), t.ranks.world,
+                        t.dp->shard() == ShardMode::kOptimizer ? "optimizer state"
+                                                               : "optimizer state and gradients")
+                  .c_str()
+            : ""));
   }
   if (floor) {
     info(strprintf("optimal held-out loss of the synthetic source: %.4f nats/token", *floor));
@@ -487,9 +552,14 @@ static int run_training_impl(Training& t) {
       // The lines that the checkpoint counts reach the disk before it does.
       run.sync_metrics();
       state.metrics_bytes = run.metrics_bytes();
-      save_checkpoint(run, *t.model, *t.optimizer, state, c.train.keep_checkpoints);
-      run.write_summary(make_summary(t, state, "running", state.elapsed_s, floor, ""));
     }
+    if (t.dp && t.dp->sharded()) {
+      // Every rank writes its optimizer chunks; rank 0 the rest, and publishes.
+      save_checkpoint(run, *t.model, *t.optimizer, state, c.train.keep_checkpoints, t.dp.get());
+    } else if (main) {
+      save_checkpoint(run, *t.model, *t.optimizer, state, c.train.keep_checkpoints);
+    }
+    if (main) run.write_summary(make_summary(t, state, "running", state.elapsed_s, floor, ""));
     if (t.dp) t.dp->barrier();  // no rank runs ahead of a checkpoint in progress
   };
   auto fail = [&](const std::string& reason) {
