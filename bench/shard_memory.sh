@@ -4,7 +4,8 @@
 # rank is a bench_train process started with torchrun's variables, measuring
 # every tensor allocation from before its model is built to its last timed step
 # (--whole-footprint). A model whose state (16 bytes per parameter) outweighs
-# its activations, so that what sharding saves shows.
+# its activations, so that what sharding saves shows. Also each rank's time
+# per step (3 timed steps on 2 cores: a rough figure, not a speed benchmark).
 # Usage: bench/shard_memory.sh [build-dir]
 set -euo pipefail
 bin=${1:-build}/bin/bench_train
@@ -28,7 +29,8 @@ run_job() {  # world shard
   for ((r = 0; r < world; ++r)); do
     awk -v w="$world" -v s="$shard" -v r="$r" '
       /^estimate/ {sub(/^estimate +/, ""); est = $0}
-      /^footprint/ {printf "%-6s %-10s rank %d: %7s MiB measured, %7s MiB estimated, ratio %s\n      estimate: %s\n", w, s, r, $2, $16, $20, est}
+      /^steps/ {ms = $9; gsub(/\(/, "", ms)}
+      /^footprint/ {printf "%-6s %-10s rank %d: %7s MiB measured, %7s MiB estimated, ratio %s, %s ms/step\n      estimate: %s\n", w, s, r, $2, $16, $20, ms, est}
       /^error/ {print w, s, "rank", r, $0}' "$dir/$r" | tr -d ')'
   done
   rm -rf "$dir"
