@@ -253,6 +253,11 @@ void expect_resharded_resume_is_exact(const std::string& written_by,
   auto first =
       run_process({kTrainer, "--nproc-per-node", written_by, "--config", dir / "first.yaml"});
   ASSERT_EQ(first.exit_code, 0) << first.output;
+  // A sharded run exports whole weights (and its chunked optimizer state reads back).
+  auto exported =
+      run_process({kTrainer, "export", "--run", dir / "first/run", "--out", dir / "export"});
+  ASSERT_EQ(exported.exit_code, 0) << exported.output;
+  EXPECT_TRUE(fs::exists(dir / "export/model.safetensors"));
   // Two copies of the run as it stood at its step-10 checkpoint.
   for (const std::string copy : {"sharded", "whole"}) {
     SCOPED_TRACE(copy);

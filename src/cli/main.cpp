@@ -7,6 +7,7 @@
 #include <climits>
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "distributed/launcher.h"
 #include "sweep/command.h"
 #include "sweep/sweep.h"
+#include "train/export.h"
 #include "train/train.h"
 #include "util/error.h"
 #include "util/parse.h"
@@ -33,6 +35,8 @@ usage:
   trainer sample --run RUN_DIR [--num 4] [--length T] [--temperature 1.0] [--seed 0]
                  [--steps 128] [--sampler ancestral|adaptive] [--grid cosine|linear]
                  [--prompt TEXT]   (diffusion: steps/sampler/grid; AR: prompt)
+  trainer export --run RUN_DIR --out DIR [--step N] [--format safetensors]
+                 (weights as safetensors + config.json; python/scalebed_model.py loads them)
   trainer --nproc-per-node K --config RUN.yaml [...]   (K data-parallel ranks on this machine)
   trainer --config SWEEP.yaml [--list | --status | --index I | --claim-next | --slurm | --collect]
   trainer --help | --help-config
@@ -169,6 +173,38 @@ int run_sample(const std::vector<std::string>& args) {
   return scalebed::kExitOk;
 }
 
+int run_export(const std::vector<std::string>& args) {
+  std::string run_dir, out_dir, format = "safetensors";
+  std::optional<int64_t> step;
+  for (size_t i = 0; i < args.size(); ++i) {
+    auto value = [&]() -> std::string {
+      if (i + 1 >= args.size()) throw UsageError(args[i] + ": needs a value");
+      return args[++i];
+    };
+    const std::string& a = args[i];
+    if (a == "--run") {
+      run_dir = value();
+    } else if (a == "--out") {
+      out_dir = value();
+    } else if (a == "--step") {
+      step = integer_flag(a, value(), 0);
+    } else if (a == "--format") {
+      format = value();
+    } else {
+      return usage_error("export: unknown argument '" + a + "'");
+    }
+  }
+  if (run_dir.empty() || out_dir.empty()) {
+    return usage_error("export: --run RUN_DIR and --out DIR are required");
+  }
+  if (format != "safetensors") return usage_error("export: --format must be safetensors");
+  const std::string checkpoint = scalebed::export_run(run_dir, step, out_dir);
+  std::cout << "exported " << checkpoint << " to " << out_dir
+            << "/ (model.safetensors, config.json); load it in Python with "
+               "python/scalebed_model.py\n";
+  return scalebed::kExitOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -192,6 +228,9 @@ int main(int argc, char** argv) {
     }
     if (!args.empty() && args[0] == "sample") {
       return run_sample(std::vector<std::string>(args.begin() + 1, args.end()));
+    }
+    if (!args.empty() && args[0] == "export") {
+      return run_export(std::vector<std::string>(args.begin() + 1, args.end()));
     }
     if (!args.empty() && args[0] == "prepare") {
       return run_prepare(std::vector<std::string>(args.begin() + 1, args.end()));
