@@ -16,6 +16,7 @@
 set -euo pipefail
 
 TORCH_VERSION=2.11.0  # the GPU machine's PyTorch; PyPI's wheel is the CUDA 13 build
+TENSORBOARD_VERSION=2.21.0
 mode=${1:-run}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -46,6 +47,12 @@ if ! "$venv/bin/python" -c "import torch, sys; sys.exit(torch.__version__.split(
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --upgrade pip
   "$venv/bin/pip" install -q "torch==$TORCH_VERSION"
+fi
+# TensorBoard's event reader, for the test that reads scalebed's event files
+# back (and for viewing them: "$venv/bin/tensorboard" --logdir runs/).
+if ! "$venv/bin/python" -c "import tensorboard, sys; sys.exit(tensorboard.__version__ != '$TENSORBOARD_VERSION')" 2>/dev/null; then
+  say "installing tensorboard==$TENSORBOARD_VERSION into $venv"
+  "$venv/bin/pip" install -q "tensorboard==$TENSORBOARD_VERSION"
 fi
 torch_prefix=$("$venv/bin/python" -c "import torch.utils; print(torch.utils.cmake_prefix_path)" 2>/dev/null)
 

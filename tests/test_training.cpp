@@ -8,9 +8,12 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <random>
+#include <sstream>
 
 #include "data/synthetic_hmm.h"
+#include "train/tensorboard.h"
 #include "trainer_process.h"
 
 namespace scalebed {
@@ -164,6 +167,66 @@ TEST(Training, SigkillAndResumeEqualsUninterrupted) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("resumed from"), std::string::npos);
   EXPECT_EQ(curve(metrics_of(dir / "run")), uninterrupted_curve(steps));
+}
+
+// TensorBoard (train/tensorboard.h): CRC32C against the iSCSI check value,
+// then the event files of a run read back by TensorBoard's own reader (PyPI's
+// tensorboard, in the project's virtual environment): every metrics line is
+// one event whose scalars equal its numbers (as float32), and a run resumed
+// from its step-20 checkpoint after reaching step 30 (its last 10 lines and
+// events dropped, then written again) has each step exactly once.
+TEST(Training, TensorBoardEventsFollowTheMetricsAcrossAResume) {
+  EXPECT_EQ(crc32c("123456789", 9), 0xE3069283u);
+  EXPECT_EQ(crc32c("", 0), 0u);
+  const std::string python = SCALEBED_PYTHON;
+  if (python.empty() || run_process({python, "-c", "import tensorboard"}).exit_code != 0) {
+    GTEST_SKIP() << "TensorBoard's reader is not installed in " << python
+                 << " (scripts/setup.sh installs it)";
+  }
+  TempDir dir;
+  write_text(dir / "c.yaml", small_config(dir.path(), 30));
+  ASSERT_EQ(run_process({kTrainer, "--config", dir / "c.yaml"}).exit_code, 0);
+  fs::remove_all(dir / "run/checkpoints/step_00000030");
+  fs::remove(dir / "run/DONE");
+  auto resumed = run_process({kTrainer, "--config", dir / "c.yaml"});
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  ASSERT_NE(resumed.output.find("(step 20)"), std::string::npos) << resumed.output;
+  write_text(dir / "read.py",
+             "import sys\n"
+             "from tensorboard.backend.event_processing.event_accumulator import EventAccumulator\n"
+             "ea = EventAccumulator(sys.argv[1]); ea.Reload()\n"
+             "for tag in sorted(ea.Tags()['scalars']):\n"
+             "    for e in ea.Scalars(tag): print(tag, e.step, repr(e.value))\n");
+  auto read = run_process({python, dir / "read.py", dir / "run/tb"});
+  ASSERT_EQ(read.exit_code, 0) << read.output;
+  std::map<std::string, std::map<int64_t, std::vector<double>>> events;  // tag -> step -> values
+  std::istringstream lines(read.output);
+  for (std::string tag; lines >> tag;) {
+    int64_t step;
+    double value;
+    lines >> step >> value;
+    events[tag][step].push_back(value);
+  }
+  const auto metrics = metrics_of(dir / "run");
+  ASSERT_EQ(metrics.size(), 30u);
+  for (const auto& [key, tag] : std::vector<std::pair<std::string, std::string>>{
+           {"train_loss", "train/loss"},
+           {"val_loss", "val/loss"},
+           {"lr", "lr"},
+           {"grad_norm", "grad_norm"},
+           {"tokens", "tokens"},
+           {"flops_md", "flops/md"},
+           {"train_metric_mean", "train/metric_mean"}}) {
+    size_t expected = 0;
+    for (const auto& m : metrics) {
+      if (!m.contains(key)) continue;
+      ++expected;
+      const auto& values = events[tag][m.at("step").get<int64_t>()];
+      ASSERT_EQ(values.size(), 1u) << tag << " at step " << m.at("step");  // once, not twice
+      EXPECT_EQ(values[0], static_cast<double>(m.at(key).get<float>())) << tag;
+    }
+    EXPECT_EQ(events[tag].size(), expected) << tag;  // no step without a metrics line
+  }
 }
 
 TEST(Training, SigtermCheckpointsExitsForRequeueAndResumes) {

@@ -105,6 +105,7 @@ const std::vector<SchemaEntry> kSchema = {
   {"train.activation_checkpointing", "enum", "none", "blocks: keep only each transformer block's input and recompute the block in backward (less memory, about one more forward of compute)", {"none", "blocks"}},
   {"train.tf32", "bool", "true", "CUDA: fp32 matmuls on TF32 tensor cores (no effect on CPU)", {}},
 
+  {"logging.tensorboard", "bool", "true", "write TensorBoard event files (RUN/tb/) from the metrics lines; tensorboard --logdir on a sweep's out_dir compares its runs", {}},
   {"distributed.bucket_mb", "float", "25", "data parallel: gradient bucket size; each bucket is all-reduced as soon as its gradients are complete", {}},
   {"distributed.shard", "enum", "none", "data parallel: none (every rank keeps all optimizer state), optimizer (ZeRO-1: each rank keeps and updates 1/world of it; gradients reduce-scattered, weights all-gathered) or gradients (ZeRO-2: also every micro-step's gradients leave at once, no full gradient kept)", {"none", "optimizer", "gradients"}},
   {"distributed.timeout_s", "float", "300", "data parallel: how long a rank waits for the others (rendezvous, collectives) before failing", {}},
@@ -484,6 +485,7 @@ RunConfig build_run_config(FlatConfig flat, const std::string& source_path) {
   dc.bucket_mb = r.real("distributed.bucket_mb");
   dc.timeout_s = r.real("distributed.timeout_s");
   dc.shard = r.str("distributed.shard");
+  c.tensorboard = r.boolean("logging.tensorboard");
   r.require(dc.bucket_mb > 0, "distributed.bucket_mb", "must be > 0");
   r.require(dc.timeout_s > 0, "distributed.timeout_s", "must be > 0");
 

@@ -116,6 +116,7 @@ struct RunConfig {
   ScheduleConfig schedule;
   TrainConfig train;
   DistributedConfig distributed;
+  bool tensorboard;     // logging.tensorboard: RUN/tb/ event files beside metrics.jsonl
   FlatConfig resolved;  // every key with its value (defaults filled in)
 
   std::string run_dir() const { return out_dir + "/" + name; }

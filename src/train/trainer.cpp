@@ -11,6 +11,7 @@
 #include "train/checkpoint.h"
 #include "train/device.h"
 #include "train/run_dir.h"
+#include "train/tensorboard.h"
 #include "train/train.h"
 #include "util/claim.h"
 #include "util/error.h"
@@ -31,7 +32,7 @@ bool may_change_on_resume(const std::string& key) {
   return key == "threads" || key == "device" || key == "out_dir" || key == "train.log_every" ||
          key == "train.memory_budget_gib" || key == "train.eval_every" ||
          key == "train.checkpoint_every" || key == "train.keep_checkpoints" ||
-         key.rfind("distributed.", 0) == 0;
+         key.rfind("distributed.", 0) == 0 || key.rfind("logging.", 0) == 0;
 }
 
 void check_same_config(const RunDirectory& run, const RunConfig& cfg) {
@@ -509,6 +510,11 @@ static int run_training_impl(Training& t) {
             "no checkpoint can be resumed from (delete the run directory to start over):", skipped);
   }
   if (main) run.truncate_metrics(state.metrics_bytes);  // drop lines logged after the checkpoint
+  // TensorBoard's events follow the metrics that the checkpoint kept.
+  std::optional<TensorBoardLog> tensorboard;
+  if (main && c.tensorboard) {
+    tensorboard.emplace(run.file("tb"), read_metrics(run.file("metrics.jsonl")));
+  }
 
   BatchSource batches(t.data, c.model.context, static_cast<uint64_t>(c.seed));
   const int64_t eval_rows = c.train.eval_rows();
@@ -635,7 +641,11 @@ static int run_training_impl(Training& t) {
         }
         line["flops_executed"] = state.flops_executed;  // training and evaluation so far
         check_claim("the metrics line of step " + std::to_string(state.step));
+        line["time"] =
+            std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+                .count();  // wall-clock (Unix seconds), for TensorBoard
         if (main) run.append_metrics(line);
+        if (tensorboard) tensorboard->append(line);
         const double eta = (total - state.step) * step_tokens / std::max(tokens_per_s, 1e-9);
         // Diffusion trains on a weighted loss; the ELBO (what is compared and
         // fitted) differs from it, a lot early in training: print both.
