@@ -3,100 +3,41 @@ bench/gpu_check.sh sets scalebed's bench_train beside (same shape, same
 tokens per step, bf16 autocast, AR cross-entropy, AdamW), in eager mode and
 under torch.compile.
 
-The model is model.md's backbone as src/model/transformer.cpp builds it:
-(1 + w) RMSNorm, QK-norm over the full width, NeoX RoPE, attention with a
-logit soft-cap and a learned sink slot (explicit softmax: PyTorch's fused
-kernels cannot soft-cap), ReLU² MLP with biases, untied head with an output
-multiplier. Prints tokens/s, TFLOP/s under the PaLM convention
+The model is python/scalebed_model.py's (the loader of exported runs, tested
+against the trainer's logits): model.md's backbone with (1 + w) RMSNorm,
+QK-norm over the full width, NeoX RoPE, attention with a logit soft-cap and
+a learned sink slot (explicit softmax: PyTorch's fused kernels cannot
+soft-cap), ReLU² MLP with biases, untied zero-initialised head with
+CompleteP's output multiplier. Prints tokens/s, TFLOP/s under the PaLM convention
 (6·N_matmul + 12·L·d·T per token) and MFU against --peak-tflops.
 
   python3 bench/pytorch_reference.py --layers 8 --d-model 512 --heads 8 \
       --context 2048 --vocab 131072 --batch 8 --steps 10 [--compile] [--device cuda]
 """
 import argparse
-import math
+import sys
 import time
+from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-
-class RMSNorm(nn.Module):
-    def __init__(self, dim, eps=1e-6):
-        super().__init__()
-        self.weight = nn.Parameter(torch.zeros(dim))
-        self.eps = eps
-
-    def forward(self, x):
-        x32 = x.float()
-        normed = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)
-        return (normed * (1.0 + self.weight.float())).to(x.dtype)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "python"))
+from scalebed_model import ScalebedModel  # noqa: E402
 
 
-def rope(x, cos, sin):  # x (B, H, T, Dh), NeoX halves
-    half = x.shape[-1] // 2
-    x32 = x.float()
-    x1, x2 = x32[..., :half], x32[..., half:]
-    return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], -1).to(x.dtype)
-
-
-class Block(nn.Module):
-    def __init__(self, d, heads, soft_cap, residual_scale):
-        super().__init__()
-        self.heads, self.soft_cap, self.residual_scale = heads, soft_cap, residual_scale
-        self.attn_norm, self.mlp_norm = RMSNorm(d), RMSNorm(d)
-        self.q, self.k, self.v, self.o = (nn.Linear(d, d, bias=False) for _ in range(4))
-        self.q_norm, self.k_norm = RMSNorm(d), RMSNorm(d)
-        dh = d // heads
-        self.sink_key = nn.Parameter(torch.zeros(heads, dh))
-        self.sink_value = nn.Parameter(torch.zeros(heads, dh))
-        self.up, self.down = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
-
-    def attention(self, x, cos, sin, causal):
-        B, T, d = x.shape
-        H, Dh = self.heads, d // self.heads
-        split = lambda t: t.view(B, T, H, Dh).transpose(1, 2)
-        q = rope(split(self.q_norm(self.q(x))), cos, sin)
-        k = rope(split(self.k_norm(self.k(x))), cos, sin)
-        v = split(self.v(x))
-        keys = torch.cat([self.sink_key.view(1, H, 1, Dh).expand(B, H, 1, Dh).to(k.dtype), k], 2)
-        values = torch.cat([self.sink_value.view(1, H, 1, Dh).expand(B, H, 1, Dh).to(v.dtype), v], 2)
-        scores = (q @ keys.transpose(-2, -1)).float() / math.sqrt(Dh)
-        scores = self.soft_cap * torch.tanh(scores / self.soft_cap)
-        if causal:
-            allowed = torch.ones(T, T + 1, dtype=torch.bool, device=x.device).tril(1)
-            scores = scores.masked_fill(~allowed, float("-inf"))
-        out = torch.softmax(scores, -1).to(values.dtype) @ values
-        return self.o(out.transpose(1, 2).reshape(B, T, d))
-
-    def forward(self, x, cos, sin, causal):
-        h = x + self.residual_scale * self.attention(self.attn_norm(x), cos, sin, causal)
-        return h + self.residual_scale * self.down(F.relu(self.up(self.mlp_norm(h))).square())
-
-
-class Transformer(nn.Module):
-    def __init__(self, layers, d, heads, context, vocab, soft_cap=30.0, causal=True):
-        super().__init__()
-        self.causal = causal
-        self.embed = nn.Embedding(vocab, d)
-        self.blocks = nn.ModuleList(Block(d, heads, soft_cap, 4.0 / layers) for _ in range(layers))
-        self.final_norm = RMSNorm(d)
-        self.head = nn.Linear(d, vocab, bias=False)
-        nn.init.zeros_(self.head.weight)  # CompleteP's zero-initialised head
-        self.head_scale = 512.0 / d
-        dh = d // heads
-        inv = 10000.0 ** (-torch.arange(0, dh // 2, dtype=torch.float64) * 2 / dh)
-        angles = torch.outer(torch.arange(context, dtype=torch.float64), inv)
-        self.register_buffer("cos", angles.cos().float(), persistent=False)
-        self.register_buffer("sin", angles.sin().float(), persistent=False)
-
-    def forward(self, tokens):
-        T = tokens.shape[1]
-        x = self.embed(tokens)
-        for block in self.blocks:
-            x = block(x, self.cos[:T], self.sin[:T], self.causal)
-        return self.head(self.final_norm(x)).float() * self.head_scale
+def transformer(layers, d, heads, context, vocab, soft_cap=30.0, causal=True):
+    """The backbone at the paper presets' settings (CompleteP at d_base 1,
+    L_base 4, head_base 512; rope 10000; QK-norm and sink on)."""
+    model = ScalebedModel({"model": {
+        "layers": layers, "d_model": d, "heads": heads, "head_dim": d // heads,
+        "context": context, "mlp_ratio": 4, "vocab_in": vocab, "vocab_out": vocab,
+        "causal": causal, "qk_norm": True, "attention_sink": True, "soft_cap": soft_cap,
+        "rope_theta": 10000.0, "norm_eps": 1e-6, "residual_scale": 4.0 / layers,
+        "head_scale": 512.0 / d}})
+    nn.init.zeros_(model.head.weight)  # CompleteP's zero-initialised head
+    return model
 
 
 def main():
@@ -117,7 +58,7 @@ def main():
 
     torch.manual_seed(0)
     dev = torch.device(a.device)
-    model = Transformer(a.layers, a.d_model, a.heads, a.context, a.vocab).to(dev)
+    model = transformer(a.layers, a.d_model, a.heads, a.context, a.vocab).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=dev.type == "cuda")
     step_model = torch.compile(model) if a.compile else model
     tokens = torch.randint(0, a.vocab, (a.batch, a.context + 1), device=dev)
