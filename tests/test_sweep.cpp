@@ -388,9 +388,36 @@ TEST_F(SweepFiles, SbatchScriptParsesAndHasArraySignalAndRequeue) {
   EXPECT_NE(script.find("scontrol requeue \"${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}\""),
             std::string::npos);
 
+  // Left open, the request follows the points: CPU points ask for no GPU and
+  // for their threads (1 when unset), GPU points for a GPU and 8 CPUs.
+  auto open = load_sweep(sweep("grid:\n  seed: [0, 1]\n"));
+  SlurmJob cpu_job = job;
+  const std::string cpu_script = sbatch_script(open, cpu_job);
+  EXPECT_EQ(cpu_script.find("--gres"), std::string::npos) << cpu_script;
+  EXPECT_NE(cpu_script.find("\n#SBATCH --cpus-per-task=1\n"), std::string::npos) << cpu_script;
+  cpu_job.threads = 4;
+  EXPECT_NE(sbatch_script(open, cpu_job).find("\n#SBATCH --cpus-per-task=4\n"), std::string::npos);
+  SlurmJob gpu_job = job;
+  gpu_job.uses_gpu = true;
+  const std::string gpu_script = sbatch_script(open, gpu_job);
+  EXPECT_NE(gpu_script.find("\n#SBATCH --gres=gpu:1\n"), std::string::npos) << gpu_script;
+  EXPECT_NE(gpu_script.find("\n#SBATCH --cpus-per-task=8\n"), std::string::npos);
+
+  // Paths with spaces are quoted on #SBATCH lines, and the script still parses.
+  SlurmJob spaced = job;
+  spaced.workdir = dir / "my runs";
+  const std::string spaced_script = sbatch_script(open, spaced);
+  EXPECT_NE(spaced_script.find("\n#SBATCH --chdir=\"" + (dir / "my runs") + "\"\n"),
+            std::string::npos)
+      << spaced_script;
+  write_text(dir / "spaced.sbatch", spaced_script);
+  EXPECT_EQ(testing::run_process({"/bin/bash", "-n", dir / "spaced.sbatch"}).exit_code, 0);
+
   // A point on several GPUs asks for them all on its task's node.
   auto multi = load_sweep(sweep("grid:\n  seed: [0, 1]\nscheduler: {gpus_per_run: 4}\n"));
-  const std::string multi_script = sbatch_script(multi, job);
+  SlurmJob multi_job = job;
+  multi_job.uses_gpu = true;
+  const std::string multi_script = sbatch_script(multi, multi_job);
   EXPECT_NE(multi_script.find("\n#SBATCH --gres=gpu:4\n"), std::string::npos);
   EXPECT_NE(multi_script.find("\n#SBATCH --ntasks=4\n"), std::string::npos);  // srun's tasks
   EXPECT_NE(multi_script.find("\n#SBATCH --nodes=1\n"), std::string::npos);

@@ -260,6 +260,8 @@ int sweep_command(const std::string& sweep_file, const std::vector<std::string>&
       if (s == PointState::kPending || s == PointState::kRunning ||
           (s == PointState::kFailed && retry_failed)) {
         job.indices.push_back(p.index);
+        job.uses_gpu = job.uses_gpu || p.config.device != "cpu";
+        job.threads = std::max(job.threads, static_cast<int>(p.config.threads));
       }
     }
     if (job.indices.empty()) {

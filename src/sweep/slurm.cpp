@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "sweep/registry.h"
+#include "util/error.h"
 
 namespace scalebed {
 namespace {
@@ -14,6 +15,15 @@ std::string quote(const std::string& s) {
   std::string out = "'";
   for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return out + "'";
+}
+
+// An #SBATCH option's value: as it is, or double-quoted when it holds
+// spaces (sbatch reads quoted values on #SBATCH lines).
+std::string sbatch_value(const std::string& s) {
+  if (s.find('"') != std::string::npos) {
+    fail_at(s, "a double quote cannot be written into an #SBATCH line; rename the path");
+  }
+  return s.find_first_of(" \t") == std::string::npos ? s : "\"" + s + "\"";
 }
 
 }  // namespace
@@ -40,6 +50,18 @@ std::string sbatch_script(const SweepSpec& spec, const SlurmJob& job) {
   // Slurm opens the log before the script's `cd`: give it an absolute path.
   std::string logs = sweep_state_dir(spec) + "/slurm";
   if (!logs.empty() && logs[0] != '/') logs = job.workdir + "/" + logs;
+  // What to ask for: slurm.* when given, else what the points use. A
+  // multi-GPU point (scheduler.gpus_per_run) gets its GPUs on one node: the
+  // batch step (trainer --index) claims the point and starts its ranks with
+  // srun, one task per GPU. CPU points ask for no GPU, and for their
+  // `threads` (1 when unset: small models run fastest on one thread).
+  const int gpus_for_points = job.uses_gpu ? std::max(1, spec.scheduler.gpus_per_run) : 0;
+  const int multi = spec.scheduler.gpus_per_run > 1 ? spec.scheduler.gpus_per_run : 0;
+  const int gpus = s.gpus_per_task >= 0 ? std::max(s.gpus_per_task, multi) : gpus_for_points;
+  const int cpus = s.cpus_per_task > 0 ? s.cpus_per_task
+                   : job.threads > 0   ? job.threads
+                   : job.uses_gpu      ? 8
+                                       : 1;
   std::ostringstream o;
   o << "#!/bin/bash\n"
     << "# Sweep " << spec.stem << " (" << job.sweep_file << ", expansion " << job.sweep_hash
@@ -47,21 +69,18 @@ std::string sbatch_script(const SweepSpec& spec, const SlurmJob& job) {
     << (job.claim_workers > 0 ? std::to_string(job.claim_workers) + " --claim-next workers"
                               : std::to_string(tasks.size()) + " points, one per task")
     << ".\n# Written by `trainer --config ... --slurm`; submit with `sbatch THIS_FILE`.\n"
-    << "#SBATCH --job-name=" << spec.stem << "\n"
+    << "#SBATCH --job-name=" << sbatch_value(spec.stem) << "\n"
     << "#SBATCH --array=" << compress_ranges(tasks)
     << (job.max_parallel > 0 ? "%" + std::to_string(job.max_parallel) : "") << "\n"
-    << "#SBATCH --output=" << logs << "/%A_%a.out\n"
+    << "#SBATCH --output=" << sbatch_value(logs + "/%A_%a.out") << "\n"
     << "#SBATCH --open-mode=append\n"
-    << "#SBATCH --chdir=" << job.workdir << "\n"
+    << "#SBATCH --chdir=" << sbatch_value(job.workdir) << "\n"
     << "#SBATCH --signal=B:USR1@" << s.signal_s << "\n"
     << "#SBATCH --requeue\n"
     << "#SBATCH --time=" << s.time << "\n"
     << "#SBATCH --ntasks=" << std::max(1, spec.scheduler.gpus_per_run) << "\n"
-    << "#SBATCH --cpus-per-task=" << s.cpus_per_task << "\n";
+    << "#SBATCH --cpus-per-task=" << cpus << "\n";
   if (spec.scheduler.gpus_per_run > 1) o << "#SBATCH --nodes=1\n";
-  // A multi-GPU point: the batch step (trainer --index) claims the point and
-  // starts its ranks with srun, one task per GPU.
-  const int gpus = std::max(s.gpus_per_task, spec.scheduler.gpus_per_run);
   if (gpus > 0) o << "#SBATCH --gres=gpu:" << gpus << "\n";
   if (!s.partition.empty()) o << "#SBATCH --partition=" << s.partition << "\n";
   if (!s.account.empty()) o << "#SBATCH --account=" << s.account << "\n";

@@ -20,6 +20,10 @@ struct SlurmJob {
   int max_parallel = 0;                // the %K of --array; 0 = none
   bool retry_failed = false;
   std::string sweep_hash;
+  // What the points ask for, when slurm.gpus_per_task / cpus_per_task leave
+  // it open: GPUs when any point's device is not cpu, and its `threads`.
+  bool uses_gpu = false;
+  int threads = 0;  // the most any point sets; 0 = none set
 };
 
 // "0-3,5,8-9"

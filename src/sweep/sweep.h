@@ -54,7 +54,8 @@ struct SchedulerOptions {
 
 struct SlurmOptions {
   std::string partition, account, qos, time = "24:00:00", mem, constraint;
-  int gpus_per_task = 1, cpus_per_task = 8, max_parallel = 0;  // 0 = no % limit
+  // -1 / 0: derived from the points' device and threads (SlurmJob).
+  int gpus_per_task = -1, cpus_per_task = 0, max_parallel = 0;  // 0 = no % limit
   int signal_s = 300;  // SIGUSR1 this long before the time limit: checkpoint and requeue
   std::vector<std::string> extra_sbatch;  // verbatim "#SBATCH ..." options
   std::vector<std::string> setup;         // shell lines run before the trainer
