@@ -24,6 +24,9 @@ Allocation allocate(const SurfaceLaw& law, const SurfaceBootstrap& boot, double 
     a.d_opt_ci = percentile_interval(d, level);
     a.tokens_per_param_ci = percentile_interval(tpp, level);
     a.loss_ci = percentile_interval(loss, level);
+    // Without the fit's residuals there is no scatter to add.
+    a.loss_pi =
+        boot.log_residuals.empty() ? a.loss_ci : prediction_interval(boot, a.n_opt, a.d_opt, level);
   }
   return a;
 }

@@ -197,11 +197,14 @@ GroupLaws analyze_points(const std::vector<Point>& all_points, const std::string
 
   std::string not_allocatable;
   const bool allocatable = fit.law.allocatable(&not_allocatable);
-  auto loss_text = [&](double c, double loss, const Interval* ci, bool has_floor) {
+  // The law's loss, [its 95% interval], {95% prediction for one run}.
+  auto loss_text = [&](double c, double loss, const Interval* ci, bool has_floor,
+                       const Interval* pi = nullptr) {
     const std::string why = validity.refusal(c, loss, has_floor);
     if (!why.empty()) return "loss not printed: " + why;
     std::string t = "loss " + fmt("%.4f", loss);
     if (ci) t += " [" + validity.interval(ci->low, ci->high) + "]";
+    if (pi) t += " {one run: " + validity.interval(pi->low, pi->high) + "}";
     return t;
   };
   if (st.at_params > 0) {
@@ -211,9 +214,10 @@ GroupLaws analyze_points(const std::vector<Point>& all_points, const std::string
     std::vector<double> losses;
     for (const auto& l : boot.laws) losses.push_back(l.predict(n, d));
     const Interval ci = percentile_interval(losses, 0.95);
+    const Interval pi = prediction_interval(boot, n, d, 0.95);
     std::printf("%s %.4g, D %.4g (C = %.3g*%s*D = %.3g FLOPs, %s): %s\n", size_symbol, n, d,
                 fit.law.k, size_symbol, c, validity.where(c).c_str(),
-                loss_text(c, fit.law.predict(n, d), &ci, true).c_str());
+                loss_text(c, fit.law.predict(n, d), &ci, true, &pi).c_str());
     if (allocatable) {
       const Allocation a = allocate(fit.law, boot, c, c_min, c_max);
       std::printf("compute-optimal at that budget: %s_opt %.4g, D_opt %.4g, %s\n", size_symbol,
@@ -231,7 +235,7 @@ GroupLaws analyze_points(const std::vector<Point>& all_points, const std::string
         a.flops, fit.law.k, size_symbol, validity.where(a.flops).c_str(), size_symbol, a.n_opt,
         a.n_opt_ci.low, a.n_opt_ci.high, a.d_opt, a.d_opt_ci.low, a.d_opt_ci.high,
         a.tokens_per_param, by_m ? "FLOP" : "param",
-        loss_text(a.flops, a.loss, &a.loss_ci, true).c_str());
+        loss_text(a.flops, a.loss, &a.loss_ci, true, &a.loss_pi).c_str());
     return laws;
   }
 
@@ -419,15 +423,17 @@ GroupLaws analyze_points(const std::vector<Point>& all_points, const std::string
     std::printf("\nAllocation (Approach 3, C = %.3g*%s*D)\n", fit.law.k, size_symbol);
     std::printf("  %10s %10s %12s %12s %10s  %s\n", "FLOPs", "range",
                 (std::string(size_symbol) + "_opt").c_str(), "D_opt", "tok/size",
-                "loss [95% interval]");
+                "loss [95% interval of the law] {95% prediction for one run}");
   }
   std::vector<std::string> notes;
   for (const Allocation& a : rows) {
     const std::string cell = validity.cell(a.flops, a.loss, true, &notes);
-    std::printf(
-        "  %10.0e %10s %12.4g %12.4g %10.1f  %s%s\n", a.flops, validity.where(a.flops).c_str(),
-        a.n_opt, a.d_opt, a.tokens_per_param, cell.c_str(),
-        cell == "—" ? "" : (" [" + validity.interval(a.loss_ci.low, a.loss_ci.high) + "]").c_str());
+    std::printf("  %10.0e %10s %12.4g %12.4g %10.1f  %s%s\n", a.flops,
+                validity.where(a.flops).c_str(), a.n_opt, a.d_opt, a.tokens_per_param, cell.c_str(),
+                cell == "—" ? ""
+                            : (" [" + validity.interval(a.loss_ci.low, a.loss_ci.high) + "] {" +
+                               validity.interval(a.loss_pi.low, a.loss_pi.high) + "}")
+                                  .c_str());
   }
   for (const auto& n : notes) std::printf("  — %s\n", n.c_str());
   if (!out_dir.empty()) {

@@ -373,7 +373,8 @@ void write_report(const std::string& dir, const ReportInput& in) {
          sci(r.d_opt),
          fmt("%.1f", r.tokens_per_param) + " (" + fmt("%.1f", r.tokens_per_param_ci.low) + " – " +
              fmt("%.1f", r.tokens_per_param_ci.high) + ")",
-         loss == "—" ? loss : loss + " (" + valid.interval(r.loss_ci.low, r.loss_ci.high) + ")"});
+         loss == "—" ? loss : loss + " (" + valid.interval(r.loss_ci.low, r.loss_ci.high) + ")",
+         loss == "—" ? loss : valid.interval(r.loss_pi.low, r.loss_pi.high)});
   }
   auto not_printed = [&](std::vector<std::string>& list) {
     if (list.empty()) return;
@@ -384,10 +385,15 @@ void write_report(const std::string& dir, const ReportInput& in) {
   };
   const std::string per_size = S == "N" ? "tokens/param" : "tokens per FLOP/token";
   if (!table.empty()) {
-    doc.table(
-        {"FLOPs", "range", "compute", S + "_opt (95%)", "D_opt", per_size + " (95%)", "loss (95%)"},
-        table);
-    doc.paragraph("range: decades beyond the fitted FLOPs (extrapolated).");
+    doc.table({"FLOPs", "range", "compute", S + "_opt (95%)", "D_opt", per_size + " (95%)",
+               "loss (95% of the law)", "one run (95% prediction)"},
+              table);
+    doc.paragraph(
+        "range: decades beyond the fitted FLOPs (extrapolated). loss: the law's value, with the "
+        "interval of its bootstrap refits (the uncertainty of the law itself). one run: where a "
+        "single run trained at that allocation is expected to land, the law's uncertainty and "
+        "the scatter of the fitted runs around it (their residuals) together; ends below the "
+        "floor are shown as the floor.");
     not_printed(notes);
   } else if (in.isoflop.fitted) {
     // Without a surface, the IsoFLOP laws still say how to split a budget.
@@ -683,7 +689,7 @@ void write_report(const std::string& dir, const ReportInput& in) {
   std::string csv =
       "flops,gpu_hours,n_opt,n_opt_low,n_opt_high,d_opt,d_opt_low,d_opt_high,tokens_per_param,"
       "tokens_per_param_low,tokens_per_param_high,loss,loss_low,loss_high,extrapolated,"
-      "decades_beyond,loss_refused\n";
+      "decades_beyond,loss_refused,loss_prediction_low,loss_prediction_high\n";
   for (const auto& a : rows) {
     // A refused loss (below the floor) leaves the loss cells empty and says why.
     const std::string why = valid.refusal(a.flops, a.loss, true);
@@ -704,7 +710,14 @@ void write_report(const std::string& dir, const ReportInput& in) {
     std::snprintf(line, sizeof line, "%d,%.3g,", a.extrapolated ? 1 : 0,
                   valid.decades_beyond(a.flops));
     csv += line;
-    csv += "\"" + why + "\"\n";
+    csv += "\"" + why + "\"";
+    if (why.empty()) {
+      std::snprintf(line, sizeof line, ",%.6g,%.6g\n", valid.at_least_floor(a.loss_pi.low),
+                    valid.at_least_floor(a.loss_pi.high));
+      csv += line;
+    } else {
+      csv += ",,\n";
+    }
   }
   write_file_atomic(dir + "/allocation.csv", csv);
 }

@@ -340,7 +340,27 @@ SurfaceBootstrap bootstrap_surface(const std::vector<Point>& points, const Surfa
   out.alpha = collect([](const SurfaceLaw& l) { return l.alpha; });
   out.beta = collect([](const SurfaceLaw& l) { return l.beta; });
   out.n_exponent = collect([](const SurfaceLaw& l) { return l.n_exponent(); });
+  for (const auto& p : points) {
+    out.log_residuals.push_back(std::log(p.loss) - std::log(fit.law.predict(p.params, p.tokens)));
+  }
   return out;
+}
+
+Interval prediction_interval(const SurfaceBootstrap& b, double params, double tokens,
+                             double level) {
+  // Every pair up to 2e5 of them; beyond that every k-th residual (large
+  // inputs), which keeps the interval's ends to well under a percent.
+  const size_t pairs = b.laws.size() * b.log_residuals.size();
+  const size_t stride = std::max<size_t>(1, (pairs + 199999) / 200000);
+  std::vector<double> losses;
+  losses.reserve(pairs / stride + b.laws.size());
+  for (size_t k = 0; k < b.laws.size(); ++k) {
+    const double mean = b.laws[k].predict(params, tokens);
+    for (size_t i = k % stride; i < b.log_residuals.size(); i += stride) {
+      losses.push_back(mean * std::exp(b.log_residuals[i]));
+    }
+  }
+  return percentile_interval(losses, level);
 }
 
 std::string surface_terms_unidentified(const std::vector<Point>& points) {

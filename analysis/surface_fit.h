@@ -94,6 +94,10 @@ struct Interval {
 struct SurfaceBootstrap {
   std::vector<SurfaceLaw> laws;  // one per resample
   Interval E, A, B, alpha, beta, n_exponent;
+  // The full fit's residuals, log L_i − log L̂_i: how far single runs scatter
+  // around the law (seed noise, hyperparameters not exactly at their optimum,
+  // curve reading), for prediction intervals.
+  std::vector<double> log_residuals;
 };
 
 // Percentile intervals (level, e.g. 0.95) from `resamples` refits on points
@@ -103,6 +107,12 @@ SurfaceBootstrap bootstrap_surface(const std::vector<Point>& points, const Surfa
                                    const SurfaceFitOptions& o = {});
 
 Interval percentile_interval(std::vector<double> values, double level);
+
+// Where the loss of one new run at (params, tokens) will lie: every bootstrap
+// law's prediction times every residual factor exp(r_i), pooled, and their
+// percentile interval. Wider than the interval of the law's mean, which only
+// carries the uncertainty of the coefficients.
+Interval prediction_interval(const SurfaceBootstrap& b, double params, double tokens, double level);
 
 // The coefficients the points leave undetermined, each named with its
 // interval: A or B whose interval spans more than three decades, alpha or beta

@@ -198,6 +198,45 @@ TEST(SurfaceFit, RecoversAKnownLawAndIntervalsCoverIt) {
       << ::testing::PrintToString(undetermined_coefficients(boot));
 }
 
+// Prediction intervals against the interval of the law: points from a known
+// law with 3% log-normal scatter per run; at a point inside the data, fresh
+// runs (the same scatter) land inside the 95% prediction interval about 95% of
+// the time, and mostly outside the law's own (coefficient) interval, which is
+// far narrower. Without scatter the two coincide.
+TEST(SurfaceFit, PredictionIntervalsCoverNewRunsWhereTheLawsIntervalDoesNot) {
+  const SurfaceLaw truth{2.0, 400.0, 1500.0, 0.33, 0.30};
+  const auto pts = grid_points(truth, 1e7, 3e9, 1e9, 3e11, 1.8, 0.03, 17);
+  const SurfaceFit fit = fit_surface(pts);
+  const SurfaceBootstrap boot = bootstrap_surface(pts, fit, 200, 5);
+  ASSERT_EQ(boot.log_residuals.size(), pts.size());
+  const double n = 1e8, d = 1e10;
+  std::vector<double> means;
+  for (const auto& l : boot.laws) means.push_back(l.predict(n, d));
+  const Interval law = percentile_interval(means, 0.95);
+  const Interval run = prediction_interval(boot, n, d, 0.95);
+  EXPECT_LT(run.low, law.low);
+  EXPECT_GT(run.high, law.high);
+  std::mt19937_64 rng(99);
+  std::normal_distribution<double> scatter(0.0, 0.03);
+  int in_run = 0, in_law = 0;
+  const int draws = 4000;
+  for (int i = 0; i < draws; ++i) {
+    const double loss = truth.predict(n, d) * std::exp(scatter(rng));
+    in_run += run.contains(loss);
+    in_law += law.contains(loss);
+  }
+  EXPECT_GT(in_run, 0.90 * draws) << run.low << " " << run.high;
+  EXPECT_LT(in_run, 0.99 * draws) << run.low << " " << run.high;
+  EXPECT_LT(in_law, 0.5 * draws) << law.low << " " << law.high;
+  // Noise-free points: no residual scatter to add.
+  const auto exact = grid_points(truth, 1e7, 3e9, 1e9, 3e11, 1.8, 0.0, 17);
+  const SurfaceFit exact_fit = fit_surface(exact);
+  const SurfaceBootstrap exact_boot = bootstrap_surface(exact, exact_fit, 50, 5);
+  const Interval tight = prediction_interval(exact_boot, n, d, 0.95);
+  EXPECT_NEAR(tight.low / truth.predict(n, d), 1.0, 1e-3);
+  EXPECT_NEAR(tight.high / truth.predict(n, d), 1.0, 1e-3);
+}
+
 TEST(SurfaceFit, CoefficientsWithUnboundedIntervalsAreNamed) {
   // The intervals of the CPU noise-scaling study's uniform group
   // (bench/results/cpu_noise_scaling.md): A over 59 decades, alpha up to 14.6.

@@ -395,8 +395,15 @@ TEST(AnalyzeCli, RunsOfAKnownWorldGiveItsLawAndNoLossBelowItsFloor) {
       if (cells.size() < 17) continue;
       if (cells[11].empty()) {
         EXPECT_NE(cells[16].find("below the known floor"), std::string::npos) << cells[0];
+        for (size_t c = 17; c < cells.size(); ++c) EXPECT_TRUE(cells[c].empty()) << cells[0];
       } else {
-        for (int c : {11, 12, 13}) EXPECT_GE(std::stod(cells[c]), floor) << cells[0];
+        EXPECT_EQ(cells.size(), 19u) << cells[0];
+        if (cells.size() < 19) continue;
+        // The law's loss, its interval, and the prediction interval for one run.
+        for (int c : {11, 12, 13, 17, 18}) EXPECT_GE(std::stod(cells[c]), floor) << cells[0];
+        // (as wide as the law's or wider; equal to rounding on this noise-free world)
+        EXPECT_LE(std::stod(cells[17]), std::stod(cells[12]) * 1.001) << cells[0];
+        EXPECT_GE(std::stod(cells[18]), std::stod(cells[13]) * 0.999) << cells[0];
         ++printed;
       }
     }
