@@ -22,6 +22,7 @@
 #include "doc.h"
 #include "holdout.h"
 #include "report.h"
+#include "robustness.h"
 #include "runs.h"
 #include "util/error.h"
 #include "util/parse.h"
@@ -342,6 +343,13 @@ GroupLaws analyze_points(const std::vector<Point>& all_points, const std::string
       holdout_largest_budget(points, profile_points, fit.law, fit_options, iso_options);
   std::printf("\n%s\n", describe_holdout(holdout, size_symbol).c_str());
 
+  RobustnessCheck robustness;
+  if (allocatable) {
+    stage("robustness: Approach 3 refitted under other choices of the fit");
+    robustness = check_robustness(points, fit, fit_options, c_max);
+    std::printf("\n%s\n", describe_robustness(robustness, boot.n_exponent, size_symbol).c_str());
+  }
+
   stage("Approach 1: frontier and " + std::to_string(resamples) + " bootstrap refits");
   const EnvelopeResult envelope = fit_envelope(points, validity.floor);
   const EnvelopeBootstrap envelope_boot =
@@ -401,6 +409,7 @@ GroupLaws analyze_points(const std::vector<Point>& all_points, const std::string
   report.hyper = hyper;
   report.varpro = varpro;
   report.holdout = holdout;
+  report.robustness = robustness;
   report.sensitivity = sens;
   report.references = st.references;
   {

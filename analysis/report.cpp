@@ -276,6 +276,21 @@ void write_report(const std::string& dir, const ReportInput& in) {
     doc.paragraph("Approach 1: " + in.envelope.note + ".");
   }
   doc.paragraph(describe_holdout(in.holdout, S));
+  if (!in.robustness.variants.empty()) {
+    doc.paragraph(describe_robustness(in.robustness, in.boot.n_exponent, S));
+    std::vector<std::vector<std::string>> rows = {
+        {"reported fit", fmt("%.4f", in.fit.law.E), fmt("%.4f", in.fit.law.alpha),
+         fmt("%.4f", in.fit.law.beta), fmt("%.4f", in.robustness.n_exponent),
+         fmt("%.4f", in.robustness.loss_at_top)}};
+    for (const auto& v : in.robustness.variants) {
+      rows.push_back({v.name, fmt("%.4f", v.law.E), fmt("%.4f", v.law.alpha),
+                      fmt("%.4f", v.law.beta), v.allocatable ? fmt("%.4f", v.n_exponent) : "—",
+                      v.allocatable ? fmt("%.4f", v.loss_at_top) : "—"});
+    }
+    doc.table({"fit", "E", "alpha", "beta", S + "_opt exponent",
+               "L at C " + fmt("%.3g", in.robustness.top_flops)},
+              rows);
+  }
   doc.figure("loss_vs_flops.svg", loss_svg,
              "Every point (and, from run directories, every run's smoothed training curve), the "
              "Pareto frontier and the compute-optimal loss L*(C) (dashed: extrapolated).");
@@ -646,6 +661,17 @@ void write_report(const std::string& dir, const ReportInput& in) {
                         {"refusal", p.refusal},
                         {"n_opt", p.accepted ? std::exp(p.log_n_opt) : 0.0},
                         {"loss_opt", p.accepted ? p.loss_opt : 0.0}});
+  }
+  j["robustness"] = nlohmann::json::array();
+  for (const auto& v : in.robustness.variants) {
+    j["robustness"].push_back({{"variant", v.name},
+                               {"allocatable", v.allocatable},
+                               {"E", v.law.E},
+                               {"alpha", v.law.alpha},
+                               {"beta", v.law.beta},
+                               {"n_exponent", v.n_exponent},
+                               {"loss_at_top_flops", v.loss_at_top},
+                               {"top_flops", in.robustness.top_flops}});
   }
   j["holdout"] = {{"done", in.holdout.done},
                   {"note", in.holdout.note},

@@ -14,6 +14,7 @@
 #include "holdout.h"
 #include "hyperparams.h"
 #include "isoflop.h"
+#include "robustness.h"
 #include "runs.h"
 #include "sensitivity.h"
 #include "surface_fit.h"
@@ -39,8 +40,9 @@ struct ReportInput {
   EnvelopeResult envelope;
   EnvelopeBootstrap envelope_boot;
   HyperparameterLaws hyper;
-  SurfaceFit varpro;     // variable projection's optimum, a cross-check of `fit`
-  HoldoutCheck holdout;  // the fits without the largest budget, asked for it
+  SurfaceFit varpro;           // variable projection's optimum, a cross-check of `fit`
+  HoldoutCheck holdout;        // the fits without the largest budget, asked for it
+  RobustnessCheck robustness;  // Approach 3 under other choices (empty when not allocatable)
   std::vector<Sensitivity> sensitivity;
   std::vector<ReferenceLaw> references;  // published laws to read this fit against
   std::vector<TrainingCurve> curves;     // run directories only: each run's smoothed curve

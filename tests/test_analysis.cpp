@@ -19,6 +19,7 @@
 #include "envelope.h"
 #include "holdout.h"
 #include "isoflop.h"
+#include "robustness.h"
 #include "runs.h"
 #include "surface_fit.h"
 #include "test_util.h"
@@ -235,6 +236,31 @@ TEST(SurfaceFit, PredictionIntervalsCoverNewRunsWhereTheLawsIntervalDoesNot) {
   const Interval tight = prediction_interval(exact_boot, n, d, 0.95);
   EXPECT_NEAR(tight.low / truth.predict(n, d), 1.0, 1e-3);
   EXPECT_NEAR(tight.high / truth.predict(n, d), 1.0, 1e-3);
+}
+
+// The robustness refits (other Huber deltas, the highest losses dropped, a
+// shifted start grid) of a law the points pin down: every variant finds an
+// allocation near the reported one, and the summary compares the largest
+// shift with the bootstrap interval.
+TEST(SurfaceFit, RobustnessRefitsOfAWellDeterminedLawAgree) {
+  const SurfaceLaw truth{2.0, 400.0, 1500.0, 0.33, 0.30};
+  const auto pts = grid_points(truth, 1e7, 3e9, 1e9, 3e11, 1.8, 0.01, 11);
+  const SurfaceFit fit = fit_surface(pts);
+  const RobustnessCheck r = check_robustness(pts, fit, {}, 6 * 3e9 * 3e11);
+  ASSERT_EQ(r.variants.size(), 4u);
+  EXPECT_EQ(r.variants[0].name, "Huber delta 0.0001");
+  EXPECT_EQ(r.variants[2].name,
+            "without the " + std::to_string(pts.size() / 20) + " highest losses");
+  for (const auto& v : r.variants) {
+    EXPECT_TRUE(v.allocatable) << v.name << ": " << v.note;
+    EXPECT_NEAR(v.n_exponent, fit.law.n_exponent(), 0.03) << v.name;
+  }
+  EXPECT_LT(r.max_n_exponent_shift, 0.03);
+  EXPECT_LT(r.max_loss_shift, 0.01);
+  const SurfaceBootstrap boot = bootstrap_surface(pts, fit, 100, 3);
+  const std::string text = describe_robustness(r, boot.n_exponent, "N");
+  EXPECT_NE(text.find("4 of 4 give an allocation"), std::string::npos) << text;
+  EXPECT_NE(text.find("the N_opt exponent moves by at most"), std::string::npos) << text;
 }
 
 TEST(SurfaceFit, CoefficientsWithUnboundedIntervalsAreNamed) {

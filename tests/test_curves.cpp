@@ -410,8 +410,11 @@ TEST(AnalyzeCli, RunsOfAKnownWorldGiveItsLawAndNoLossBelowItsFloor) {
     return printed;
   };
   EXPECT_GT(printed_rows(dir / "guide/allocation.csv", 1.0), 3);
-  // The guide states the floor and the method.
+  // The guide states the floor and the method, and how the law moves under
+  // other choices of the fit.
   const std::string md = testing::read_text(dir / "guide/report.md");
+  EXPECT_NE(md.find("Robustness (Approach 3 refitted"), std::string::npos);
+  EXPECT_EQ(fit["robustness"].size(), 4u);
   EXPECT_NE(md.find("Known floor: 1.0000"), std::string::npos);
   EXPECT_NE(md.find("at budgets read off the training curves"), std::string::npos);
 

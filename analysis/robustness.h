@@ -1,0 +1,45 @@
+// How much the Approach-3 law depends on choices a reader could have made
+// differently (Besiroglu et al. 2024 on Chinchilla's fit): the Huber δ, the
+// highest-loss points (often the smallest or least-trained runs), and the
+// start grid of the multi-start search. Each variant refits the surface from
+// scratch; the guide reports what moves and by how much, beside the bootstrap
+// interval, so a reader sees whether a choice matters more than the data's own
+// noise.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "points.h"
+#include "surface_fit.h"
+
+namespace scalebed::analysis {
+
+struct RobustnessVariant {
+  std::string name;
+  bool allocatable = false;
+  std::string note;  // why the variant has no allocation, when it has none
+  SurfaceLaw law;
+  double n_exponent = 0;   // N_opt ∝ C^a
+  double loss_at_top = 0;  // its compute-optimal loss at the largest fitted budget
+};
+
+struct RobustnessCheck {
+  double top_flops = 0;                    // the largest fitted budget
+  double n_exponent = 0, loss_at_top = 0;  // the reported fit's
+  std::vector<RobustnessVariant> variants;
+  // Largest |change| against the reported fit over the allocatable variants.
+  double max_n_exponent_shift = 0, max_loss_shift = 0;  // loss: relative
+};
+
+// Refits `points` with δ ÷ 10 and × 10, without the max(1, n/20) highest
+// losses, and from the start grid shifted by half a step in every
+// coordinate; `fit` is the reported fit with options `o`.
+RobustnessCheck check_robustness(const std::vector<Point>& points, const SurfaceFit& fit,
+                                 const SurfaceFitOptions& o, double top_flops);
+
+// One paragraph for the console and the guide.
+std::string describe_robustness(const RobustnessCheck& r, const Interval& n_exponent_ci,
+                                const std::string& size_symbol);
+
+}  // namespace scalebed::analysis
