@@ -442,6 +442,23 @@ void write_report(const std::string& dir, const ReportInput& in) {
   const bool can_plan = by_surface || in.isoflop.fitted;
   std::vector<std::vector<std::string>> scen;
   const double per_day = in.gpu_tflops * 1e12 * in.mfu * 86400;
+  // The compute of the sweep this law comes from: each training curve's last
+  // FLOPs (run directories), else each point's (a CSV row is one run).
+  double sweep_flops = 0;
+  if (!in.curves.empty()) {
+    for (const auto& c : in.curves)
+      if (!c.flops.empty()) sweep_flops += c.flops.back();
+  } else {
+    for (const auto& p : in.points) sweep_flops += p.flops;
+  }
+  auto days_on = [&](double c) {
+    std::string t;
+    for (int gpus : {8, 64, 512}) {
+      const double days = c / (gpus * per_day);
+      t += (t.empty() ? "" : " / ") + (days < 0.1 ? fmt("%.2g", days) : fmt("%.3g", days));
+    }
+    return t;
+  };
   for (auto [name, days] :
        std::vector<std::pair<std::string, double>>{{"< 1 GPU-day", 1},
                                                    {"1–100 GPU-days", 100},
@@ -450,19 +467,33 @@ void write_report(const std::string& dir, const ReportInput& in) {
     if (!can_plan) break;
     const double c = days * per_day;
     double n, d, loss;
+    Interval one_run;
     if (by_surface) {
       const Allocation a = allocate(law, in.boot, c, c_min, c_max);
-      n = a.n_opt, d = a.d_opt, loss = a.loss;
+      n = a.n_opt, d = a.d_opt, loss = a.loss, one_run = a.loss_pi;
     } else {
       n = in.isoflop.n_opt.at(c), d = c / (law.k * n), loss = in.isoflop.loss_opt.at(c);
     }
-    scen.push_back(
-        {name, sci(c), valid.where(c), sci(n), sci(d), valid.cell(c, loss, by_surface, &notes)});
+    const std::string cell = valid.cell(c, loss, by_surface, &notes);
+    scen.push_back({name, sci(c), valid.where(c), days_on(c), sci(n), sci(d),
+                    cell == "—" || !by_surface
+                        ? cell
+                        : cell + " (one run: " + valid.interval(one_run.low, one_run.high) + ")",
+                    fmt("%.2g%%", 100 * sweep_flops / c)});
   }
   if (can_plan) {
-    doc.paragraph(std::string("From ") +
-                  (by_surface ? "the Approach-3 surface." : "the Approach-2 IsoFLOP laws."));
-    doc.table({"scenario (upper edge)", "FLOPs", "range", S + "_opt", "D_opt", "loss"}, scen);
+    doc.paragraph(
+        std::string("From ") +
+        (by_surface ? "the Approach-3 surface." : "the Approach-2 IsoFLOP laws.") +
+        " Days of training on 8, 64 and 512 GPUs at " + fmt("%g", in.gpu_tflops) + " TFLOP/s and " +
+        fmt("%g", 100 * in.mfu) +
+        "% MFU (--gpu-tflops, --mfu). The sweep "
+        "column is this law's own cost (" +
+        sci(sweep_flops) + " FLOPs of training" + (in.curves.empty() ? ", one run per point" : "") +
+        ") as a share of the scenario's budget: what finding the law again at this scale takes.");
+    doc.table({"scenario (upper edge)", "FLOPs", "range", "days on 8 / 64 / 512 GPUs", S + "_opt",
+               "D_opt", "loss", "sweep"},
+              scen);
     not_printed(notes);
   } else {
     doc.paragraph("No scenarios: neither a usable surface nor IsoFLOP laws were fitted.");
@@ -545,6 +576,42 @@ void write_report(const std::string& dir, const ReportInput& in) {
     doc.figure("residuals.svg", residual_svg,
                "Residuals of the fitted surface in log loss: structure here means the form "
                "does not describe the data.");
+  }
+
+  doc.heading(2, "Assumptions");
+  {
+    // What the laws take for granted, stated from the points where they can tell.
+    std::set<std::string> settings;
+    for (const auto& p : in.points) {
+      const auto b = p.extra.find("batch_tokens"), lr = p.extra.find("base_lr");
+      if (b != p.extra.end() && lr != p.extra.end()) settings.insert(b->second + "/" + lr->second);
+    }
+    std::string tuning;
+    if (settings.size() > 1) {
+      tuning = "batch and learning rate: the best of the sweep's " +
+               std::to_string(settings.size()) +
+               " (batch, LR) settings at each size and budget, so the laws assume "
+               "hyperparameters tuned per size (and a new run needs its own tuned ones)";
+    } else if (settings.size() == 1) {
+      tuning = "batch and learning rate: one setting for every size (" + *settings.begin() +
+               " tokens/LR), so the laws hold for that setting, not for each size tuned";
+    } else {
+      tuning =
+          "batch and learning rate: not recorded with the points; the laws hold for whatever "
+          "the runs used";
+    }
+    doc.bullets(
+        {"single epoch: every training token seen once (a law fitted on repeated data does not "
+         "apply; the synthetic sources never repeat a window)",
+         "one model family and training recipe: the sweep's shape rules, parameterization, "
+         "optimizer, schedule, tokenizer and data; changing any of them needs a new sweep",
+         tuning,
+         "compute: C = " + fmt("%.3g", law.k) + "·" + S + "·D under the " + in.convention +
+             " convention; GPU time at the stated TFLOP/s and MFU",
+         "loss: held-out loss of the same distribution as the training data, in nats per "
+         "token" +
+             std::string(in.validity.floor > 0 ? "; the known floor bounds every prediction"
+                                               : "")});
   }
 
   doc.heading(2, "Warnings");

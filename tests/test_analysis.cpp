@@ -412,8 +412,10 @@ TEST(AnalyzeCli, FitsPredictsAndWritesMachineReadableOutput) {
   EXPECT_EQ(csv.rfind("flops,gpu_hours,n_opt,", 0), 0u);
   // The planning guide: Markdown, one self-contained HTML page, the plots.
   const std::string md = testing::read_text(dir / "out/report.md");
-  for (const char* section : {"## Resources", "## Laws", "## Allocation", "## Budget scenarios",
-                              "## Trade-offs", "## Warnings", "![", "loss_vs_flops.svg"}) {
+  for (const char* section :
+       {"## Resources", "## Laws", "## Allocation", "## Budget scenarios", "## Trade-offs",
+        "## Assumptions", "## Warnings", "![", "loss_vs_flops.svg", "days on 8 / 64 / 512 GPUs",
+        "(one run: ", "one run (95% prediction)", "single epoch"}) {
     EXPECT_NE(md.find(section), std::string::npos) << section;
   }
   // The mis-sizing penalties start inside the fitted range (Chinchilla's
