@@ -58,7 +58,8 @@ torch_prefix=$("$venv/bin/python" -c "import torch.utils; print(torch.utils.cmak
 
 # 3. Configure and build (ccache and a precompiled torch header keep rebuilds short).
 say "building in $build"
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$torch_prefix" >/dev/null
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$torch_prefix" \
+  -DSCALEBED_PYTHON="$venv/bin/python" >/dev/null
 cmake --build "$build" -j "$jobs"
 
 case "$mode" in

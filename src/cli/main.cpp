@@ -97,14 +97,17 @@ int usage_error(const std::string& message) {
   return scalebed::kExitUsage;
 }
 
+// The value after the flag args[i] (i moves onto it), or a usage error naming the flag.
+std::string flag_value(const std::vector<std::string>& args, size_t& i) {
+  if (i + 1 >= args.size()) throw UsageError(args[i] + ": needs a value");
+  return args[++i];
+}
+
 int run_prepare(const std::vector<std::string>& args) {
   scalebed::PrepareOptions o;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string flag = args[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= args.size()) throw UsageError(args[i] + ": needs a value");
-      return args[++i];
-    };
+    auto value = [&] { return flag_value(args, i); };
     if (args[i] == "--input") {
       o.inputs.push_back(value());
     } else if (args[i] == "--out") {
@@ -132,10 +135,7 @@ int run_sample(const std::vector<std::string>& args) {
   std::string run_dir, prompt;
   scalebed::SampleOptions o;
   for (size_t i = 0; i < args.size(); ++i) {
-    auto value = [&]() -> std::string {
-      if (i + 1 >= args.size()) throw UsageError(args[i] + ": needs a value");
-      return args[++i];
-    };
+    auto value = [&] { return flag_value(args, i); };
     const std::string& a = args[i];
     if (a == "--run") {
       run_dir = value();
@@ -177,10 +177,7 @@ int run_export(const std::vector<std::string>& args) {
   std::string run_dir, out_dir, format = "safetensors";
   std::optional<int64_t> step;
   for (size_t i = 0; i < args.size(); ++i) {
-    auto value = [&]() -> std::string {
-      if (i + 1 >= args.size()) throw UsageError(args[i] + ": needs a value");
-      return args[++i];
-    };
+    auto value = [&] { return flag_value(args, i); };
     const std::string& a = args[i];
     if (a == "--run") {
       run_dir = value();
