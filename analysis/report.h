@@ -58,4 +58,11 @@ std::vector<Allocation> allocation_table(const ReportInput& in);
 // fit.json and allocation.csv into `dir` (created), each atomically.
 void write_report(const std::string& dir, const ReportInput& in);
 
+// R² of the Approach-3 surface on log loss over the points.
+double surface_r2(const ReportInput& in);
+
+// fit.json and allocation.csv alone (report_data.cpp); write_report calls it.
+void write_report_data(const std::string& dir, const ReportInput& in,
+                       const std::vector<Allocation>& rows);
+
 }  // namespace scalebed::analysis

@@ -119,6 +119,12 @@ void discard(const fs::path& dir) {
 
 }  // namespace
 
+std::string checkpoint_name(int64_t step) {
+  char name[32];
+  std::snprintf(name, sizeof name, "step_%08lld", static_cast<long long>(step));
+  return name;
+}
+
 std::string checkpoint_problem(const std::string& dir, int64_t metrics_bytes) {
   const std::string tensors = dir + "/tensors.pt", meta_path = dir + "/state.json";
   for (const auto& f : {tensors, meta_path}) {
@@ -163,8 +169,7 @@ std::string checkpoint_problem(const std::string& dir, int64_t metrics_bytes) {
 void save_checkpoint(const RunDirectory& run, TransformerImpl& model, const Optimizer& optimizer,
                      const TrainState& state, int64_t keep, DataParallel* dp) {
   const bool main = !dp || dp->is_main();
-  char name[32];
-  std::snprintf(name, sizeof name, "step_%08lld", static_cast<long long>(state.step));
+  const std::string name = checkpoint_name(state.step);
   const fs::path final_dir = fs::path(run.checkpoints_dir()) / name;
   const fs::path tmp_dir = fs::path(run.checkpoints_dir()) / (std::string(".tmp-") + name);
   // The same step twice (a signal during the periodic checkpoint, a finished

@@ -32,6 +32,9 @@ struct TrainState {
   static TrainState from_json(const nlohmann::json& j);
 };
 
+// checkpoints/<this>: "step_" and the step in 8 digits.
+std::string checkpoint_name(int64_t step);
+
 // Writes checkpoints/step_<step>; keeps the newest `keep` and deletes older.
 // Every file and the directory are fsynced before the rename that publishes
 // it, and state.json records the size and CRC32 of tensors.pt and its own. A complete

@@ -14,7 +14,6 @@
 #include "train/train.h"
 #include "util/error.h"
 #include "util/fs.h"
-#include "util/log.h"
 
 namespace scalebed {
 namespace fs = std::filesystem;
@@ -98,8 +97,7 @@ std::string export_run(const std::string& run_dir, std::optional<int64_t> step,
   auto t = build_training(load_run_config(config_path, {}));
   std::string checkpoint;
   for (const auto& dir : run.checkpoints()) {  // newest first
-    if (step && fs::path(dir).filename().string() != strprintf("step_%08lld", (long long)*step))
-      continue;
+    if (step && fs::path(dir).filename().string() != checkpoint_name(*step)) continue;
     checkpoint = dir;
     break;
   }
