@@ -77,7 +77,8 @@ usage: analyze POINTS.csv|RUNS_DIR [options]
 
 The CSV needs a header with params, tokens and loss (flops optional; else 6ND).
 Approach 3: L(N,D) = E + A/N^alpha + B/D^beta by Huber loss in log space, 4,500 L-BFGS starts
-(screened: 20 iterations each, the best 100 to convergence).
+(screened: 20 iterations each, the best 100 to convergence, on a subset of 1,000 points when
+there are more; the best 5 finished on every point by Newton's method).
 Approach 2: IsoFLOP parabolas in log N, refused without an interior minimum.
 Approach 1: the Pareto frontier of loss vs FLOPs, with L(C) = E + A*C^-alpha on it.
 Allocations use C = k*N*D, k = the points' median FLOPs per parameter and token (6 for 6ND).
@@ -172,6 +173,7 @@ GroupLaws analyze_points(const std::vector<Point>& all_points, const std::string
     validity.floor_source = "the synthetic source's exact optimal loss on the held-out windows";
   }
   SurfaceFitOptions fit_options = st.fit_options;
+  fit_options.progress = [](const std::string& line) { stage("  " + line); };
   if (st.fix_floor) {
     if (!(validity.floor > 0)) {
       throw AnalysisError(input +

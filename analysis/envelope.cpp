@@ -55,9 +55,12 @@ std::vector<Point> pareto_frontier(std::vector<Point> points) {
   return frontier;
 }
 
-EnvelopeResult fit_envelope(const std::vector<Point>& points, double floor) {
+namespace {
+
+// The law on a frontier already found (sorted by FLOPs).
+EnvelopeResult fit_frontier(std::vector<Point> frontier, double floor) {
   EnvelopeResult r;
-  r.frontier = pareto_frontier(points);
+  r.frontier = std::move(frontier);
   if (r.frontier.size() < 4) {
     r.note = "only " + std::to_string(r.frontier.size()) + " frontier points (need 4)";
     return r;
@@ -119,16 +122,36 @@ EnvelopeResult fit_envelope(const std::vector<Point>& points, double floor) {
   return r;
 }
 
+}  // namespace
+
+EnvelopeResult fit_envelope(const std::vector<Point>& points, double floor) {
+  return fit_frontier(pareto_frontier(points), floor);
+}
+
 EnvelopeBootstrap bootstrap_envelope(const std::vector<Point>& points, int resamples, uint64_t seed,
                                      double level, double floor) {
   EnvelopeBootstrap out;
   std::mt19937_64 rng(seed);
   std::uniform_int_distribution<size_t> pick(0, points.size() - 1);
   std::vector<double> alphas, n_exponents;
+  // The points in frontier order once; a resample's frontier is then one scan
+  // over the points it drew (the same frontier as sorting the resample).
+  std::vector<size_t> order(points.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    const Point &x = points[a], &y = points[b];
+    return x.flops < y.flops || (x.flops == y.flops && x.loss < y.loss);
+  });
+  std::vector<char> drawn(points.size());
   for (int r = 0; r < resamples; ++r) {
-    std::vector<Point> sample;
-    for (size_t i = 0; i < points.size(); ++i) sample.push_back(points[pick(rng)]);
-    const EnvelopeResult e = fit_envelope(sample, floor);
+    std::fill(drawn.begin(), drawn.end(), 0);
+    for (size_t i = 0; i < points.size(); ++i) drawn[pick(rng)] = 1;
+    std::vector<Point> frontier;
+    double best = 1e300;
+    for (size_t i : order) {
+      if (drawn[i] && points[i].loss < best) frontier.push_back(points[i]), best = points[i].loss;
+    }
+    const EnvelopeResult e = fit_frontier(std::move(frontier), floor);
     if (!e.fitted) continue;
     alphas.push_back(e.alpha);
     n_exponents.push_back(e.n_opt.exponent);

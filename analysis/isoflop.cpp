@@ -74,58 +74,70 @@ std::vector<std::vector<Point>> group_by_budget(std::vector<Point> points, doubl
   return groups;
 }
 
-IsoflopResult fit_isoflop(const std::vector<Point>& points, const IsoflopOptions& o) {
-  IsoflopResult result;
-  std::vector<double> budgets, n_opts, d_opts, l_opts;
-  const double k = flops_per_param_token(points);  // D_opt = C / (k·N_opt)
-  for (const auto& group : group_by_budget(points, o.group_tolerance)) {
-    IsoflopProfile prof;
-    prof.points = static_cast<int>(group.size());
-    double log_c = 0;
-    for (const auto& p : group) log_c += std::log(p.flops);
-    prof.flops = std::exp(log_c / group.size());
+namespace {
+
+// One budget's points as the parabola reads them.
+struct BudgetRows {
+  std::vector<double> log_c, log_n, log_l;
+  explicit BudgetRows(const std::vector<Point>& group) {
     for (const auto& p : group) {
-      prof.params.push_back(p.params);
-      prof.losses.push_back(p.loss);
+      log_c.push_back(std::log(p.flops));
+      log_n.push_back(std::log(p.params));
+      log_l.push_back(std::log(p.loss));
     }
-    if (prof.points < o.min_points) {
-      prof.refusal = "only " + std::to_string(prof.points) + " points (need " +
-                     std::to_string(o.min_points) + ")";
-      result.profiles.push_back(prof);
-      continue;
-    }
-    // Least-squares parabola log L = c0 + c1·x + c2·x², x = log N (in log loss,
-    // as the diffusion paper fits its profiles).
-    Eigen::MatrixXd X(group.size(), 3);
-    Eigen::VectorXd Y(group.size());
-    double x_min = 1e300, x_max = -1e300;
-    for (size_t i = 0; i < group.size(); ++i) {
-      const double x = std::log(group[i].params);
-      X(i, 0) = 1.0;
-      X(i, 1) = x;
-      X(i, 2) = x * x;
-      Y(i) = std::log(group[i].loss);
-      x_min = std::min(x_min, x);
-      x_max = std::max(x_max, x);
-    }
-    const Eigen::VectorXd c = X.colPivHouseholderQr().solve(Y);
-    prof.curvature = c(2);
-    prof.c0 = c(0);
-    prof.c1 = c(1);
-    if (c(2) <= 0) {
-      prof.refusal = "the parabola opens downwards (no minimum)";
-      result.profiles.push_back(prof);
-      continue;
-    }
-    prof.log_n_opt = -c(1) / (2 * c(2));
-    prof.loss_opt = std::exp(c(0) + c(1) * prof.log_n_opt + c(2) * prof.log_n_opt * prof.log_n_opt);
-    if (prof.log_n_opt <= x_min || prof.log_n_opt >= x_max) {
-      prof.refusal = "no interior minimum: the vertex lies outside the sampled sizes";
-      result.profiles.push_back(prof);
-      continue;
-    }
-    prof.accepted = true;
-    result.profiles.push_back(prof);
+  }
+};
+
+// The profile of one budget through the rows `take` of its points (every
+// row, or a bootstrap resample's draw).
+IsoflopProfile fit_profile(const BudgetRows& g, const std::vector<size_t>& take, int min_points) {
+  IsoflopProfile prof;
+  prof.points = static_cast<int>(take.size());
+  double log_c = 0;
+  for (size_t i : take) log_c += g.log_c[i];
+  prof.flops = std::exp(log_c / take.size());
+  if (prof.points < min_points) {
+    prof.refusal =
+        "only " + std::to_string(prof.points) + " points (need " + std::to_string(min_points) + ")";
+    return prof;
+  }
+  // Least-squares parabola log L = c0 + c1·x + c2·x², x = log N (in log loss,
+  // as the diffusion paper fits its profiles).
+  Eigen::MatrixXd X(take.size(), 3);
+  Eigen::VectorXd Y(take.size());
+  double x_min = 1e300, x_max = -1e300;
+  for (size_t r = 0; r < take.size(); ++r) {
+    const double x = g.log_n[take[r]];
+    X(r, 0) = 1.0;
+    X(r, 1) = x;
+    X(r, 2) = x * x;
+    Y(r) = g.log_l[take[r]];
+    x_min = std::min(x_min, x);
+    x_max = std::max(x_max, x);
+  }
+  const Eigen::VectorXd c = X.colPivHouseholderQr().solve(Y);
+  prof.curvature = c(2);
+  prof.c0 = c(0);
+  prof.c1 = c(1);
+  if (c(2) <= 0) {
+    prof.refusal = "the parabola opens downwards (no minimum)";
+    return prof;
+  }
+  prof.log_n_opt = -c(1) / (2 * c(2));
+  prof.loss_opt = std::exp(c(0) + c(1) * prof.log_n_opt + c(2) * prof.log_n_opt * prof.log_n_opt);
+  if (prof.log_n_opt <= x_min || prof.log_n_opt >= x_max) {
+    prof.refusal = "no interior minimum: the vertex lies outside the sampled sizes";
+    return prof;
+  }
+  prof.accepted = true;
+  return prof;
+}
+
+// The power laws through the accepted vertices (k: D_opt = C / (k·N_opt)).
+void fit_vertex_laws(IsoflopResult& result, double k) {
+  std::vector<double> budgets, n_opts, d_opts, l_opts;
+  for (const auto& prof : result.profiles) {
+    if (!prof.accepted) continue;
     budgets.push_back(prof.flops);
     n_opts.push_back(std::exp(prof.log_n_opt));
     d_opts.push_back(prof.flops / (k * std::exp(prof.log_n_opt)));
@@ -133,28 +145,54 @@ IsoflopResult fit_isoflop(const std::vector<Point>& points, const IsoflopOptions
   }
   if (budgets.size() < 2) {
     result.note = "fewer than two budgets with an interior minimum: no IsoFLOP laws";
-    return result;
+    return;
   }
   result.n_opt = fit_power_law(budgets, n_opts);
   result.d_opt = fit_power_law(budgets, d_opts);
   result.loss_opt = fit_power_law(budgets, l_opts);
   result.fitted = true;
+}
+
+std::vector<size_t> every_row(size_t n) {
+  std::vector<size_t> rows(n);
+  for (size_t i = 0; i < n; ++i) rows[i] = i;
+  return rows;
+}
+
+}  // namespace
+
+IsoflopResult fit_isoflop(const std::vector<Point>& points, const IsoflopOptions& o) {
+  IsoflopResult result;
+  for (const auto& group : group_by_budget(points, o.group_tolerance)) {
+    IsoflopProfile prof = fit_profile(BudgetRows(group), every_row(group.size()), o.min_points);
+    for (const auto& p : group) {
+      prof.params.push_back(p.params);
+      prof.losses.push_back(p.loss);
+    }
+    result.profiles.push_back(std::move(prof));
+  }
+  fit_vertex_laws(result, flops_per_param_token(points));
   return result;
 }
 
 IsoflopBootstrap bootstrap_isoflop(const std::vector<Point>& points, const IsoflopOptions& o,
                                    int resamples, uint64_t seed, double level) {
   IsoflopBootstrap out;
-  const auto groups = group_by_budget(points, o.group_tolerance);
+  // The budgets are the design: each resample draws within each budget.
+  std::vector<BudgetRows> budgets;
+  for (const auto& g : group_by_budget(points, o.group_tolerance)) budgets.emplace_back(g);
+  const double k = flops_per_param_token(points);
   std::mt19937_64 rng(seed);
   std::vector<double> n_exp, l_exp;
   for (int r = 0; r < resamples; ++r) {
-    std::vector<Point> sample;
-    for (const auto& g : groups) {
-      std::uniform_int_distribution<size_t> pick(0, g.size() - 1);
-      for (size_t i = 0; i < g.size(); ++i) sample.push_back(g[pick(rng)]);
+    IsoflopResult fit;
+    for (const auto& g : budgets) {
+      std::uniform_int_distribution<size_t> pick(0, g.log_n.size() - 1);
+      std::vector<size_t> take(g.log_n.size());
+      for (auto& i : take) i = pick(rng);
+      fit.profiles.push_back(fit_profile(g, take, o.min_points));
     }
-    const IsoflopResult fit = fit_isoflop(sample, o);
+    fit_vertex_laws(fit, k);
     if (!fit.fitted) {
       ++out.skipped;
       continue;

@@ -3,10 +3,11 @@
 // fitted in log space, min Σ_i Huber_δ(LSE(a − α·log N_i, b − β·log D_i, e) − log L_i)
 // with A = e^a, B = e^b, E = e^e, the Huber loss summed (not averaged: a mean
 // makes the optimiser stop early, the error Epoch AI found), L-BFGS from a
-// grid of starts, and bootstrap intervals.
+// grid of starts, Newton's method to finish, and bootstrap intervals.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -45,7 +46,16 @@ struct SurfaceFitOptions {
   // Screening: every start first runs screen_iterations L-BFGS iterations,
   // then the `polish` best are run to convergence (0: run all to convergence).
   int screen_iterations = 20, polish = 100;
+  // Large inputs: the screen and the polish run on an evenly drawn subset of
+  // at most screen_rows points (seeded), where the basins are the same; the
+  // `finish` best polished optima are then run to convergence on every point
+  // by Newton's method. With fewer points the subset is all of them.
+  size_t screen_rows = 1000;
+  int finish = 5;
   int threads = 2;
+  // Called with a progress line ("bootstrap 400/1000 refits, 6 s left") at
+  // most every few seconds during long stages; unset: silent.
+  std::function<void(const std::string&)> progress;
   // > 0: E is held at this value (a known irreducible loss) and only A, B,
   // alpha and beta are fitted.
   double fixed_E = 0;
@@ -61,15 +71,20 @@ struct SurfaceFit {
   int starts = 0;
 };
 
-// The points as the objective reads them: contiguous logs of N, D and L.
+// The points as the objective reads them: contiguous logs of N, D and L, and
+// each point's weight in the sum (1, or a bootstrap resample's count).
 struct SurfaceData {
   explicit SurfaceData(const std::vector<Point>& points);
-  std::vector<double> log_n, log_d, log_loss;
+  SurfaceData(const std::vector<Point>& points, const std::vector<double>& weights);
+  std::vector<double> log_n, log_d, log_loss, weight;
 };
 
-// The summed Huber objective and its gradient at θ = (a, b, e, α, β).
+using SurfaceHessian = Eigen::Matrix<double, 5, 5>;
+
+// The summed (weighted) Huber objective and its gradient at θ = (a, b, e, α, β);
+// with `hessian`, also its exact Hessian (where |r| = δ, the one-sided one).
 double surface_objective(const SurfaceData& data, const Eigen::VectorXd& theta, double delta,
-                         Eigen::VectorXd& grad);
+                         Eigen::VectorXd& grad, SurfaceHessian* hessian = nullptr);
 double surface_objective(const std::vector<Point>& points, const Eigen::VectorXd& theta,
                          double delta, Eigen::VectorXd& grad);
 
@@ -82,7 +97,8 @@ SurfaceFit fit_surface(const std::vector<Point>& points, const SurfaceFitOptions
 // One deterministic start instead of 4,500: faster, and a cross-check.
 SurfaceFit fit_surface_varpro(const std::vector<Point>& points, const SurfaceFitOptions& o = {});
 
-// Refits one start (e.g. the full-data optimum) on `points`.
+// Refits one start (e.g. the full-data optimum) on `points`, by Newton's
+// method (the bootstrap's and the held-out check's refits start near the optimum).
 SurfaceFit refit_surface(const std::vector<Point>& points, const SurfaceLaw& start,
                          const SurfaceFitOptions& o = {});
 

@@ -106,6 +106,108 @@ TEST(SurfaceFit, GradientMatchesFiniteDifferences) {
   }
 }
 
+// Points scattered at random in (log N, log D) around a law, as a large
+// sweep (or a pooled literature table) gives them.
+std::vector<Point> scattered_points(const SurfaceLaw& law, size_t count, double noise,
+                                    uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> log_n(std::log(1e6), std::log(1e10)),
+      log_d(std::log(1e8), std::log(1e12));
+  std::normal_distribution<double> eps(0.0, noise);
+  std::vector<Point> pts(count);
+  for (auto& p : pts) {
+    p.params = std::exp(log_n(rng));
+    p.tokens = std::exp(log_d(rng));
+    p.flops = 6 * p.params * p.tokens;
+    p.loss = law.predict(p.params, p.tokens) * std::exp(eps(rng));
+  }
+  return pts;
+}
+
+TEST(SurfaceFit, HessianMatchesFiniteDifferencesOfTheGradientWithWeights) {
+  // Newton's method relies on the exact Hessian: compared with central
+  // differences of the analytic gradient, on Chinchilla with uneven weights
+  // (as a bootstrap resample's counts give them), at a point where some
+  // residuals lie inside the Huber delta and some outside.
+  auto pts = read_points_csv(kChinchilla);
+  std::vector<double> weights(pts.size());
+  for (size_t i = 0; i < pts.size(); ++i) weights[i] = static_cast<double>(i % 4);
+  const SurfaceData data(pts, weights);
+  Eigen::VectorXd t(5), g(5), up_g(5), down_g(5);
+  t << 6.1, 7.5, 0.6, 0.34, 0.37;
+  SurfaceHessian h;
+  surface_objective(data, t, 0.02, g, &h);
+  for (int j = 0; j < 5; ++j) {
+    Eigen::VectorXd up = t, down = t;
+    up[j] += 1e-6;
+    down[j] -= 1e-6;
+    surface_objective(data, up, 0.02, up_g);
+    surface_objective(data, down, 0.02, down_g);
+    for (int i = 0; i < 5; ++i) {
+      const double fd = (up_g[i] - down_g[i]) / 2e-6;
+      EXPECT_NEAR(h(i, j), fd, 1e-4 * std::max(1.0, std::abs(fd))) << i << "," << j;
+    }
+  }
+  // A weight is a repeat count: weight 2 is the point listed twice.
+  std::vector<Point> repeated;
+  for (size_t i = 0; i < pts.size(); ++i) {
+    for (int k = 0; k < static_cast<int>(weights[i]); ++k) repeated.push_back(pts[i]);
+  }
+  EXPECT_NEAR(surface_objective(data, t, 0.02, g), surface_objective(repeated, t, 0.02, up_g),
+              1e-9);
+}
+
+TEST(SurfaceFit, NewtonRefitsReachTheOptimumThatLbfgsReaches) {
+  // refit_surface (the bootstrap's and the held-out check's refits) runs
+  // Newton's method; the same problem run by L-BFGS to convergence, from the
+  // same start, on a resample of a noisy law and with E held.
+  const auto pts = grid_points({2.0, 400.0, 1500.0, 0.33, 0.30}, 1e7, 3e9, 1e9, 3e11, 1.8, 0.02, 5);
+  const SurfaceFit full = fit_surface(pts);
+  std::mt19937_64 rng(3);
+  std::uniform_int_distribution<size_t> pick(0, pts.size() - 1);
+  std::vector<Point> resample(pts.size());
+  for (auto& p : resample) p = pts[pick(rng)];
+  for (double fixed_e : {0.0, 2.0}) {
+    SurfaceFitOptions o;
+    o.fixed_E = fixed_e;
+    const SurfaceFit newton = refit_surface(resample, full.law, o);
+    const SurfaceData data(resample);
+    Eigen::VectorXd start(5);
+    start << std::log(full.law.A), std::log(full.law.B),
+        std::log(fixed_e > 0 ? fixed_e : full.law.E), full.law.alpha, full.law.beta;
+    const LbfgsResult lbfgs = minimize_lbfgs(
+        [&](const Eigen::VectorXd& x, Eigen::VectorXd& g) {
+          const double v = surface_objective(data, x, 1e-3, g);
+          if (fixed_e > 0) g[2] = 0;
+          return v;
+        },
+        start);
+    EXPECT_NEAR(newton.objective, lbfgs.value, 1e-10 * lbfgs.value) << "E held " << fixed_e;
+    EXPECT_NEAR(newton.law.alpha, lbfgs.x[3], 1e-5) << "E held " << fixed_e;
+    EXPECT_NEAR(newton.law.beta, lbfgs.x[4], 1e-5) << "E held " << fixed_e;
+    EXPECT_NEAR(std::log(newton.law.E), lbfgs.x[2], 1e-5) << "E held " << fixed_e;
+    EXPECT_LT(newton.gradient_norm, 1e-6);
+  }
+}
+
+TEST(SurfaceFit, ScreeningOnASubsetOfManyPointsFindsTheSameOptimum) {
+  // Large inputs screen the 4,500 starts on a subset (screen_rows) and finish
+  // on every point: the same optimum as screening on all 2,000 points, here
+  // with a subset of 250, and the variable projection's grid likewise.
+  const auto pts = scattered_points({1.8, 400.0, 1500.0, 0.34, 0.28}, 2000, 0.02, 17);
+  SurfaceFitOptions subset, all;
+  subset.screen_rows = 250;
+  all.screen_rows = pts.size();
+  const SurfaceFit a = fit_surface(pts, subset), b = fit_surface(pts, all);
+  EXPECT_NEAR(a.objective, b.objective, 1e-9 * b.objective);
+  EXPECT_NEAR(a.law.alpha, b.law.alpha, 1e-5);
+  EXPECT_NEAR(a.law.beta, b.law.beta, 1e-5);
+  EXPECT_NEAR(a.law.E, b.law.E, 1e-5);
+  const SurfaceFit v = fit_surface_varpro(pts, subset);
+  EXPECT_NEAR(v.objective, b.objective, 1e-9 * b.objective);
+  EXPECT_NEAR(v.law.alpha, b.law.alpha, 1e-5);
+}
+
 TEST(SurfaceFit, ReproducesEpochsChinchillaFit) {
   auto pts = drop_highest_losses(read_points_csv(kChinchilla), 5);
   ASSERT_EQ(pts.size(), 240u);
