@@ -191,8 +191,10 @@ GroupLaws analyze_points(const std::vector<Point>& all_points, const std::string
   if (varpro_better) {
     const bool edge = fit.optimum_at_grid_edge;
     const int starts = fit.starts;
+    std::vector<SurfaceLaw> basins = fit.basins;
+    basins.insert(basins.begin(), varpro.law);
     fit = varpro;
-    fit.optimum_at_grid_edge = edge, fit.starts = starts;
+    fit.optimum_at_grid_edge = edge, fit.starts = starts, fit.basins = basins;
   }
   stage("Approach 3: " + std::to_string(resamples) + " bootstrap refits");
   const SurfaceBootstrap boot = bootstrap_surface(points, fit, resamples, seed, 0.95, fit_options);

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <thread>
 
 namespace scalebed::analysis {
 namespace {
@@ -131,8 +132,6 @@ EnvelopeResult fit_envelope(const std::vector<Point>& points, double floor) {
 EnvelopeBootstrap bootstrap_envelope(const std::vector<Point>& points, int resamples, uint64_t seed,
                                      double level, double floor) {
   EnvelopeBootstrap out;
-  std::mt19937_64 rng(seed);
-  std::uniform_int_distribution<size_t> pick(0, points.size() - 1);
   std::vector<double> alphas, n_exponents;
   // The points in frontier order once; a resample's frontier is then one scan
   // over the points it drew (the same frontier as sorting the resample).
@@ -142,16 +141,30 @@ EnvelopeBootstrap bootstrap_envelope(const std::vector<Point>& points, int resam
     const Point &x = points[a], &y = points[b];
     return x.flops < y.flops || (x.flops == y.flops && x.loss < y.loss);
   });
-  std::vector<char> drawn(points.size());
-  for (int r = 0; r < resamples; ++r) {
-    std::fill(drawn.begin(), drawn.end(), 0);
-    for (size_t i = 0; i < points.size(); ++i) drawn[pick(rng)] = 1;
-    std::vector<Point> frontier;
-    double best = 1e300;
-    for (size_t i : order) {
-      if (drawn[i] && points[i].loss < best) frontier.push_back(points[i]), best = points[i].loss;
-    }
-    const EnvelopeResult e = fit_frontier(std::move(frontier), floor);
+  // Resample r draws from its own stream, so two threads give the same
+  // result as one.
+  std::vector<EnvelopeResult> fits(resamples);
+  std::vector<std::thread> pool;
+  for (int w = 0; w < 2; ++w) {
+    pool.emplace_back([&, w] {
+      std::vector<char> drawn(points.size());
+      std::uniform_int_distribution<size_t> pick(0, points.size() - 1);
+      for (int r = w; r < resamples; r += 2) {
+        std::mt19937_64 rng(seed + 0x9E3779B97F4A7C15ull * (r + 1));
+        std::fill(drawn.begin(), drawn.end(), 0);
+        for (size_t i = 0; i < points.size(); ++i) drawn[pick(rng)] = 1;
+        std::vector<Point> frontier;
+        double best = 1e300;
+        for (size_t i : order) {
+          if (drawn[i] && points[i].loss < best)
+            frontier.push_back(points[i]), best = points[i].loss;
+        }
+        fits[r] = fit_frontier(std::move(frontier), floor);
+      }
+    });
+  }
+  for (auto& t : pool) t.join();
+  for (const auto& e : fits) {
     if (!e.fitted) continue;
     alphas.push_back(e.alpha);
     n_exponents.push_back(e.n_opt.exponent);

@@ -363,6 +363,19 @@ SurfaceFit fit_surface(const std::vector<Point>& points, const SurfaceFitOptions
     if (std::isfinite(finals[j].value) && !(finals[j].value >= finals[winner].value)) winner = j;
   }
   SurfaceFit fit = fit_of(finals[winner], points);
+  // Basins: polished optima that differ (in any coordinate by more than 1e-3),
+  // best first.
+  std::sort(polished.begin(), polished.end(), by_value);
+  std::vector<Eigen::VectorXd> seen;
+  for (const auto& p : polished) {
+    if (!std::isfinite(p.value) || !p.x.allFinite()) continue;
+    const bool known = std::any_of(seen.begin(), seen.end(), [&](const Eigen::VectorXd& x) {
+      return (x - p.x).lpNorm<Eigen::Infinity>() < 1e-3;
+    });
+    if (known) continue;
+    seen.push_back(p.x);
+    fit.basins.push_back(law_of(p.x));
+  }
   auto inside = [](const std::vector<double>& grid, double v) {
     return *std::min_element(grid.begin(), grid.end()) < v &&
            v < *std::max_element(grid.begin(), grid.end());
@@ -443,6 +456,22 @@ SurfaceFit fit_surface_varpro(const std::vector<Point>& points, const SurfaceFit
 SurfaceFit refit_surface(const std::vector<Point>& points, const SurfaceLaw& start,
                          const SurfaceFitOptions& o) {
   return fit_of(newton_from(SurfaceData(points), theta_of(start), o), points);
+}
+
+SurfaceFit refit_from_basins(const std::vector<Point>& points,
+                             const std::vector<SurfaceLaw>& basins, const SurfaceFitOptions& o) {
+  const SurfaceData data(points);
+  std::vector<StartResult> finals(basins.size());
+  parallel_for(o.threads, basins.size(),
+               [&](size_t j) { finals[j] = newton_from(data, theta_of(basins[j]), o); });
+  size_t winner = 0;
+  for (size_t j = 1; j < finals.size(); ++j) {
+    if (std::isfinite(finals[j].value) && !(finals[j].value >= finals[winner].value)) winner = j;
+  }
+  SurfaceFit fit = fit_of(finals.at(winner), points);
+  fit.starts = static_cast<int>(basins.size());
+  fit.basins = basins;
+  return fit;
 }
 
 Interval percentile_interval(std::vector<double> values, double level) {

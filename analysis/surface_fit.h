@@ -69,6 +69,11 @@ struct SurfaceFit {
   // grid may be too small, widen it before trusting the fit.
   bool optimum_at_grid_edge = false;
   int starts = 0;
+  // The distinct optima the polished starts converged to (best first; at most
+  // the `polish` best): the landscape's basins, from which a variant of the
+  // same problem (another Huber δ, fewer points) can be refitted without a
+  // new 4,500-start search.
+  std::vector<SurfaceLaw> basins;
 };
 
 // The points as the objective reads them: contiguous logs of N, D and L, and
@@ -101,6 +106,11 @@ SurfaceFit fit_surface_varpro(const std::vector<Point>& points, const SurfaceFit
 // method (the bootstrap's and the held-out check's refits start near the optimum).
 SurfaceFit refit_surface(const std::vector<Point>& points, const SurfaceLaw& start,
                          const SurfaceFitOptions& o = {});
+
+// The best of Newton refits from each of `basins` (a fit's basins) on
+// `points` under `o`.
+SurfaceFit refit_from_basins(const std::vector<Point>& points,
+                             const std::vector<SurfaceLaw>& basins, const SurfaceFitOptions& o);
 
 struct Interval {
   double low = 0, high = 0;
