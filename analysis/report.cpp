@@ -123,31 +123,50 @@ void write_report(const std::string& dir, const ReportInput& in) {
   }
   const std::string iso_svg = iso_plot.render();
 
-  SvgPlot n_plot("Compute-optimal model size", "FLOPs (" + in.convention + ")",
-                 in.size_symbol + "_opt", true, true);
-  std::vector<double> cx, ny, nlo, nhi;
-  for (const auto& r : rows) {
-    cx.push_back(r.flops), ny.push_back(r.n_opt), nlo.push_back(r.n_opt_ci.low),
-        nhi.push_back(r.n_opt_ci.high);
-  }
-  if (!cx.empty()) {
-    n_plot.add_line(cx, ny, series_color(0), "Approach 3");
-    n_plot.add_line(cx, nlo, series_color(0), "95% interval", true);
-    n_plot.add_line(cx, nhi, series_color(0), "", true);
-  } else if (in.isoflop.fitted) {
-    std::vector<double> ix, iy;
-    for (double e = std::log10(c_min); e <= std::log10(c_max) + 2.001; e += 0.05) {
-      ix.push_back(std::pow(10.0, e));
-      iy.push_back(in.isoflop.n_opt.at(ix.back()));
+  // Compute-optimal size and tokens: every approach's law over the fitted
+  // budgets and two decades beyond, Approach 3 with its band, and the
+  // IsoFLOP vertices they are read against.
+  auto allocation_plot = [&](bool size) {
+    SvgPlot plot(size ? "Compute-optimal model size" : "Compute-optimal training tokens",
+                 "FLOPs (" + in.convention + ")", size ? in.size_symbol + "_opt" : "D_opt", true,
+                 true);
+    std::vector<double> cx, v, lo, hi;
+    for (const auto& r : rows) {
+      if (r.flops > c_max * 100 * 1.001) break;  // as far as the other laws are drawn
+      cx.push_back(r.flops);
+      v.push_back(size ? r.n_opt : r.d_opt);
+      lo.push_back(size ? r.n_opt_ci.low : r.d_opt_ci.low);
+      hi.push_back(size ? r.n_opt_ci.high : r.d_opt_ci.high);
     }
-    n_plot.add_line(ix, iy, series_color(0), "Approach 2 law");
-  }
-  std::vector<double> vx, vy;
-  for (const auto& p : in.isoflop.profiles) {
-    if (p.accepted) vx.push_back(p.flops), vy.push_back(std::exp(p.log_n_opt));
-  }
-  n_plot.add_points(vx, vy, series_color(1), "Approach 2 vertices", 4);
-  const std::string n_svg = n_plot.render();
+    if (!cx.empty()) {
+      plot.add_line(cx, v, series_color(0), "Approach 3");
+      plot.add_line(cx, lo, series_color(0), "Approach 3, 95% interval", true);
+      plot.add_line(cx, hi, series_color(0), "", true);
+    }
+    auto law_line = [&](const PowerLaw& law, const std::string& color, const std::string& label) {
+      std::vector<double> x, y;
+      for (double e = std::log10(c_min); e <= std::log10(c_max) + 2.001; e += 0.05) {
+        x.push_back(std::pow(10.0, e));
+        y.push_back(law.at(x.back()));
+      }
+      plot.add_line(x, y, color, label);
+    };
+    if (in.isoflop.fitted) {
+      law_line(size ? in.isoflop.n_opt : in.isoflop.d_opt, series_color(1), "Approach 2 law");
+    }
+    if (in.envelope.fitted) {
+      law_line(size ? in.envelope.n_opt : in.envelope.d_opt, series_color(2), "Approach 1 law");
+    }
+    std::vector<double> vx, vy;
+    for (const auto& p : in.isoflop.profiles) {
+      if (!p.accepted) continue;
+      const double n = std::exp(p.log_n_opt);
+      vx.push_back(p.flops), vy.push_back(size ? n : p.flops / (law.k * n));
+    }
+    plot.add_points(vx, vy, series_color(1), "Approach 2 vertices", 4);
+    return plot.render();
+  };
+  const std::string n_svg = allocation_plot(true), d_svg = allocation_plot(false);
 
   Doc doc;
   doc.heading(1, "Scaling-law planning guide");
@@ -289,9 +308,12 @@ void write_report(const std::string& dir, const ReportInput& in) {
   doc.figure("isoflop.svg", iso_svg,
              "IsoFLOP budgets with an interior minimum; black: parabola vertices.");
   doc.figure("n_opt.svg", n_svg,
-             have_surface
-                 ? "Compute-optimal size: Approach 3 with its 95% band, and Approach 2's vertices."
-                 : "Compute-optimal size: Approach 2's vertices and the law through them.");
+             "Compute-optimal size: the laws of every approach that gave one (Approach 3 with "
+             "its 95% band), over the fitted budgets and two decades beyond, and Approach 2's "
+             "vertices.");
+  doc.figure("d_opt.svg", d_svg,
+             "Compute-optimal training tokens, likewise (a vertex's tokens: its budget over k "
+             "times its size).");
 
   // Hyperparameter laws, when the sweep varied batch or LR.
   doc.heading(2, "Hyperparameter laws");
@@ -645,6 +667,7 @@ void write_report(const std::string& dir, const ReportInput& in) {
   write_file_atomic(dir + "/loss_vs_flops.svg", loss_svg);
   write_file_atomic(dir + "/isoflop.svg", iso_svg);
   write_file_atomic(dir + "/n_opt.svg", n_svg);
+  write_file_atomic(dir + "/d_opt.svg", d_svg);
   if (!batch_svg.empty()) write_file_atomic(dir + "/batch_opt.svg", batch_svg);
   if (!residual_svg.empty()) write_file_atomic(dir + "/residuals.svg", residual_svg);
   if (!lr_svg.empty()) write_file_atomic(dir + "/lr_opt.svg", lr_svg);

@@ -24,6 +24,15 @@ std::string escape(const std::string& s) {
   return out;
 }
 
+// About six round steps (1, 2 or 5 times a power of ten) from lo to hi.
+std::vector<double> linear_ticks(double lo, double hi) {
+  std::vector<double> t;
+  const double raw = (hi - lo) / 6, mag = std::pow(10.0, std::floor(std::log10(raw)));
+  const double step = raw / mag < 2 ? 2 * mag : raw / mag < 5 ? 5 * mag : 10 * mag;
+  for (double k = std::ceil(lo / step); k * step <= hi; k += 1) t.push_back(k * step);
+  return t;
+}
+
 std::string tick_label(double v, bool log) {
   char buf[32];
   if (log) {
@@ -103,8 +112,15 @@ std::string SvgPlot::render(int width, int height) const {
   auto ticks = [](double lo, double hi, bool log) {
     std::vector<double> t;
     if (log) {
-      for (double e = std::ceil(lo); e <= std::floor(hi); e += 1) t.push_back(std::pow(10.0, e));
-      if (t.size() < 2) {  // less than a decade: 1-2-5 steps (the decade among them)
+      // Every decade, or every k-th when more than eight would crowd the labels.
+      const double decades = std::floor(hi) - std::ceil(lo) + 1;
+      const double every = std::max(1.0, std::ceil(decades / 8));
+      for (double e = std::ceil(lo); e <= std::floor(hi); e += every)
+        t.push_back(std::pow(10.0, e));
+      // Less than two decades: 1-2-5 steps; where those still give fewer than
+      // three labels (Chinchilla's losses, 1.9 to 3.3, span a quarter of a
+      // decade), round linear steps between the axis ends.
+      if (t.size() < 2) {
         t.clear();
         for (double e = std::floor(lo); e <= std::ceil(hi); e += 1)
           for (double m : {1.0, 2.0, 5.0}) {
@@ -112,10 +128,12 @@ std::string SvgPlot::render(int width, int height) const {
             if (std::log10(v) >= lo && std::log10(v) <= hi) t.push_back(v);
           }
       }
+      if (t.size() < 3) {
+        t = linear_ticks(std::pow(10.0, lo), std::pow(10.0, hi));
+        t.erase(std::remove_if(t.begin(), t.end(), [](double v) { return v <= 0; }), t.end());
+      }
     } else {
-      const double raw = (hi - lo) / 6, mag = std::pow(10.0, std::floor(std::log10(raw)));
-      const double step = raw / mag < 2 ? 2 * mag : raw / mag < 5 ? 5 * mag : 10 * mag;
-      for (double v = std::ceil(lo / step) * step; v <= hi; v += step) t.push_back(v);
+      t = linear_ticks(lo, hi);
     }
     return t;
   };

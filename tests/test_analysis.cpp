@@ -560,9 +560,24 @@ TEST(AnalyzeCli, FitsPredictsAndWritesMachineReadableOutput) {
   EXPECT_EQ(std::count(html.begin(), html.end(), '<') > 100, true);
   EXPECT_NE(html.find("<svg"), std::string::npos);
   EXPECT_EQ(html.find("<img"), std::string::npos);  // self-contained: inline SVG only
-  for (const char* svg : {"loss_vs_flops.svg", "isoflop.svg", "n_opt.svg"}) {
+  for (const char* svg : {"loss_vs_flops.svg", "isoflop.svg", "n_opt.svg", "d_opt.svg"}) {
     EXPECT_EQ(testing::read_text(dir / (std::string("out/") + svg)).rfind("<svg", 0), 0u) << svg;
   }
+  // The size and token plots draw every approach's law, not only one.
+  for (const char* svg : {"n_opt.svg", "d_opt.svg"}) {
+    const std::string text = testing::read_text(dir / (std::string("out/") + svg));
+    for (const char* law : {">Approach 3<", ">Approach 2 law<", ">Approach 1 law<", "vertices"}) {
+      EXPECT_NE(text.find(law), std::string::npos) << svg << " " << law;
+    }
+  }
+  // Chinchilla's losses span a third of a decade: the loss axis still gets
+  // several labels (it had one, "2").
+  const std::string loss_svg = testing::read_text(dir / "out/loss_vs_flops.svg");
+  size_t y_labels = 0;
+  for (size_t at = 0; (at = loss_svg.find("text-anchor=\"end\">", at)) != std::string::npos; ++at) {
+    ++y_labels;
+  }
+  EXPECT_GE(y_labels, 3u) << loss_svg;
   // One row per decade, from the decade of the smallest fitted budget to 1e25
   // or two decades past the largest.
   std::istringstream rows(csv);
