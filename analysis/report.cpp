@@ -562,7 +562,6 @@ void write_report(const std::string& dir, const ReportInput& in) {
     doc.paragraph("The sweep varies no choice with the others held fixed.");
   } else {
     const std::map<std::string, std::string> held = {{"size", "FLOP budget (best batch/LR)"},
-                                                     {"tokens", "size (best batch/LR)"},
                                                      {"batch", "size, tokens (best LR)"},
                                                      {"LR", "size, tokens, batch"}};
     std::vector<std::vector<std::string>> rows;
@@ -571,8 +570,10 @@ void write_report(const std::string& dir, const ReportInput& in) {
                       fmt("%.4f", x.median_spread), fmt("%.4f", x.max_spread)});
     }
     doc.paragraph(
-        "How far each choice moves the loss in this sweep, the others held fixed "
-        "(spread = worst − best over the values it took), largest first:");
+        "How far each choice moves the loss in this sweep at equal compute, the others "
+        "held fixed (spread = worst − best over the values it took), largest first. More "
+        "tokens at a fixed size is more compute, not a choice at a given budget, so it is "
+        "not ranked; the size row is the size/tokens split at fixed FLOPs:");
     doc.table({"choice", "held fixed", "groups", "median spread", "largest spread"}, rows);
   }
 

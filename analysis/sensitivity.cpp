@@ -70,12 +70,6 @@ std::vector<Sensitivity> sensitivity(const std::vector<Point>& points, double bu
           },
           size),
       spread(
-          "tokens", points,
-          [&](const Point& p) {
-            return Key{size(p), 0, 0, 0};
-          },
-          tokens),
-      spread(
           "batch", points,
           [&](const Point& p) {
             return Key{size(p), tokens(p), 0, 0};
