@@ -235,4 +235,36 @@ HyperparameterLaws fit_hyperparameter_laws(const std::vector<Point>& points, int
   return out;
 }
 
+Recipe recipe_for(const HyperparameterLaws& h, const std::vector<Point>& points, double tokens) {
+  Recipe r;
+  if (h.batch_vs_tokens.fitted) {
+    r.batch_tokens = h.batch_vs_tokens.law.at(tokens);
+    r.batch_source = "fitted here: B* = k·D^e";
+  } else {
+    r.batch_tokens = std::pow(10.0, -2.4) * std::pow(tokens, 0.8225);
+    r.batch_source = "borrowed: the diffusion paper's B* = 10^-2.4·D^0.8225 (not fitted here)";
+  }
+  r.steps = tokens / r.batch_tokens;
+  if (h.lr_vs_batch.fitted) {
+    r.lr = h.lr_vs_batch.law.at(r.batch_tokens);
+    r.lr_source = "fitted here: η* = k·B^e";
+  } else if (h.lr_vs_tokens.fitted) {
+    r.lr = h.lr_vs_tokens.law.at(tokens);
+    r.lr_source = "fitted here: η* = k·D^e";
+  } else {
+    std::set<long> lrs;
+    double lr = 0;
+    for (const auto& p : points) {
+      if ((lr = extra_number(p, "base_lr")) > 0) lrs.insert(log_bucket(lr));
+    }
+    if (lrs.size() == 1) {
+      r.lr = lr;
+      r.lr_source = "the sweep's only base LR (not a law: the sweep did not vary it)";
+    } else {
+      r.lr_source = "none: no η* law was fitted";
+    }
+  }
+  return r;
+}
+
 }  // namespace scalebed::analysis

@@ -42,4 +42,16 @@ struct HyperparameterLaws {
 HyperparameterLaws fit_hyperparameter_laws(const std::vector<Point>& points, int resamples,
                                            uint64_t seed);
 
+// How to train a run of `tokens` tokens (a compute-optimal D_opt): its batch
+// (tokens), base LR and steps, each with where it comes from. The batch from
+// the sweep's B* law where it fitted one, else the diffusion paper's published
+// B* = 10^-2.4·D^0.8225 (labelled borrowed); the LR from the sweep's η* law
+// (against the batch, else against tokens), else the sweep's one LR when it
+// used one (not a law), else none (lr 0).
+struct Recipe {
+  double batch_tokens = 0, lr = 0, steps = 0;
+  std::string batch_source, lr_source;
+};
+Recipe recipe_for(const HyperparameterLaws& h, const std::vector<Point>& points, double tokens);
+
 }  // namespace scalebed::analysis

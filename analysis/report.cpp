@@ -394,8 +394,10 @@ void write_report(const std::string& dir, const ReportInput& in) {
   }
   std::vector<std::vector<std::string>> table;
   std::vector<std::string> notes;  // why a loss is not printed
+  Recipe recipe;                   // the sources are the same in every row
   for (const auto& r : rows) {
     const std::string loss = valid.cell(r.flops, r.loss, true, &notes);
+    recipe = recipe_for(in.hyper, in.points, r.d_opt);
     table.push_back(
         {sci(r.flops), valid.where(r.flops), gpu_time(r.flops, in),
          sci(r.n_opt) + " (" + sci(r.n_opt_ci.low) + " – " + sci(r.n_opt_ci.high) + ")",
@@ -403,7 +405,9 @@ void write_report(const std::string& dir, const ReportInput& in) {
          fmt("%.1f", r.tokens_per_param) + " (" + fmt("%.1f", r.tokens_per_param_ci.low) + " – " +
              fmt("%.1f", r.tokens_per_param_ci.high) + ")",
          loss == "—" ? loss : loss + " (" + valid.interval(r.loss_ci.low, r.loss_ci.high) + ")",
-         loss == "—" ? loss : valid.interval(r.loss_pi.low, r.loss_pi.high)});
+         loss == "—" ? loss : valid.interval(r.loss_pi.low, r.loss_pi.high),
+         sci(recipe.batch_tokens), recipe.lr > 0 ? fmt("%.3g", recipe.lr) : "—",
+         sci(recipe.steps)});
   }
   auto not_printed = [&](std::vector<std::string>& list) {
     if (list.empty()) return;
@@ -414,9 +418,14 @@ void write_report(const std::string& dir, const ReportInput& in) {
   };
   const std::string per_size = S == "N" ? "tokens/param" : "tokens per FLOP/token";
   if (!table.empty()) {
-    doc.table({"FLOPs", "range", "compute", S + "_opt (95%)", "D_opt", per_size + " (95%)",
-               "loss (95% of the law)", "one run (95% prediction)"},
-              table);
+    doc.table(
+        {"FLOPs", "range", "compute", S + "_opt (95%)", "D_opt", per_size + " (95%)",
+         "loss (95% of the law)", "one run (95% prediction)", "batch (tokens)", "LR", "steps"},
+        table);
+    doc.paragraph("batch: " + recipe.batch_source + ", at D_opt. LR: " + recipe.lr_source +
+                  ". steps: D_opt / batch. The batch and LR laws were fitted (or published) "
+                  "over their own range of tokens; past it they are extrapolations like the "
+                  "rest of the row.");
     doc.paragraph(
         "range: decades beyond the fitted FLOPs (extrapolated). loss: the law's value, with the "
         "interval of its bootstrap refits (the uncertainty of the law itself). one run: where a "

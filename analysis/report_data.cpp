@@ -162,7 +162,8 @@ void write_report_data(const std::string& dir, const ReportInput& in,
   std::string csv =
       "flops,gpu_hours,n_opt,n_opt_low,n_opt_high,d_opt,d_opt_low,d_opt_high,tokens_per_param,"
       "tokens_per_param_low,tokens_per_param_high,loss,loss_low,loss_high,extrapolated,"
-      "decades_beyond,loss_refused,loss_prediction_low,loss_prediction_high\n";
+      "decades_beyond,loss_refused,loss_prediction_low,loss_prediction_high,batch_tokens,lr,"
+      "steps,batch_source,lr_source\n";
   for (const auto& a : rows) {
     // A refused loss (below the floor) leaves the loss cells empty and says why.
     const std::string why = valid.refusal(a.flops, a.loss, true);
@@ -185,12 +186,22 @@ void write_report_data(const std::string& dir, const ReportInput& in,
     csv += line;
     csv += "\"" + why + "\"";
     if (why.empty()) {
-      std::snprintf(line, sizeof line, ",%.6g,%.6g\n", valid.at_least_floor(a.loss_pi.low),
+      std::snprintf(line, sizeof line, ",%.6g,%.6g", valid.at_least_floor(a.loss_pi.low),
                     valid.at_least_floor(a.loss_pi.high));
       csv += line;
     } else {
-      csv += ",,\n";
+      csv += ",,";
     }
+    const Recipe recipe = recipe_for(in.hyper, in.points, a.d_opt);
+    std::snprintf(line, sizeof line, ",%.4g,", recipe.batch_tokens);
+    csv += line;
+    if (recipe.lr > 0) {
+      std::snprintf(line, sizeof line, "%.4g", recipe.lr);
+      csv += line;
+    }
+    std::snprintf(line, sizeof line, ",%.4g,", recipe.steps);
+    csv += line;
+    csv += "\"" + recipe.batch_source + "\",\"" + recipe.lr_source + "\"\n";
   }
   write_file_atomic(dir + "/allocation.csv", csv);
 }

@@ -538,10 +538,12 @@ TEST(AnalyzeCli, FitsPredictsAndWritesMachineReadableOutput) {
   EXPECT_TRUE(fit["approach2"]["fitted"].get<bool>());
   const std::string csv = testing::read_text(dir / "out/allocation.csv");
   EXPECT_EQ(csv.rfind("flops,gpu_hours,n_opt,", 0), 0u);
+  EXPECT_NE(csv.find(",batch_tokens,lr,steps,batch_source,lr_source\n"), std::string::npos) << csv;
   // The planning guide: Markdown, one self-contained HTML page, the plots.
   const std::string md = testing::read_text(dir / "out/report.md");
   for (const char* section :
-       {"## Resources", "## Laws", "## Allocation", "## Budget scenarios", "## Trade-offs",
+       {"## Resources", "## Laws", "## Allocation", "| batch (tokens) | LR | steps |",
+        "batch: borrowed: the diffusion paper's B*", "## Budget scenarios", "## Trade-offs",
         "## Assumptions", "## Warnings", "![", "loss_vs_flops.svg", "days on 8 / 64 / 512 GPUs",
         "(one run: ", "one run (95% prediction)", "single epoch"}) {
     EXPECT_NE(md.find(section), std::string::npos) << section;

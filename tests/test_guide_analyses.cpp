@@ -235,6 +235,35 @@ TEST(Compare, CrossingOfTwoKnownLawsAndReferenceFiles) {
   EXPECT_NE(with_floors.find(expected), std::string::npos) << expected << "\n" << with_floors;
 }
 
+TEST(Recipe, BatchLrAndStepsFromTheSweepsLawsElseLabelledBorrowedOrAbsent) {
+  // With fitted laws: B* = 0.01·D^0.8 at D = 1e10 is 1e6 tokens, η* = 1e-3·B^0.34
+  // at that batch, and D / B* steps.
+  HyperparameterLaws fitted;
+  fitted.batch_vs_tokens.fitted = true;
+  fitted.batch_vs_tokens.law = {0.01, 0.8, 1.0};
+  fitted.lr_vs_batch.fitted = true;
+  fitted.lr_vs_batch.law = {1e-3, 0.34, 1.0};
+  const Recipe r = recipe_for(fitted, {}, 1e10);
+  EXPECT_NEAR(r.batch_tokens, 1e6, 1e-3);
+  EXPECT_NEAR(r.lr, 1e-3 * std::pow(1e6, 0.34), 1e-12);
+  EXPECT_NEAR(r.steps, 1e4, 1e-6);
+  EXPECT_EQ(r.batch_source.rfind("fitted here", 0), 0u);
+  EXPECT_EQ(r.lr_source.rfind("fitted here", 0), 0u);
+  // Without: the paper's published batch law, labelled borrowed; the sweep's
+  // one LR, labelled as not a law; with two LRs and no law, none.
+  std::vector<Point> one_lr(2);
+  one_lr[0].extra["base_lr"] = one_lr[1].extra["base_lr"] = "0.5";
+  const Recipe b = recipe_for(HyperparameterLaws{}, one_lr, 1e10);
+  EXPECT_NEAR(b.batch_tokens, std::pow(10.0, -2.4) * std::pow(1e10, 0.8225), 1e-6);
+  EXPECT_NE(b.batch_source.find("borrowed"), std::string::npos);
+  EXPECT_EQ(b.lr, 0.5);
+  EXPECT_NE(b.lr_source.find("not a law"), std::string::npos);
+  one_lr[1].extra["base_lr"] = "0.25";
+  const Recipe none = recipe_for(HyperparameterLaws{}, one_lr, 1e10);
+  EXPECT_EQ(none.lr, 0);
+  EXPECT_EQ(none.lr_source.rfind("none", 0), 0u);
+}
+
 TEST(Sensitivity, RanksTheChoicesOfAKnownSweep) {
   // loss = 2 + 0.5·[N = 1e6] + 0.3·[D = 1e8] + 0.1·[B = 2e4] + 0.05·[η = 0.2]
   std::vector<Point> points;
