@@ -24,6 +24,7 @@
 #include "report.h"
 #include "robustness.h"
 #include "runs.h"
+#include "seed_weights.h"
 #include "util/error.h"
 #include "util/parse.h"
 #include "validity.h"
@@ -55,6 +56,9 @@ usage: analyze POINTS.csv|RUNS_DIR [options]
                            exact optimal loss, when the runs recorded it). No loss below it is
                            printed as a prediction
   --fix-floor              hold Approach 3's E at that floor and fit A, B, alpha, beta
+  --no-seed-weights        fit Approach 3 unweighted (default: when some setting was run with
+                           several seeds, each point is weighted by 1/variance of its log loss
+                           from the seed spread, shrunk towards the pooled spread)
   --max-extrapolation K    decades beyond the fitted FLOPs up to which floor-free power laws
                            (Approaches 1 and 2) print losses (default 2)
   --drop-highest K         drop the K highest-loss points first (Epoch's rule for Chinchilla: 5)
@@ -98,6 +102,7 @@ struct Settings {
   std::string size = "params";  // params | m
   double floor = 0;             // --floor
   bool fix_floor = false;
+  bool seed_weights = true;  // --no-seed-weights turns them off
   double max_extrapolation = 2;
   size_t drop = 0;
   int resamples = 1000;
@@ -151,7 +156,13 @@ GroupLaws analyze_points(const std::vector<Point>& all_points, const std::string
   const int resamples = st.resamples;
   const uint64_t seed = st.seed;
   const double predict = st.predict, gpu_tflops = st.gpu_tflops, mfu = st.mfu;
-  const std::vector<Point> points = best_per_budget_and_size(all_points);
+  std::vector<Point> points = best_per_budget_and_size(all_points);
+  SeedWeights seed_weights;
+  if (st.seed_weights) {
+    seed_weights = apply_seed_weights(points);
+  } else {
+    seed_weights.disabled = true;
+  }
   const std::string method = st.from_curves ? curve_method(st, all_points) : st.method;
   const bool by_m = st.size == "m";
   const char* size_symbol = by_m ? "M" : "N";
@@ -260,6 +271,7 @@ GroupLaws analyze_points(const std::vector<Point>& all_points, const std::string
       "Approach 3: L(%s, D) = E + A/%s^alpha + B/D^beta  (%d starts, %d bootstrap resamples, "
       "95%%)\n",
       size_symbol, size_symbol, fit.starts, resamples);
+  if (seed_weights.applied) std::printf("  %s\n", seed_weights.describe().c_str());
   std::printf("  E     %9.4f  [%.4f, %.4f]%s\n", fit.law.E, boot.E.low, boot.E.high,
               st.fix_floor ? "  (held at the floor: --fix-floor)" : "");
   // With a known floor, the fit that holds E there says whether the points
@@ -403,6 +415,7 @@ GroupLaws analyze_points(const std::vector<Point>& all_points, const std::string
   report.floor_fixed = st.fix_floor;
   report.points = points;
   report.fit = fit;
+  report.seed_weights = seed_weights;
   report.fit_at_floor = at_floor;
   report.boot = boot;
   report.isoflop = iso;
@@ -539,6 +552,8 @@ int main(int argc, char** argv) {
         st.floor = scalebed::positive_flag(a, value());
       } else if (a == "--fix-floor") {
         st.fix_floor = true;
+      } else if (a == "--no-seed-weights") {
+        st.seed_weights = false;
       } else if (a == "--max-extrapolation") {
         st.max_extrapolation = scalebed::real_flag(a, value());
         if (!(st.max_extrapolation >= 0)) throw scalebed::UsageError(a + " must be >= 0");

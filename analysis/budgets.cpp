@@ -140,15 +140,26 @@ std::vector<Point> best_per_budget_and_size(const std::vector<Point>& points) {
     const Point* best = nullptr;
     double best_loss = 0;
     size_t best_seeds = 0;
+    double best_log_var = 0;
     for (const auto& [setting, seeds] : settings) {
-      double mean = 0;
+      double mean = 0, log_mean = 0, log_ss = 0;
       for (const Point* p : seeds) mean += p->loss / static_cast<double>(seeds.size());
-      if (!best || mean < best_loss)
+      for (const Point* p : seeds) log_mean += std::log(p->loss) / seeds.size();
+      for (const Point* p : seeds) log_ss += std::pow(std::log(p->loss) - log_mean, 2);
+      if (!best || mean < best_loss) {
         best = seeds.front(), best_loss = mean, best_seeds = seeds.size();
+        best_log_var = seeds.size() > 1 ? log_ss / (seeds.size() - 1) : 0;
+      }
     }
     Point p = *best;
     p.loss = best_loss;
     p.extra["seeds"] = std::to_string(best_seeds);
+    // The seeds' spread, for the surface fit's weights (apply_seed_weights).
+    if (best_seeds > 1) {
+      char var[32];
+      std::snprintf(var, sizeof var, "%.17g", best_log_var);
+      p.extra["seed_log_var"] = var;
+    }
     p.extra["settings"] = std::to_string(settings.size());
     out.push_back(p);
   }

@@ -14,6 +14,7 @@ namespace scalebed::analysis {
 struct Point {
   double params = 0, tokens = 0, loss = 0, flops = 0;  // flops 0 when not given
   std::map<std::string, std::string> extra;            // every other column, verbatim
+  double weight = 1;  // in the surface fit's sum (apply_seed_weights), 1 unless set
 };
 
 class AnalysisError : public std::runtime_error {

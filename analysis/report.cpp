@@ -213,11 +213,12 @@ void write_report(const std::string& dir, const ReportInput& in) {
     }
   }
   doc.heading(2, "Laws");
-  doc.paragraph(
-      "Approach 3: L(" + S + ", D) = E + A/" + S + "^α + B/D^β, Huber (δ = 1e-3) in log space, " +
-      std::to_string(in.fit.starts) + " L-BFGS starts; 95% bootstrap intervals from " +
-      std::to_string(in.resamples) + " resamples. R² on log loss: " +
-      (std::isfinite(r2) ? fmt("%.4f", r2) : std::string("n/a (the fit is degenerate)")) + ".");
+  doc.paragraph("Approach 3: L(" + S + ", D) = E + A/" + S +
+                "^α + B/D^β, Huber (δ = 1e-3) in log space, " + std::to_string(in.fit.starts) +
+                " L-BFGS starts; 95% bootstrap intervals from " + std::to_string(in.resamples) +
+                " resamples. R² on log loss: " +
+                (std::isfinite(r2) ? fmt("%.4f", r2) : std::string("n/a (the fit is degenerate)")) +
+                ". " + in.seed_weights.describe());
   doc.table(
       {"coefficient", "value", "95% interval"},
       {{in.floor_fixed ? "E (held at the floor)" : "E", fmt("%.4f", law.E),

@@ -16,6 +16,7 @@
 #include "isoflop.h"
 #include "robustness.h"
 #include "runs.h"
+#include "seed_weights.h"
 #include "sensitivity.h"
 #include "surface_fit.h"
 #include "validity.h"
@@ -31,6 +32,7 @@ struct ReportInput {
   Validity validity;         // known floor and extrapolation limits of printed losses
   bool floor_fixed = false;  // Approach 3's E held at the floor (--fix-floor)
   std::vector<Point> points;
+  SeedWeights seed_weights;  // how the surface fit weighted the points
   SurfaceFit fit;
   SurfaceFit fit_at_floor;    // E held at the known floor (objective 0 when not fitted)
   std::string profiles_note;  // which budgets made IsoFLOP profiles

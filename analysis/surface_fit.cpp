@@ -56,8 +56,16 @@ double SurfaceLaw::d_opt(double flops) const {
   return std::pow(flops / k, alpha / (alpha + beta)) / G;
 }
 
+namespace {
+std::vector<double> weights_of(const std::vector<Point>& points) {
+  std::vector<double> w;
+  for (const auto& p : points) w.push_back(p.weight);
+  return w;
+}
+}  // namespace
+
 SurfaceData::SurfaceData(const std::vector<Point>& points)
-    : SurfaceData(points, std::vector<double>(points.size(), 1.0)) {}
+    : SurfaceData(points, weights_of(points)) {}
 
 SurfaceData::SurfaceData(const std::vector<Point>& points, const std::vector<double>& weights)
     : log_n(points.size()), log_d(points.size()), log_loss(points.size()), weight(weights) {

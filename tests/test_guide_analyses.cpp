@@ -13,6 +13,7 @@
 #include "compare.h"
 #include "doc.h"
 #include "hyperparams.h"
+#include "seed_weights.h"
 #include "sensitivity.h"
 #include "surface_fit.h"
 #include "test_util.h"
@@ -233,6 +234,85 @@ TEST(Compare, CrossingOfTwoKnownLawsAndReferenceFiles) {
   const std::string expected =
       fmt("%.4f", (b.optimal_loss(c11) - 0.56) / (a.optimal_loss(c11) - 0.5));
   EXPECT_NE(with_floors.find(expected), std::string::npos) << expected << "\n" << with_floors;
+}
+
+Point seed_row(double n, double d, double loss, const std::string& seed) {
+  Point p;
+  p.params = n, p.tokens = d, p.flops = 6 * n * d, p.loss = loss;
+  if (!seed.empty()) p.extra["seed"] = seed;
+  return p;
+}
+
+TEST(SeedWeights, NoisySettingsWeighLessThanQuietOnesAndRepeatsAreNotSeeds) {
+  // Setting a: three seeds scattering 10% in loss; setting b: three seeds
+  // within 1%; setting c: one row. Weights are 1/variance of log loss,
+  // shrunk towards the pooled variance with 2 pseudo-degrees of freedom,
+  // scaled to mean 1.
+  std::vector<Point> points = {seed_row(1e6, 1e9, 2.0, "1"),   seed_row(1e6, 1e9, 2.2, "2"),
+                               seed_row(1e6, 1e9, 1.8, "3"),   seed_row(1e7, 1e9, 1.50, "1"),
+                               seed_row(1e7, 1e9, 1.515, "2"), seed_row(1e7, 1e9, 1.485, "3"),
+                               seed_row(1e8, 1e9, 1.2, "")};
+  const SeedWeights w = apply_seed_weights(points);
+  ASSERT_TRUE(w.applied);
+  EXPECT_EQ(w.settings_with_seeds, 2);
+  auto log_var = [&](size_t first) {
+    double m = 0, ss = 0;
+    for (size_t i = first; i < first + 3; ++i) m += std::log(points[i].loss) / 3;
+    for (size_t i = first; i < first + 3; ++i) ss += std::pow(std::log(points[i].loss) - m, 2);
+    return ss;
+  };
+  const double ss_a = log_var(0), ss_b = log_var(3), pooled = (ss_a + ss_b) / 4;
+  const double var_a = (ss_a + 2 * pooled) / 4, var_b = (ss_b + 2 * pooled) / 4;
+  EXPECT_NEAR(points[0].weight / points[3].weight, var_b / var_a, 1e-9);
+  EXPECT_NEAR(points[6].weight / points[3].weight, var_b / pooled, 1e-9);
+  EXPECT_NEAR(w.pooled_sd, std::sqrt(pooled), 1e-12);
+  double total = 0;
+  for (const auto& p : points) total += p.weight;
+  EXPECT_NEAR(total / points.size(), 1.0, 1e-12);
+  // A point already averaged over its seeds (read off curves) counts as the
+  // mean of `seeds` draws: with the same spread, 4 seeds weigh twice 2.
+  std::vector<Point> averaged = {seed_row(1e6, 1e9, 2.0, ""), seed_row(1e7, 1e9, 1.5, "")};
+  averaged[0].extra = {{"budget", "1e16"}, {"seeds", "2"}, {"seed_log_var", "0.001"}};
+  averaged[1].extra = {{"budget", "1e16"}, {"seeds", "4"}, {"seed_log_var", "0.001"}};
+  ASSERT_TRUE(apply_seed_weights(averaged).applied);
+  EXPECT_NEAR(averaged[1].weight / averaged[0].weight, 2.0, 1e-9);
+  // Rows repeated without a seed (or with the same seed) are not seeds.
+  std::vector<Point> repeated = {seed_row(1e6, 1e9, 2.0, ""), seed_row(1e6, 1e9, 2.1, ""),
+                                 seed_row(1e7, 1e9, 1.5, "1"), seed_row(1e7, 1e9, 1.6, "1")};
+  EXPECT_FALSE(apply_seed_weights(repeated).applied);
+  for (const auto& p : repeated) EXPECT_EQ(p.weight, 1.0);
+}
+
+TEST(SeedWeights, TheWeightedSurfaceIsNearerTheTruthWhenSomeSettingsAreNoisy) {
+  // A known law; every setting run with three seeds; the settings of every
+  // other size scatter 15% from seed to seed, the rest 0.5%. Weighting by
+  // seed spread lets the quiet settings carry the fit: its exponents land
+  // nearer the truth than the unweighted fit's, and within 0.02.
+  const SurfaceLaw truth{2.0, 400.0, 1500.0, 0.33, 0.30};
+  std::mt19937_64 rng(21);
+  std::normal_distribution<double> unit(0.0, 1.0);
+  std::vector<Point> points;
+  int size_index = 0;
+  for (double n = 1e7; n <= 3e9; n *= 1.8, ++size_index) {
+    const double noise = size_index % 2 ? 0.15 : 0.005;
+    for (double d = 1e9; d <= 3e11; d *= 1.8) {
+      for (int seed = 0; seed < 3; ++seed) {
+        points.push_back(seed_row(n, d, truth.predict(n, d) * std::exp(noise * unit(rng)),
+                                  std::to_string(seed)));
+      }
+    }
+  }
+  const SurfaceFit unweighted = fit_surface(points);
+  ASSERT_TRUE(apply_seed_weights(points).applied);
+  const SurfaceFit weighted = fit_surface(points);
+  const double err_w = std::abs(weighted.law.alpha - truth.alpha) +
+                       std::abs(weighted.law.beta - truth.beta),
+               err_u = std::abs(unweighted.law.alpha - truth.alpha) +
+                       std::abs(unweighted.law.beta - truth.beta);
+  EXPECT_LT(err_w, err_u) << "weighted alpha " << weighted.law.alpha << " beta "
+                          << weighted.law.beta << "; unweighted " << unweighted.law.alpha << " "
+                          << unweighted.law.beta;
+  EXPECT_LT(err_w, 0.02);
 }
 
 TEST(Recipe, BatchLrAndStepsFromTheSweepsLawsElseLabelledBorrowedOrAbsent) {
