@@ -9,13 +9,16 @@
 #include <torch/torch.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "test_util.h"
 #include "train/checkpoint.h"
 #include "train/export.h"
 #include "train/train.h"
+#include "util/error.h"
 
 namespace scalebed {
 namespace {
@@ -128,6 +131,106 @@ TEST(Export, SafetensorsLayoutIsTheFormats) {
   float third = 0;
   std::memcpy(&third, bytes.data() + 8 + n + 2 * 4, 4);
   EXPECT_EQ(third, 2.0f);
+}
+
+TEST(Export, SafetensorsReadBackAndDamagedFilesAreNamed) {
+  // What write_safetensors wrote reads back bit for bit; a truncated file, a
+  // header longer than the file and a byte range that does not hold its
+  // shape are errors naming the file and, where it applies, the tensor.
+  TempDir dir;
+  const auto a = torch::randn({3, 5});
+  const auto b = torch::randn({4}).to(torch::kBFloat16);
+  const auto c = torch::tensor({7, -8}, torch::kLong);
+  write_safetensors(dir / "x.safetensors", {{"a", a}, {"b", b}, {"c", c}}, {{"k", "v"}});
+  const auto back = read_safetensors(dir / "x.safetensors");
+  ASSERT_EQ(back.size(), 3u);
+  EXPECT_EQ(back[0].first, "a");
+  EXPECT_TRUE(torch::equal(back[0].second, a));
+  EXPECT_TRUE(torch::equal(back[1].second, b));
+  EXPECT_TRUE(torch::equal(back[2].second, c));
+  auto error_of = [&](const std::string& bytes) {
+    write_text(dir / "bad.safetensors", bytes);
+    try {
+      read_safetensors(dir / "bad.safetensors");
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  const std::string good = read_text(dir / "x.safetensors");
+  const std::string cut = error_of(good.substr(0, good.size() - 3));
+  EXPECT_NE(cut.find("bad.safetensors"), std::string::npos) << cut;
+  EXPECT_NE(cut.find("tensor 'c'"), std::string::npos) << cut;
+  std::string long_header = good;
+  const uint64_t huge = good.size();
+  std::memcpy(long_header.data(), &huge, 8);
+  EXPECT_NE(error_of(long_header).find("does not fit the file"), std::string::npos);
+  uint64_t n = 0;
+  std::memcpy(&n, good.data(), 8);
+  std::string header = good.substr(8, n);
+  header.replace(header.find("[3,5]"), 5, "[3,6]");
+  EXPECT_NE(error_of(good.substr(0, 8) + header + good.substr(8 + n)).find("tensor 'a'"),
+            std::string::npos);
+  EXPECT_NE(error_of("short").find("not a safetensors file"), std::string::npos);
+}
+
+TEST(Export, AFreshRunStartsFromAnExportsWeightsAndRefusesOnesThatDoNotFit) {
+  // A run trained 20 steps and exported; a new run of the same shape with
+  // model.init_from starts from those weights (its parameters equal the
+  // export's before it trains, whatever its own seed), while a run of
+  // another width refuses the folder, naming the tensors, with its own
+  // weights untouched.
+  TempDir dir;
+  write_text(dir / "run.yaml", run_yaml(dir, ""));
+  {
+    auto t = build_training(load_run_config(dir / "run.yaml", {}));
+    ASSERT_EQ(run_training(*t), kExitOk);
+  }
+  export_run(dir / "runs/run", std::nullopt, dir / "export");
+  std::map<std::string, torch::Tensor> exported;
+  for (auto& [name, w] : read_safetensors(dir / "export/model.safetensors")) exported[name] = w;
+
+  auto fresh = build_training(load_run_config(dir / "run.yaml", {"seed=99", "name=fresh"}));
+  size_t differing = 0;
+  for (const auto& item : fresh->model->named_parameters()) {
+    differing += !torch::equal(item.value(), exported.at(item.key()));
+  }
+  EXPECT_GT(differing, 0u);  // another seed: another initialization
+  load_exported_weights(*fresh->model, dir / "export");
+  for (const auto& item : fresh->model->named_parameters()) {
+    EXPECT_TRUE(torch::equal(item.value(), exported.at(item.key()))) << item.key();
+  }
+
+  auto wider = build_training(load_run_config(dir / "run.yaml", {"model.d_model=64"}));
+  const auto before = wider->model->named_parameters()["embed.weight"].clone();
+  try {
+    load_exported_weights(*wider->model, dir / "export");
+    ADD_FAILURE() << "a model of another width accepted the export";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("does not fit this model"), std::string::npos) << what;
+    EXPECT_NE(what.find("embed.weight: shape [32, 32] in the file, [32, 64] in this model"),
+              std::string::npos)
+        << what;
+  }
+  EXPECT_TRUE(torch::equal(wider->model->named_parameters()["embed.weight"], before));
+
+  // Through the trainer (--init-from sets this key): the fresh run says where
+  // its weights came from.
+  auto config = load_run_config(
+      dir / "run.yaml",
+      {"name=init", "train.steps=1", "model.init_from=" + std::string(dir / "export")});
+  auto t = build_training(config);
+  ASSERT_EQ(run_training(*t), kExitOk);
+  EXPECT_NE(read_text(dir / "runs/init/log.txt").find("initialized the weights from"),
+            std::string::npos);
+  // An export that does not fit fails the run before its directory exists,
+  // so the corrected command is not refused as a changed config.
+  auto misfit = build_training(load_run_config(
+      dir / "run.yaml",
+      {"name=misfit", "model.d_model=64", "model.init_from=" + std::string(dir / "export")}));
+  EXPECT_THROW(run_training(*misfit), Error);
+  EXPECT_FALSE(fs::exists(dir / "runs/misfit"));
 }
 
 }  // namespace

@@ -29,7 +29,8 @@ const char* kUsage =
     R"(trainer: train autoregressive and discrete-diffusion transformers for scaling studies
 
 usage:
-  trainer --config RUN.yaml [--set key.path=value ...] [--dry-run [--world-size N]]
+  trainer --config RUN.yaml [--set key.path=value ...] [--init-from DIR]
+          [--dry-run [--world-size N]]
   trainer prepare --input TEXT [--input TEXT ...] --out DIR
                   [--tokenizer byte|MODEL.model] [--val-fraction 0.05] [--shard-tokens N]
   trainer sample --run RUN_DIR [--num 4] [--length T] [--temperature 1.0] [--seed 0]
@@ -44,6 +45,8 @@ usage:
 options:
   --config FILE     run config (YAML; `base:` inherits from other files, relative paths)
   --set K=V         override one config key, e.g. --set model.d_model=128 (repeatable)
+  --init-from DIR   start a fresh run from the weights of a `trainer export` folder (the same
+                    as --set model.init_from=DIR; names and shapes must match the model)
   --dry-run         validate, print the resolved config, parameter counts, FLOPs per token
                     under each convention, tokens, steps and a memory estimate; write nothing
   --world-size N    with --dry-run: the estimate per rank of N data-parallel ranks (with the
@@ -255,6 +258,9 @@ int main(int argc, char** argv) {
       } else if (a == "--config" || a == "--set") {
         if (i + 1 >= args.size()) return usage_error(a + " needs a value");
         (a == "--config" ? config_path = args[++i] : (overrides.push_back(args[++i]), config_path));
+      } else if (a == "--init-from") {
+        if (i + 1 >= args.size()) return usage_error(a + " needs a value");
+        overrides.push_back("model.init_from=" + args[++i]);
       } else if (a.rfind("--config=", 0) == 0) {
         config_path = a.substr(9);
       } else if (a.rfind("--set=", 0) == 0) {

@@ -36,6 +36,7 @@ const std::vector<SchemaEntry> kSchema = {
   {"model.norm_eps", "float", "1e-6", "RMSNorm epsilon", {}},
   {"model.attention", "enum", "auto", "attention kernel: sdpa (fused), explicit (reference, keeps (B,H,T,T) scores), blockwise (online softmax over key blocks, memory O(T*block)); auto = sdpa, or blockwise when the soft-cap is on", {"auto", "sdpa", "explicit", "blockwise"}},
   {"model.attention_block", "int", "128", "keys per block of the blockwise attention kernel", {}},
+  {"model.init_from", "string", "", "a `trainer export` folder whose model.safetensors gives a fresh run its starting weights (names and shapes must match; the optimizer starts fresh); a run that has a checkpoint resumes from it instead", {}},
 
   {"parameterization.kind", "enum", "standard", "init and per-group LR/WD/eps rules: standard (fixed LR, N(0, init_std^2)) or completep (model.md)", {"standard", "completep"}},
   {"parameterization.init_std", "float", "0.02", "standard: std of every weight matrix; completep: std of the token embedding", {}},
@@ -273,6 +274,7 @@ RunConfig build_run_config(FlatConfig flat, const std::string& source_path) {
   m.norm_eps = r.real("model.norm_eps");
   m.attention = r.str("model.attention");
   m.attention_block = r.integer("model.attention_block");
+  m.init_from = r.str("model.init_from");
   r.require(m.layers >= 1, "model.layers", "must be >= 1");
   r.require(m.d_model >= 1, "model.d_model", "must be >= 1");
   r.require(m.heads >= 1, "model.heads", "must be >= 1");

@@ -23,6 +23,7 @@ struct ModelConfig {
   double rope_theta, norm_eps;
   std::string attention;    // auto | sdpa | explicit | blockwise
   int64_t attention_block;  // keys per block of the blockwise kernel
+  std::string init_from;    // a `trainer export` folder: a fresh run's starting weights
   int64_t head_dim() const { return d_model / heads; }
 };
 

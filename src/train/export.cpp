@@ -5,8 +5,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "train/checkpoint.h"
@@ -87,6 +90,116 @@ void write_safetensors(const std::string& path,
   if (::close(fd) != 0) fail_at(tmp, "cannot close: ", std::strerror(errno));
   fs::rename(tmp, path);
   sync_directory(fs::path(path).parent_path().string());
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> read_safetensors(const std::string& path) {
+  static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "safetensors is little-endian");
+  std::error_code ec;
+  const uint64_t size = fs::file_size(path, ec);
+  if (ec) fail_at(path, "cannot read: ", ec.message());
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) fail_at(path, "cannot open: ", std::strerror(errno));
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> closer(f, &std::fclose);
+  auto read_exactly = [&](void* into, size_t n) {
+    if (std::fread(into, 1, n, f) != n) fail_at(path, "truncated (", size, " bytes)");
+  };
+  uint64_t header_bytes = 0;
+  if (size < 8) fail_at(path, "not a safetensors file (", size, " bytes)");
+  read_exactly(&header_bytes, 8);
+  if (header_bytes > size - 8 || header_bytes > (100u << 20)) {
+    fail_at(path, "header length ", header_bytes, " does not fit the file (", size, " bytes)");
+  }
+  std::string text(header_bytes, '\0');
+  read_exactly(text.data(), header_bytes);
+  nlohmann::ordered_json header;
+  try {
+    header = nlohmann::ordered_json::parse(text);
+  } catch (const std::exception& e) {
+    fail_at(path, "header is not JSON: ", e.what());
+  }
+  const uint64_t buffer_bytes = size - 8 - header_bytes;
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& [name, entry] : header.items()) {
+    if (name == "__metadata__") continue;
+    auto bad = [&](const std::string& why) { fail_at(path, "tensor '", name, "': ", why); };
+    if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") ||
+        !entry.contains("data_offsets")) {
+      bad("needs dtype, shape and data_offsets");
+    }
+    const std::string dtype = entry["dtype"].is_string() ? entry["dtype"].get<std::string>() : "";
+    const std::map<std::string, torch::ScalarType> types = {{"F32", torch::kFloat32},
+                                                            {"BF16", torch::kBFloat16},
+                                                            {"F16", torch::kFloat16},
+                                                            {"I64", torch::kInt64}};
+    if (!types.count(dtype)) bad("unsupported dtype '" + dtype + "'");
+    std::vector<int64_t> shape;
+    int64_t numel = 1;
+    for (const auto& d : entry["shape"]) {
+      if (!d.is_number_integer() || d.get<int64_t>() < 0) bad("a dimension is not a count");
+      shape.push_back(d.get<int64_t>());
+      numel *= shape.back();
+    }
+    const auto& range = entry["data_offsets"];
+    if (!range.is_array() || range.size() != 2 || !range[0].is_number_unsigned() ||
+        !range[1].is_number_unsigned()) {
+      bad("data_offsets is not [begin, end]");
+    }
+    const uint64_t begin = range[0].get<uint64_t>(), end = range[1].get<uint64_t>();
+    const auto type = types.at(dtype);
+    if (end < begin || end > buffer_bytes ||
+        end - begin != static_cast<uint64_t>(numel) * c10::elementSize(type)) {
+      bad("byte range [" + std::to_string(begin) + ", " + std::to_string(end) +
+          ") does not hold its shape or lies outside the " + std::to_string(buffer_bytes) +
+          "-byte buffer");
+    }
+    torch::Tensor t = torch::empty(shape, torch::TensorOptions().dtype(type));
+    if (std::fseek(f, static_cast<long>(8 + header_bytes + begin), SEEK_SET) != 0) {
+      fail_at(path, "cannot seek: ", std::strerror(errno));
+    }
+    read_exactly(t.data_ptr(), end - begin);
+    out.emplace_back(name, t);
+  }
+  return out;
+}
+
+void load_exported_weights(torch::nn::Module& model, const std::string& dir) {
+  const std::string config_path = dir + "/config.json";
+  nlohmann::json config;
+  try {
+    config = nlohmann::json::parse(read_file(config_path));
+  } catch (const nlohmann::json::exception& e) {
+    fail_at(config_path, "not JSON: ", e.what());
+  }
+  if (config.value("format", "") != "scalebed" ||
+      config.value("format_version", 0) != kExportFormatVersion) {
+    fail_at(config_path, "not a scalebed export of format version ", kExportFormatVersion,
+            " (found format '", config.value("format", ""), "', version ",
+            config.value("format_version", 0), ")");
+  }
+  const std::string weights_path = dir + "/model.safetensors";
+  std::map<std::string, torch::Tensor> weights;
+  for (auto& [name, t] : read_safetensors(weights_path)) weights[name] = t;
+  // Check everything first, so that a mismatch leaves the model as it was.
+  std::string problems;
+  auto params = model.named_parameters();
+  for (const auto& item : params) {
+    auto w = weights.find(item.key());
+    if (w == weights.end()) {
+      problems += "\n  missing: " + item.key();
+    } else if (w->second.sizes() != item.value().sizes()) {
+      problems += "\n  " + item.key() + ": shape " + c10::str(w->second.sizes()) +
+                  " in the file, " + c10::str(item.value().sizes()) + " in this model";
+    }
+  }
+  for (const auto& [name, t] : weights) {
+    if (!params.contains(name)) problems += "\n  not in this model: " + name;
+  }
+  if (!problems.empty()) {
+    fail_at(weights_path,
+            "does not fit this model (model.* keys must match the export):", problems);
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& item : params) item.value().copy_(weights.at(item.key()));
 }
 
 std::string export_run(const std::string& run_dir, std::optional<int64_t> step,

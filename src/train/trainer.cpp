@@ -10,6 +10,7 @@
 #include "train/build_info.h"
 #include "train/checkpoint.h"
 #include "train/device.h"
+#include "train/export.h"
 #include "train/run_dir.h"
 #include "train/tensorboard.h"
 #include "train/train.h"
@@ -460,6 +461,11 @@ static int run_training_impl(Training& t) {
     Logger().info(run.path() + ": already done (DONE exists); nothing to do");
     return kExitOk;
   }
+  // A fresh run's starting weights, before anything is written: an export
+  // that does not fit leaves no run directory behind (a checkpoint, when there
+  // is one, replaces these weights below).
+  const bool initialized = !c.model.init_from.empty() && run.checkpoints().empty();
+  if (initialized) load_exported_weights(*t.model, c.model.init_from);
   // Rank 0 owns and writes the run directory; every rank reads its checkpoints.
   const bool main = t.is_main();
   std::optional<RunOwner> owner;
@@ -508,6 +514,10 @@ static int run_training_impl(Training& t) {
     // Starting over would cut metrics.jsonl to nothing: leave that to a person.
     fail_at(run.checkpoints_dir(),
             "no checkpoint can be resumed from (delete the run directory to start over):", skipped);
+  }
+  if (initialized && !resumed) {
+    // Every rank read the same file, so the replicas start identical.
+    info("initialized the weights from " + c.model.init_from + " (model.init_from)");
   }
   if (main) run.truncate_metrics(state.metrics_bytes);  // drop lines logged after the checkpoint
   // TensorBoard's events follow the metrics that the checkpoint kept.
