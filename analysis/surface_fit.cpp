@@ -252,6 +252,15 @@ Eigen::VectorXd theta_of(const SurfaceLaw& l) {
   return t;
 }
 
+// The result with the lowest finite objective (the first when none is finite).
+const StartResult& lowest(const std::vector<StartResult>& results) {
+  size_t winner = 0;
+  for (size_t j = 1; j < results.size(); ++j) {
+    if (std::isfinite(results[j].value) && !(results[j].value >= results[winner].value)) winner = j;
+  }
+  return results.at(winner);
+}
+
 // At most `rows` of the points, drawn evenly (seeded, so reruns agree) and
 // kept in their order; all of them when there are no more.
 std::vector<Point> screening_subset(const std::vector<Point>& points, size_t rows) {
@@ -366,11 +375,7 @@ SurfaceFit fit_surface(const std::vector<Point>& points, const SurfaceFitOptions
   std::vector<StartResult> finals(finish);
   parallel_for(o.threads, finish,
                [&](size_t j) { finals[j] = newton_from(data, polished[j].x, o); });
-  size_t winner = 0;
-  for (size_t j = 1; j < finals.size(); ++j) {
-    if (std::isfinite(finals[j].value) && !(finals[j].value >= finals[winner].value)) winner = j;
-  }
-  SurfaceFit fit = fit_of(finals[winner], points);
+  SurfaceFit fit = fit_of(lowest(finals), points);
   // Basins: polished optima that differ (in any coordinate by more than 1e-3),
   // best first.
   std::sort(polished.begin(), polished.end(), by_value);
@@ -472,11 +477,7 @@ SurfaceFit refit_from_basins(const std::vector<Point>& points,
   std::vector<StartResult> finals(basins.size());
   parallel_for(o.threads, basins.size(),
                [&](size_t j) { finals[j] = newton_from(data, theta_of(basins[j]), o); });
-  size_t winner = 0;
-  for (size_t j = 1; j < finals.size(); ++j) {
-    if (std::isfinite(finals[j].value) && !(finals[j].value >= finals[winner].value)) winner = j;
-  }
-  SurfaceFit fit = fit_of(finals.at(winner), points);
+  SurfaceFit fit = fit_of(lowest(finals), points);
   fit.starts = static_cast<int>(basins.size());
   fit.basins = basins;
   return fit;
