@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "optim/optim.h"
+#include "test_util.h"
+#include "train/train.h"
 
 namespace scalebed {
 namespace {
@@ -208,6 +210,45 @@ TEST(BetaTwo, AutoFollowsThePapersBatchRule) {
   EXPECT_DOUBLE_EQ(auto_beta2(128), 0.99);
   EXPECT_DOUBLE_EQ(auto_beta2(256), 0.98);
   EXPECT_DOUBLE_EQ(auto_beta2(1024), 0.98);
+}
+
+TEST(LossReduction, SumScalesTheGradientByTheScoredTokensAndOnlyEpsilonSeesIt) {
+  // objective.loss_reduction sum (the released diffusion code's default):
+  // the step's gradient is the mean's times batch x scored positions (8 x 24
+  // for masked diffusion at context 24), the logged loss is the mean either
+  // way, and under LaProp with a negligible epsilon and no clipping the update is the
+  // same (the optimizer divides the scale out); with a large epsilon it is
+  // not, which is why the paper preset sets it.
+  testing::TempDir dir;
+  testing::write_text(dir / "run.yaml",
+                      "name: r\nout_dir: " + std::string(dir / "runs") +
+                          "\nmodel: {layers: 1, d_model: 32, heads: 2, context: 24}\n"
+                          "objective: {kind: diffusion, noise: masked}\n"
+                          "optim: {name: laprop, grad_clip: 0}\n"
+                          "train: {batch_size: 8, steps: 1}\n");
+  auto step_of = [&](const std::string& reduction, const std::string& eps) {
+    auto t = build_training(load_run_config(
+        dir / "run.yaml", {"objective.loss_reduction=" + reduction, "optim.eps=" + eps}));
+    BatchSource batches(t->data, t->cfg.model.context, static_cast<uint64_t>(t->cfg.seed));
+    const StepResult r = training_step(*t, batches, 0, 1e-2);
+    std::vector<torch::Tensor> weights;
+    for (const auto& p : t->model->parameters()) weights.push_back(p.detach().clone());
+    return std::make_pair(r, weights);
+  };
+  const auto [mean, mean_w] = step_of("mean", "1e-30");
+  const auto [sum, sum_w] = step_of("sum", "1e-30");
+  EXPECT_DOUBLE_EQ(sum.loss, mean.loss);
+  EXPECT_NEAR(sum.grad_norm / mean.grad_norm, 8.0 * 24.0, 1e-6 * 8 * 24);
+  for (size_t i = 0; i < mean_w.size(); ++i) {
+    EXPECT_TRUE(torch::allclose(sum_w[i], mean_w[i], 1e-5, 1e-7)) << i;
+  }
+  const auto [mean_eps, mean_eps_w] = step_of("mean", "1e-3");
+  const auto [sum_eps, sum_eps_w] = step_of("sum", "1e-3");
+  double largest = 0;
+  for (size_t i = 0; i < mean_eps_w.size(); ++i) {
+    largest = std::max(largest, (sum_eps_w[i] - mean_eps_w[i]).abs().max().item<double>());
+  }
+  EXPECT_GT(largest, 1e-4);
 }
 
 }  // namespace

@@ -54,6 +54,7 @@ const std::vector<SchemaEntry> kSchema = {
   {"objective.weight_clip", "float", "1000", "diffusion, paper weighting: clip w to [0, weight_clip]", {}},
   {"objective.lambda_min", "float", "-9", "diffusion: smallest log-SNR", {}},
   {"objective.lambda_max", "float", "9", "diffusion: largest log-SNR", {}},
+  {"objective.loss_reduction", "enum", "mean", "mean: the step's loss is the mean over its scored tokens; sum: their sum (the mean x batch x scored positions), as the diffusion paper's released code trains (args.py --loss_aggregation sum). Under LaProp/Adam only the epsilon and the gradient clip see the difference; the logged loss is the mean either way", {"mean", "sum"}},
   {"objective.per_token_lambda_fraction", "float", "0", "diffusion: share of training sequences that draw a lambda per token (the released code: 0.2)", {}},
   {"objective.eval_lambdas", "int", "4", "diffusion: stratified lambdas per validation sequence (fixed across runs)", {}},
 
@@ -326,6 +327,7 @@ RunConfig build_run_config(FlatConfig flat, const std::string& source_path) {
   ob.lambda_min = r.real("objective.lambda_min");
   ob.lambda_max = r.real("objective.lambda_max");
   ob.per_token_lambda_fraction = r.real("objective.per_token_lambda_fraction");
+  ob.loss_reduction = r.str("objective.loss_reduction");
   ob.eval_lambdas = r.integer("objective.eval_lambdas");
   const std::map<std::string, double> shifts = {{"masked", -1000},
                                                 {"low-uniform", -2},

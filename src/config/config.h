@@ -46,8 +46,9 @@ struct ObjectiveConfig {
   std::string weighting;  // elbo (unbiased) | paper (w clipped, as the released code trains)
   double weight_clip;     // paper weighting: w clipped to [0, weight_clip]
   double lambda_min, lambda_max;
-  double per_token_lambda_fraction;  // share of sequences with a λ per token
-  int64_t eval_lambdas;              // stratified λ per validation sequence
+  double per_token_lambda_fraction;     // share of sequences with a λ per token
+  int64_t eval_lambdas;                 // stratified λ per validation sequence
+  std::string loss_reduction = "mean";  // mean | sum (over the step's scored tokens)
 };
 
 struct SyntheticConfig {

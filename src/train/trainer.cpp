@@ -394,6 +394,13 @@ StepResult training_step(Training& t, const BatchSource& batches, int64_t step, 
   // rank with the same global batch sees.
   const int64_t accum = t.rank_batch() / c.train.micro_batch;
   const int64_t first_row = t.ranks.rank * t.rank_batch();
+  // objective.loss_reduction sum: the gradient of the step's summed loss, the
+  // mean's times the global batch's scored tokens (ranks average their means).
+  const auto [scored_begin, scored_end] = t.objective->scored_span(c.model.context);
+  const double reduction =
+      c.objective.loss_reduction == "sum"
+          ? static_cast<double>(c.train.batch_size) * static_cast<double>(scored_end - scored_begin)
+          : 1.0;
   t.optimizer->zero_grad();
   auto loss_sum = torch::zeros({}, torch::TensorOptions().device(t.device));
   auto metric_sum =
@@ -407,7 +414,7 @@ StepResult training_step(Training& t, const BatchSource& batches, int64_t step, 
         t.objective->train_loss(*t.model, windows, mix_seed(static_cast<uint64_t>(c.seed), step, 0),
                                 first_row + a * c.train.micro_batch);
     if (t.dp) t.dp->set_final_micro_step(a == accum - 1);
-    (out.loss / static_cast<double>(accum)).backward();
+    (out.loss * (reduction / static_cast<double>(accum))).backward();
     loss_sum += out.loss.detach();
     metric_sum += out.metric_sum.to(torch::kFloat64);
     metric_count += out.metric_count;
