@@ -732,7 +732,9 @@ int main(int argc, char** argv) {
         }
       }
       if (!out_dir.empty()) {
-        write_comparison(out_dir, group_by, compared, references);
+        write_comparison(out_dir, group_by, compared, references,
+                         reference_file.empty() ? std::vector<ReferenceHyperparameterLaw>{}
+                                                : read_reference_hyperparameters(reference_file));
         std::printf("wrote %s/comparison.html (and .md, optimal_loss.svg)\n", out_dir.c_str());
       }
     }

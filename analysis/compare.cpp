@@ -62,13 +62,58 @@ double ReferenceLaw::optimal_loss(double flops) const {
   return surface->predict(surface->n_opt(flops), surface->d_opt(flops));
 }
 
-std::vector<ReferenceLaw> read_reference_laws(const std::string& path) {
-  nlohmann::json j;
+bool ReferenceLaw::outside_range(double flops) const {
+  return range_hi > 0 && (flops < range_lo * (1 - 1e-9) || flops > range_hi * (1 + 1e-9));
+}
+
+std::string ReferenceLaw::range_text() const {
+  return range_hi > 0 ? "fitted " + sci(range_lo) + " – " + sci(range_hi) + " FLOPs" : "";
+}
+
+namespace {
+
+nlohmann::json read_reference_json(const std::string& path) {
   try {
-    j = nlohmann::json::parse(read_file(path));
+    return nlohmann::json::parse(read_file(path));
   } catch (const std::exception& e) {
     throw AnalysisError(path + ": " + e.what());
   }
+}
+
+PowerLaw power_law_of(const nlohmann::json& e) {
+  PowerLaw p;
+  p.k = e.at("k").get<double>();
+  p.exponent = e.at("exponent").get<double>();
+  if (!(p.k > 0) || !std::isfinite(p.exponent)) throw AnalysisError("a law needs k > 0");
+  return p;
+}
+
+}  // namespace
+
+std::vector<ReferenceHyperparameterLaw> read_reference_hyperparameters(const std::string& path) {
+  const nlohmann::json j = read_reference_json(path);
+  std::vector<ReferenceHyperparameterLaw> out;
+  if (!j.contains("hyperparameters")) return out;
+  for (size_t i = 0; i < j["hyperparameters"].size(); ++i) {
+    const auto& e = j["hyperparameters"][i];
+    try {
+      ReferenceHyperparameterLaw h;
+      h.name = e.at("name").get<std::string>();
+      h.group = e.value("group", "");
+      h.law = e.at("law").get<std::string>();
+      h.cite = e.value("cite", "");
+      h.k = e.value("k", 0.0);
+      h.exponent = e.at("exponent").get<double>();
+      out.push_back(h);
+    } catch (const std::exception& ex) {
+      throw AnalysisError(path + ": hyperparameters[" + std::to_string(i) + "]: " + ex.what());
+    }
+  }
+  return out;
+}
+
+std::vector<ReferenceLaw> read_reference_laws(const std::string& path) {
+  const nlohmann::json j = read_reference_json(path);
   if (!j.contains("laws") || !j["laws"].is_array()) {
     throw AnalysisError(path + ": expected {\"laws\": [...]}");
   }
@@ -80,11 +125,27 @@ std::vector<ReferenceLaw> read_reference_laws(const std::string& path) {
       ReferenceLaw r;
       r.name = e.at("name").get<std::string>();
       r.group = e.value("group", "");
+      r.cite = e.value("cite", "");
+      if (e.contains("m_opt")) r.m_opt = power_law_of(e["m_opt"]);
+      if (e.contains("tokens_opt")) r.tokens_opt = power_law_of(e["tokens_opt"]);
+      if (e.contains("params_opt")) r.params_opt = power_law_of(e["params_opt"]);
+      if (e.contains("flops_range")) {
+        r.range_lo = e["flops_range"].at(0).get<double>();
+        r.range_hi = e["flops_range"].at(1).get<double>();
+        if (!(r.range_lo > 0) || !(r.range_hi > r.range_lo)) {
+          throw AnalysisError("flops_range must be [lo, hi] with 0 < lo < hi");
+        }
+      }
+      for (const auto& p : e.value("points", nlohmann::json::array())) {
+        ReferencePoint point{p.value("label", ""), p.at("flops").get<double>(),
+                             p.at("loss").get<double>()};
+        if (!(point.flops > 0) || !(point.loss > 0)) {
+          throw AnalysisError("a point needs flops and loss > 0");
+        }
+        r.points.push_back(point);
+      }
       if (e.contains("loss_opt")) {
-        PowerLaw p;
-        p.k = e["loss_opt"].at("k").get<double>();
-        p.exponent = e["loss_opt"].at("exponent").get<double>();
-        r.loss_opt = p;
+        r.loss_opt = power_law_of(e["loss_opt"]);
       } else if (e.contains("surface")) {
         const auto& s = e["surface"];
         SurfaceLaw law;
@@ -138,7 +199,8 @@ std::vector<Crossing> find_crossings(const std::vector<GroupLaws>& groups, doubl
 
 void write_comparison(const std::string& dir, const std::string& group_key,
                       const std::vector<GroupLaws>& groups,
-                      const std::vector<ReferenceLaw>& references) {
+                      const std::vector<ReferenceLaw>& references,
+                      const std::vector<ReferenceHyperparameterLaw>& hyperparameters) {
   std::filesystem::create_directories(dir);
   double c_min = 1e300, c_max = 0;
   for (const auto& g : groups) {
@@ -155,12 +217,26 @@ void write_comparison(const std::string& dir, const std::string& group_key,
                                   : std::string("no compute-optimal law (see its guide)")));
   }
   for (const auto& r : references) {
-    lines.push_back(
+    std::string line =
         "reference " + r.name + (r.group.empty() ? "" : " (for " + r.group + ")") + ": " +
         (r.loss_opt
              ? "L* = " + fmt("%.4g", r.loss_opt->k) + "·C^" + fmt("%.4f", r.loss_opt->exponent)
              : "surface E " + fmt("%.3g", r.surface->E) + ", α " + fmt("%.3f", r.surface->alpha) +
-                   ", β " + fmt("%.3f", r.surface->beta)));
+                   ", β " + fmt("%.3f", r.surface->beta));
+    if (r.m_opt) line += "; M* ∝ C^" + fmt("%.4f", r.m_opt->exponent);
+    if (r.tokens_opt) line += "; D* ∝ C^" + fmt("%.4f", r.tokens_opt->exponent);
+    if (r.params_opt) line += "; P* ∝ C^" + fmt("%.4f", r.params_opt->exponent);
+    for (const auto& p : r.points) {
+      line += "; " + p.label + " run: " + fmt("%.3f", p.loss) + " at " + sci(p.flops) + " FLOPs";
+    }
+    if (r.range_hi > 0) line += " (" + r.range_text() + ")";
+    if (!r.cite.empty()) line += ". Source: " + r.cite;
+    lines.push_back(line);
+  }
+  for (const auto& h : hyperparameters) {
+    lines.push_back("reference " + h.name + ": " +
+                    (h.k > 0 ? fmt("%.4g", h.k) + "·x^" : std::string("slope ")) +
+                    fmt("%.4f", h.exponent) + (h.cite.empty() ? "" : ". Source: " + h.cite));
   }
   doc.bullets(lines);
   if (c_max <= 0) {
@@ -235,7 +311,9 @@ void write_comparison(const std::string& dir, const std::string& group_key,
                                                         : "—");
         }
       }
-      for (const auto& r : references) row.push_back(fmt("%.4f", r.optimal_loss(c)));
+      for (const auto& r : references) {
+        row.push_back(fmt("%.4f", r.optimal_loss(c)) + (r.outside_range(c) ? " †" : ""));
+      }
       rows.push_back(row);
     }
     doc.heading(2, "Compute-optimal loss by budget");
@@ -267,7 +345,8 @@ void write_comparison(const std::string& dir, const std::string& group_key,
     doc.table(header, rows);
     doc.paragraph(
         "range: decades beyond the FLOPs the groups were fitted on. Ratios carry 95% intervals "
-        "from the groups' bootstrap refits.");
+        "from the groups' bootstrap refits. † a reference's value outside the FLOPs it was "
+        "itself fitted on (an extrapolation of the published law).");
     if (!notes.empty()) {
       std::vector<std::string> items;
       for (const auto& n : notes) items.push_back("— not printed: " + n);
@@ -315,17 +394,24 @@ void write_comparison(const std::string& dir, const std::string& group_key,
       ++color;
     }
     for (const auto& r : references) {
+      // Drawn only over the FLOPs it was fitted on (when the file says them).
       std::vector<double> x, y;
       for (double e = std::log10(c_min); e <= std::log10(hi) + 1e-9; e += 0.05) {
+        if (r.outside_range(std::pow(10.0, e))) continue;
         x.push_back(std::pow(10.0, e));
         y.push_back(r.optimal_loss(x.back()));
       }
-      plot.add_line(x, y, series_color(color++), "ref " + r.name, true);
+      const std::string c = series_color(color++);
+      if (!x.empty()) plot.add_line(x, y, c, "ref " + r.name, true);
+      std::vector<double> px, py;
+      for (const auto& p : r.points) px.push_back(p.flops), py.push_back(p.loss);
+      if (!px.empty()) plot.add_points(px, py, c, "ref " + r.name + ": runs", 5);
     }
     const std::string svg = plot.render(760, 460);
     doc.figure("optimal_loss.svg", svg,
                "L*(C) per group (solid: fitted range, dashed: extrapolated; dots: IsoFLOP "
-               "vertices) and reference laws (dashed).");
+               "vertices) and reference laws (dashed, drawn only over the FLOPs they were "
+               "fitted on; large dots: published runs).");
     write_file_atomic(dir + "/optimal_loss.svg", svg);
   }
   write_file_atomic(dir + "/comparison.md", doc.md.str());

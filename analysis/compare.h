@@ -49,17 +49,45 @@ Interval ratio_interval(const GroupLaws& a, const GroupLaws& b, double flops);
 
 // A published law: L*(C) = k·C^e, or a surface E + A/X^α + B/D^β whose
 // optimum under C = X·D (the diffusion paper counts X = M, FLOPs per token).
+struct ReferencePoint {
+  std::string label;
+  double flops = 0, loss = 0;  // a published run: its compute and loss
+};
+
 struct ReferenceLaw {
   std::string name, group;  // group: the --group-by value it is compared with (may be empty)
   std::optional<PowerLaw> loss_opt;
   std::optional<SurfaceLaw> surface;  // with surface->k = 1 when C = X·D
+  // Optional: the allocation laws published with it, the FLOPs it was fitted
+  // on (0 when not given), runs published beside it, and where each number
+  // comes from.
+  std::optional<PowerLaw> m_opt, tokens_opt, params_opt;
+  double range_lo = 0, range_hi = 0;
+  std::vector<ReferencePoint> points;
+  std::string cite;
   double optimal_loss(double flops) const;
+  // Outside the FLOPs the law was fitted on (false when its range is unknown).
+  bool outside_range(double flops) const;
+  std::string range_text() const;  // "fitted 5e+17 – 2e+20 FLOPs", or ""
 };
 
 // Reads {"laws": [{"name", "group", "loss_opt": {"k", "exponent"}} |
-// {"name", "group", "surface": {"E", "A", "alpha", "B", "beta", "k"}}]}.
+// {"name", "group", "surface": {"E", "A", "alpha", "B", "beta", "k"}}, each
+// optionally with "m_opt", "tokens_opt", "params_opt" ({"k", "exponent"}),
+// "flops_range": [lo, hi], "points": [{"label", "flops", "loss"}], "cite"]}.
 // Throws AnalysisError naming the file and the entry.
 std::vector<ReferenceLaw> read_reference_laws(const std::string& path);
+
+// A published hyperparameter law: best = k·x^exponent (k 0 when only the
+// exponent is published), x the tokens for "batch_vs_tokens", as the source
+// states it for "lr".
+struct ReferenceHyperparameterLaw {
+  std::string name, group, law, cite;
+  double k = 0, exponent = 0;
+};
+
+// The file's optional "hyperparameters" array; empty when it has none.
+std::vector<ReferenceHyperparameterLaw> read_reference_hyperparameters(const std::string& path);
 
 struct Crossing {
   std::string first, second;
@@ -73,6 +101,7 @@ std::vector<Crossing> find_crossings(const std::vector<GroupLaws>& groups, doubl
 // comparison.md / comparison.html / optimal_loss.svg in `dir`.
 void write_comparison(const std::string& dir, const std::string& group_key,
                       const std::vector<GroupLaws>& groups,
-                      const std::vector<ReferenceLaw>& references);
+                      const std::vector<ReferenceLaw>& references,
+                      const std::vector<ReferenceHyperparameterLaw>& hyperparameters = {});
 
 }  // namespace scalebed::analysis

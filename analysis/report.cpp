@@ -96,12 +96,16 @@ void write_report(const std::string& dir, const ReportInput& in) {
   loss_plot.add_line(fx_in, fy_in, series_color(1),
                      have_surface ? "L*(C), Approach 3" : "L*(C), Approach 2");
   for (size_t r = 0; r < in.references.size(); ++r) {
+    // Only over the FLOPs the reference was fitted on, when the file says them.
     std::vector<double> rx, ry;
     for (double e = std::log10(c_min); e <= std::log10(c_max) + 2.001; e += 0.1) {
+      if (in.references[r].outside_range(std::pow(10.0, e))) continue;
       rx.push_back(std::pow(10.0, e));
       ry.push_back(in.references[r].optimal_loss(rx.back()));
     }
-    loss_plot.add_line(rx, ry, series_color(3 + r), "ref " + in.references[r].name, true);
+    if (!rx.empty()) {
+      loss_plot.add_line(rx, ry, series_color(3 + r), "ref " + in.references[r].name, true);
+    }
   }
   const std::string loss_svg = loss_plot.render();
 
@@ -375,15 +379,22 @@ void write_report(const std::string& dir, const ReportInput& in) {
       for (const auto& r : in.references) {
         const double ref = r.optimal_loss(c);
         const bool shown = mine && valid.refusal(c, fitted, law.allocatable()).empty();
-        row.push_back(fmt("%.4f", ref) + (shown ? " (" + fmt("%.3f", fitted / ref) + "×)" : ""));
+        row.push_back(fmt("%.4f", ref) + (r.outside_range(c) ? " †" : "") +
+                      (shown ? " (" + fmt("%.3f", fitted / ref) + "×)" : ""));
       }
       rows.push_back(row);
     }
     std::vector<std::string> header = {"FLOPs", "L* fitted here"};
     for (const auto& r : in.references) header.push_back(r.name + " (ratio here/ref)");
+    std::string ranges;
+    for (const auto& r : in.references) {
+      if (r.range_hi > 0) ranges += (ranges.empty() ? "" : "; ") + r.name + ": " + r.range_text();
+    }
     doc.paragraph(
         "The compute-optimal loss of this fit beside the reference laws, over the "
-        "fitted budgets (the references are dashed in the first plot).");
+        "fitted budgets (the references are dashed in the first plot, over their own fitted "
+        "FLOPs only). † a reference's value outside the FLOPs it was fitted on" +
+        (ranges.empty() ? std::string(".") : " (" + ranges + ")."));
     doc.table(header, rows);
   }
 

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -313,6 +314,83 @@ TEST(SeedWeights, TheWeightedSurfaceIsNearerTheTruthWhenSomeSettingsAreNoisy) {
                           << weighted.law.beta << "; unweighted " << unweighted.law.alpha << " "
                           << unweighted.law.beta;
   EXPECT_LT(err_w, 0.02);
+}
+
+TEST(References, ThePapersPublishedFitsWithRangesPointsAndSources) {
+  // analysis/references/diffusion_paper.json against the numbers the spec
+  // quotes (shared/spec/analysis.md): L* masked 27.22·C^-0.0496, uniform
+  // 31.26·C^-0.0522; the masked surface a 222, α 0.292, b 1.92e3, β 0.367,
+  // E 2.17; M* exponents 0.566 (masked) and 0.589 (uniform), D* 0.434 and
+  // 0.411. Every entry says where its numbers come from and the FLOPs it
+  // was fitted on; values outside them are marked in the comparison.
+  const std::string path =
+      std::string(SCALEBED_SOURCE_DIR) + "/analysis/references/diffusion_paper.json";
+  const auto refs = read_reference_laws(path);
+  ASSERT_EQ(refs.size(), 10u);
+  std::map<std::string, const ReferenceLaw*> by_name;
+  for (const auto& r : refs) {
+    by_name[r.name] = &r;
+    EXPECT_FALSE(r.cite.empty()) << r.name;
+    EXPECT_EQ(r.range_lo, 5e17) << r.name;
+    EXPECT_EQ(r.range_hi, 2e20) << r.name;
+  }
+  for (const char* noise : {"masked", "low-uniform", "balanced", "high-uniform", "uniform"}) {
+    ASSERT_TRUE(by_name.count(std::string(noise) + " (paper)")) << noise;
+    ASSERT_TRUE(by_name.count(std::string(noise) + " surface (paper)")) << noise;
+    const ReferenceLaw& law = *by_name[std::string(noise) + " (paper)"];
+    EXPECT_EQ(law.group, std::string("diffusion-") + noise);
+    ASSERT_TRUE(law.loss_opt && law.m_opt && law.tokens_opt && law.params_opt) << noise;
+    // M*·D* = C under M·D FLOPs: the exponents add to 1 (to the table's rounding).
+    EXPECT_NEAR(law.m_opt->exponent + law.tokens_opt->exponent, 1.0, 1e-4) << noise;
+  }
+  const ReferenceLaw& masked = *by_name["masked (paper)"];
+  EXPECT_NEAR(masked.loss_opt->k, 27.22, 0.005);
+  EXPECT_NEAR(masked.loss_opt->exponent, -0.0496, 5e-5);
+  EXPECT_NEAR(masked.m_opt->exponent, 0.566, 5e-4);
+  EXPECT_NEAR(masked.tokens_opt->exponent, 0.434, 5e-4);
+  const ReferenceLaw& uniform = *by_name["uniform (paper)"];
+  EXPECT_NEAR(uniform.loss_opt->k, 31.26, 0.005);
+  EXPECT_NEAR(uniform.loss_opt->exponent, -0.0522, 5e-5);
+  EXPECT_NEAR(uniform.m_opt->exponent, 0.589, 5e-4);
+  EXPECT_NEAR(uniform.tokens_opt->exponent, 0.411, 5e-4);
+  const SurfaceLaw& s = *by_name["masked surface (paper)"]->surface;
+  EXPECT_EQ(s.A, 222);
+  EXPECT_EQ(s.alpha, 0.292);
+  EXPECT_EQ(s.B, 1920);
+  EXPECT_EQ(s.beta, 0.367);
+  EXPECT_EQ(s.E, 2.17);
+  EXPECT_EQ(s.k, 1);
+  // The 3B and 10B runs.
+  ASSERT_EQ(masked.points.size(), 1u);
+  EXPECT_EQ(masked.points[0].loss, 2.422);
+  ASSERT_EQ(uniform.points.size(), 2u);
+  EXPECT_EQ(uniform.points[1].flops, 1e22);
+  EXPECT_EQ(uniform.points[1].loss, 2.214);
+  EXPECT_TRUE(masked.outside_range(1e21));
+  EXPECT_FALSE(masked.outside_range(1e19));
+  // Hyperparameter laws: the batch law the allocation table borrows.
+  const auto hyper = read_reference_hyperparameters(path);
+  ASSERT_EQ(hyper.size(), 7u);
+  EXPECT_NEAR(hyper[0].k, std::pow(10.0, -2.4), 1e-12);
+  EXPECT_EQ(hyper[0].exponent, 0.8225);
+  for (const auto& h : hyper) EXPECT_FALSE(h.cite.empty()) << h.name;
+
+  // The comparison marks reference values outside their fitted FLOPs.
+  GroupLaws g;
+  g.name = "diffusion-masked";
+  g.c_min = 1e18, g.c_max = 1e20;
+  g.isoflop.fitted = true;
+  g.isoflop.loss_opt = {27.0, -0.05, 1};
+  testing::TempDir dir;
+  write_comparison(dir / "cmp", "noise", {g}, {masked}, hyper);
+  const std::string md = testing::read_text(dir / "cmp/comparison.md");
+  EXPECT_NE(md.find("| 1e+19 | in range | "), std::string::npos) << md;
+  const std::string row19 = md.substr(md.find("| 1e+19 |"), 60);
+  EXPECT_EQ(row19.find("†"), std::string::npos) << row19;
+  const std::string row21 = md.substr(md.find("| 1e+21 |"), 80);
+  EXPECT_NE(row21.find("†"), std::string::npos) << row21;
+  EXPECT_NE(md.find("3B run: 2.422 at 1e+21 FLOPs"), std::string::npos);
+  EXPECT_NE(md.find("reference B* (paper, all noise types)"), std::string::npos);
 }
 
 TEST(Recipe, BatchLrAndStepsFromTheSweepsLawsElseLabelledBorrowedOrAbsent) {
