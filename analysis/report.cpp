@@ -190,6 +190,20 @@ void write_report(const std::string& dir, const ReportInput& in) {
     resources.push_back("Known floor: " + fmt("%.4f", valid.floor) + " nats/token (" +
                         valid.floor_source + "). No predicted loss below it is printed.");
   }
+  {
+    // Bits per byte: one factor when every run's data gave the same one.
+    std::set<long> factors;
+    double factor = 0;
+    for (const auto& p : in.points) {
+      factor = extra_number(p, "nll_to_bpb");
+      factors.insert(factor > 0 ? log_bucket(factor) : 0);
+    }
+    if (factors.size() == 1 && factor > 0) {
+      resources.push_back("Losses are in nats/token; × " + fmt("%.5g", factor) +
+                          " gives bits per byte on these runs' data (its tokens per byte, as the "
+                          "runs recorded it: summary.json nll_to_bpb).");
+    }
+  }
   resources.push_back(
       "Extrapolation: every row says how many decades (dec) beyond the fitted FLOPs it lies; "
       "laws without an irreducible term (Approaches 1 and 2) print no loss past " +

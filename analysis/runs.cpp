@@ -42,6 +42,10 @@ Point point_of(const fs::path& run, const nlohmann::json& s, const std::string& 
     if (s.contains("seed")) p.extra["seed"] = s["seed"].dump();
     if (s.contains("device")) p.extra["device"] = s.value("device", "");
     if (s.contains("wall_s")) p.extra["wall_s"] = s["wall_s"].dump();
+    // nats/token -> bits/byte of the run's data (absent for synthetic sources).
+    if (s.contains("nll_to_bpb") && s["nll_to_bpb"].contains("factor")) {
+      p.extra["nll_to_bpb"] = s["nll_to_bpb"]["factor"].dump();
+    }
     // The synthetic sources' exact optimal loss on the run's held-out windows.
     if (s.contains("optimal_val_loss") && s["optimal_val_loss"].is_number()) {
       p.extra["optimal_loss"] = s["optimal_val_loss"].dump();

@@ -355,6 +355,33 @@ TEST(Report, IntervalEndsBelowTheFloorAreTheFloorInTheGuideAndItsCsv) {
             std::string::npos);
 }
 
+TEST(Report, BitsPerByteFactorOfTheRunsDataIsStated) {
+  // Runs that recorded their data's nats -> bits/byte factor (summary.json
+  // nll_to_bpb): the guide says how to read its losses in bits per byte; runs
+  // with different factors (or none) get no such line.
+  const SurfaceLaw law{1.05, 400, 900, 0.35, 0.35};
+  ReportInput in;
+  in.source = "test", in.convention = "6nd";
+  for (double n : {1e5, 1e6, 1e7}) {
+    for (double d : {1e7, 1e8, 1e9}) {
+      Point p;
+      p.params = n, p.tokens = d, p.flops = 6 * n * d, p.loss = law.predict(n, d);
+      p.extra["nll_to_bpb"] = "0.34124";
+      in.points.push_back(p);
+    }
+  }
+  in.fit.law = law;
+  in.validity.c_min = 6e12, in.validity.c_max = 6e16;
+  testing::TempDir dir;
+  write_report(dir / "guide", in);
+  EXPECT_NE(testing::read_text(dir / "guide/report.md").find("× 0.34124 gives bits per byte"),
+            std::string::npos);
+  in.points[0].extra["nll_to_bpb"] = "0.5";
+  write_report(dir / "mixed", in);
+  EXPECT_EQ(testing::read_text(dir / "mixed/report.md").find("gives bits per byte"),
+            std::string::npos);
+}
+
 TEST(AnalyzeCli, RunsOfAKnownWorldGiveItsLawAndNoLossBelowItsFloor) {
   // Eight sizes trained at constant LR on a world whose loss is
   // L(N, D) = 1 + 400/N^0.35 + 900/D^0.35, every curve to 1e13 FLOPs

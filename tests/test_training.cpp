@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <random>
@@ -427,6 +428,34 @@ TEST(Cli, PrepareThenTrainOnShards) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   auto s = nlohmann::json::parse(read_text(dir / "shards/summary.json"));
   EXPECT_LT(s.at("final_val_loss").get<double>(), 2.0);  // uniform over 256 bytes is 5.55
+  // meta.json beside the shards: what they hold and the bytes behind them;
+  // the trainer reads bits per byte off it (byte tokens: 1 token per byte, so
+  // bpb = nats / ln 2).
+  const auto meta = nlohmann::json::parse(read_text(dir / "shards/meta.json"));
+  EXPECT_EQ(meta.at("vocab"), 256);
+  EXPECT_EQ(meta.at("bytes").get<int64_t>(), static_cast<int64_t>(text.size()));
+  EXPECT_EQ(meta.at("tokens").get<int64_t>(), static_cast<int64_t>(text.size()));
+  EXPECT_NEAR(s.at("final_val_bpb").get<double>(),
+              s.at("final_val_loss").get<double>() / std::log(2.0), 1e-12);
+  EXPECT_EQ(s.at("nll_to_bpb").at("source"), dir / "shards/meta.json");
+  // A factor given in the config wins (the paper's data: 0.34124), and off
+  // turns it off.
+  r = run_process({kTrainer, "--config", dir / "c.yaml", "--set", "name=given", "--set",
+                   "data.nll_to_bpb=0.34124", "--set", "train.steps=10"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  s = nlohmann::json::parse(read_text(dir / "given/summary.json"));
+  EXPECT_NEAR(s.at("final_val_bpb").get<double>(), 0.34124 * s.at("final_val_loss").get<double>(),
+              1e-12);
+  r = run_process({kTrainer, "--config", dir / "c.yaml", "--set", "name=off", "--set",
+                   "data.nll_to_bpb=off", "--set", "train.steps=10"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_FALSE(
+      nlohmann::json::parse(read_text(dir / "off/summary.json")).contains("final_val_bpb"));
+  r = run_process(
+      {kTrainer, "--config", dir / "c.yaml", "--set", "data.nll_to_bpb=lots", "--dry-run"});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("data.nll_to_bpb: must be auto, off or a number > 0"), std::string::npos)
+      << r.output;
 }
 
 std::vector<std::vector<uint32_t>> parse_samples(const std::string& output) {

@@ -64,6 +64,7 @@ const std::vector<SchemaEntry> kSchema = {
   {"data.format", "enum", "auto", "token file format", {"auto", "llmc", "raw_u16", "raw_u32"}},
   {"data.tokenizer", "string", "byte", "text: 'byte' or the path of a SentencePiece .model", {}},
   {"data.val_fraction", "float", "0.05", "share of the tokens held out when data.val_path is empty", {}},
+  {"data.nll_to_bpb", "string", "auto", "nats/token -> bits/byte factor (tokens / (bytes * ln 2)) for val_bpb: auto (text: from its bytes and tokens; token files: from meta.json beside data.path, which trainer prepare writes), off, or a number (the diffusion paper's data: 0.34124)", {}},
   {"data.synthetic.states", "int", "16", "hidden states of the synthetic HMM", {}},
   {"data.synthetic.vocab", "int", "32", "tokens emitted by the synthetic HMM", {}},
   {"data.synthetic.concentration", "float", "0.02", "Dirichlet concentration of HMM rows (smaller = more predictable)", {}},
@@ -363,6 +364,11 @@ RunConfig build_run_config(FlatConfig flat, const std::string& source_path) {
   d.format = r.str("data.format");
   d.tokenizer = r.str("data.tokenizer");
   d.val_fraction = r.real("data.val_fraction");
+  d.nll_to_bpb = r.str("data.nll_to_bpb");
+  if (d.nll_to_bpb != "auto" && d.nll_to_bpb != "off") {
+    const auto factor = parse_real(d.nll_to_bpb);
+    r.require(factor && *factor > 0, "data.nll_to_bpb", "must be auto, off or a number > 0");
+  }
   d.synthetic.states = r.integer("data.synthetic.states");
   d.synthetic.vocab = r.integer("data.synthetic.vocab");
   d.synthetic.concentration = r.real("data.synthetic.concentration");

@@ -72,6 +72,7 @@ struct DataConfig {
   double val_fraction;
   SyntheticConfig synthetic;
   ZipfMarkovConfig zipf_markov;
+  std::string nll_to_bpb = "auto";  // auto | off | a factor: val_bpb = val_loss x factor
 };
 
 struct OptimConfig {

@@ -2,12 +2,17 @@
 #include "data/data.h"
 
 #include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
 
 #include "data/splitmix.h"
 #include "data/synthetic_hmm.h"
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/log.h"
+#include "util/parse.h"
 
 namespace scalebed {
 namespace {
@@ -85,6 +90,14 @@ Dataset open_dataset(const DataConfig& cfg, int64_t model_vocab, int64_t context
   } else if (cfg.source == "text") {
     auto tok = std::shared_ptr<const Tokenizer>(make_tokenizer(cfg.tokenizer));
     auto all = tokenize_text_file(cfg.path, *tok);
+    // The text's own bytes per token, over the file the training reads.
+    int64_t all_tokens = 0;
+    for (const auto& seg : all) all_tokens += seg.length;
+    const auto bytes = static_cast<double>(std::filesystem::file_size(cfg.path));
+    if (bytes > 0) {
+      d.nll_to_bpb = all_tokens / (bytes * std::log(2.0));
+      d.nll_to_bpb_source = "the tokens per byte of " + cfg.path;
+    }
     if (cfg.val_path.empty()) {
       tail_split(all, cfg.val_fraction, d.train, d.val);
     } else {
@@ -95,6 +108,20 @@ Dataset open_dataset(const DataConfig& cfg, int64_t model_vocab, int64_t context
     d.tokenizer = tok;
     d.description = "text " + cfg.path + " (" + tok->describe() + ")";
   } else {
+    // Shards made by trainer prepare carry meta.json beside them.
+    const std::string meta = (std::filesystem::path(cfg.path).parent_path() / "meta.json").string();
+    if (cfg.nll_to_bpb == "auto" && std::filesystem::exists(meta)) {
+      nlohmann::json j;
+      try {
+        j = nlohmann::json::parse(read_file(meta));
+      } catch (const std::exception& e) {
+        fail_at(meta, "not JSON: ", e.what());
+      }
+      const double tokens = j.value("tokens", 0.0), bytes = j.value("bytes", 0.0);
+      if (!(tokens > 0) || !(bytes > 0)) fail_at(meta, "needs \"tokens\" and \"bytes\" > 0");
+      d.nll_to_bpb = tokens / (bytes * std::log(2.0));
+      d.nll_to_bpb_source = meta;
+    }
     auto all = open_files(cfg.path, cfg.format);
     if (cfg.val_path.empty()) {
       tail_split(all, cfg.val_fraction, d.train, d.val);
@@ -106,6 +133,12 @@ Dataset open_dataset(const DataConfig& cfg, int64_t model_vocab, int64_t context
     every.insert(every.end(), d.val.begin(), d.val.end());
     d.vocab = max_token(every) + 1;
     d.description = "tokens " + cfg.path;
+  }
+  if (cfg.nll_to_bpb == "off" || d.generator || cfg.source == "synthetic") {
+    d.nll_to_bpb = 0, d.nll_to_bpb_source.clear();
+  } else if (cfg.nll_to_bpb != "auto") {
+    d.nll_to_bpb = *parse_real(cfg.nll_to_bpb);
+    d.nll_to_bpb_source = "data.nll_to_bpb";
   }
   if (model_vocab > 0) {
     if (d.generator && model_vocab < d.vocab) {

@@ -31,6 +31,10 @@ struct Dataset {
   std::shared_ptr<const Tokenizer> tokenizer;   // text sources only
   std::shared_ptr<const ExactSource> exact;     // synthetic sources: the true likelihood
   std::shared_ptr<const ZipfMarkov> generator;  // windows generated on the fly
+  // nats/token -> bits/byte (tokens / (bytes·ln 2)); 0 when unknown (synthetic
+  // sources, or data.nll_to_bpb off), and where it came from.
+  double nll_to_bpb = 0;
+  std::string nll_to_bpb_source;
   int64_t train_tokens() const;
   int64_t val_tokens() const;
 };

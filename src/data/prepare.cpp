@@ -2,6 +2,7 @@
 #include "data/prepare.h"
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "data/token_files.h"
 #include "data/tokenizer.h"
@@ -19,8 +20,11 @@ PrepareResult prepare_shards(const PrepareOptions& o) {
   if (o.shard_tokens < 1) throw Error("prepare: --shard-tokens must be >= 1");
   auto tok = make_tokenizer(o.tokenizer);
   std::vector<uint32_t> tokens;
+  int64_t bytes = 0;
   for (const auto& path : o.inputs) {
-    auto ids = tok->encode(read_file(path));
+    const std::string text = read_file(path);
+    bytes += static_cast<int64_t>(text.size());
+    auto ids = tok->encode(text);
     tokens.insert(tokens.end(), ids.begin(), ids.end());
   }
   if (tokens.empty()) throw Error("prepare: the inputs hold no text");
@@ -46,6 +50,18 @@ PrepareResult prepare_shards(const PrepareOptions& o) {
   };
   write("train", 0, n_train);
   write("val", n_train, static_cast<int64_t>(tokens.size()));
+  // What the shards hold, for the trainer: the vocabulary, the tokenizer, and
+  // the bytes behind the tokens (data.nll_to_bpb auto reads val_bpb off it).
+  nlohmann::ordered_json meta = {{"format", "scalebed-tokens"},
+                                 {"format_version", 1},
+                                 {"vocab", r.vocab},
+                                 {"tokenizer", o.tokenizer},
+                                 {"tokens", static_cast<int64_t>(tokens.size())},
+                                 {"bytes", bytes},
+                                 {"train_tokens", n_train},
+                                 {"val_tokens", n_val}};
+  write_file_atomic(o.out_dir + "/meta.json", meta.dump(2) + "\n");
+  r.files.push_back(o.out_dir + "/meta.json");
   return r;
 }
 

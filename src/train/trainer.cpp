@@ -373,6 +373,10 @@ nlohmann::json make_summary(const Training& t, const TrainState& s, const std::s
       {"world_size", t.ranks.world},
   };
   if (floor) j["optimal_val_loss"] = *floor;
+  if (t.data.nll_to_bpb > 0) {
+    j["nll_to_bpb"] = {{"factor", t.data.nll_to_bpb}, {"source", t.data.nll_to_bpb_source}};
+    if (s.last_val_loss >= 0) j["final_val_bpb"] = s.last_val_loss * t.data.nll_to_bpb;
+  }
   j.update(t.objective->summary_fields());
   if (!reason.empty()) j["reason"] = reason;
   return j;
@@ -655,6 +659,10 @@ static int run_training_impl(Training& t) {
           char buf[64];
           std::snprintf(buf, sizeof buf, " | val %.4f", e.loss);
           val_text = buf;
+          if (t.data.nll_to_bpb > 0) {  // bits per byte, as the paper plots it
+            line["val_bpb"] = e.loss * t.data.nll_to_bpb;
+            val_text += strprintf(" (%.4f bpb)", e.loss * t.data.nll_to_bpb);
+          }
         }
         line["flops_executed"] = state.flops_executed;  // training and evaluation so far
         check_claim("the metrics line of step " + std::to_string(state.step));
