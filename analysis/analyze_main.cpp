@@ -49,6 +49,10 @@ usage: analyze POINTS.csv|RUNS_DIR [options]
                            needs runs that evaluate often, e.g. train.eval_every 50)
   --min-steps K            curves: read budgets only from step K of a run on (besides 2.5x its
                            warm-up), leaving out the early steps of short runs
+  --max-loss L             leave out points whose loss is L or more (the diffusion paper's fits:
+                           4; its runs' early, high-loss budgets)
+  --max-batch-tokens B     leave out points of runs whose batch exceeds B tokens (the paper's
+                           fits: batch < 1024 sequences of 2048, i.e. 1048576)
   --size params|m          what "model size" is in every approach: non-embedding parameters N
                            (default), or m: FLOPs per token M under --flops (with --flops md the
                            paper's M = 72Ld^2 + 12LdT, so that C = M*D)
@@ -93,6 +97,9 @@ struct Settings {
   std::string budgets = "auto";  // run directories: the budget grid, or "final"
   std::string curve = "train";   // the curve read at budgets: train | val
   double min_steps = 0;          // budgets are read from this step of a run on
+  double max_loss = 0;           // --max-loss: points at or above it are left out (0: none)
+  double max_batch_tokens = 0;   // --max-batch-tokens: larger batches are left out (0: none)
+  std::string window_note;       // what the window left out, for the guide
   bool budgets_given = false;
   // How the points were made, for the guide: final losses / CSV (`method`),
   // or curves read at budgets (`from_curves`; described per group).
@@ -163,7 +170,8 @@ GroupLaws analyze_points(const std::vector<Point>& all_points, const std::string
   } else {
     seed_weights.disabled = true;
   }
-  const std::string method = st.from_curves ? curve_method(st, all_points) : st.method;
+  const std::string method =
+      (st.from_curves ? curve_method(st, all_points) : st.method) + st.window_note;
   const bool by_m = st.size == "m";
   const char* size_symbol = by_m ? "M" : "N";
   if (points.size() < 5) {
@@ -544,6 +552,11 @@ int main(int argc, char** argv) {
         return 2;
       } else if (a == "--curve") {
         st.curve = one_of("train", "val");
+      } else if (a == "--max-loss") {
+        st.max_loss = scalebed::real_flag(a, value());
+        if (!(st.max_loss > 0)) throw scalebed::UsageError("--max-loss must be > 0");
+      } else if (a == "--max-batch-tokens") {
+        st.max_batch_tokens = static_cast<double>(scalebed::integer_flag(a, value(), 1));
       } else if (a == "--min-steps") {
         st.min_steps = static_cast<double>(scalebed::integer_flag(a, value(), 0));
       } else if (a == "--size") {
@@ -656,6 +669,27 @@ int main(int argc, char** argv) {
       for (auto& p : points) p.params = p.flops / p.tokens;
     }
     points = drop_highest_losses(std::move(points), st.drop);
+    // The fit window (the diffusion paper's: loss < 4, batch < 1024 sequences).
+    if (st.max_loss > 0 || st.max_batch_tokens > 0) {
+      const size_t before = points.size();
+      points.erase(std::remove_if(points.begin(), points.end(),
+                                  [&](const Point& p) {
+                                    const double batch = extra_number(p, "batch_tokens");
+                                    return (st.max_loss > 0 && !(p.loss < st.max_loss)) ||
+                                           (st.max_batch_tokens > 0 && batch > st.max_batch_tokens);
+                                  }),
+                   points.end());
+      st.window_note =
+          "; window: " + (st.max_loss > 0 ? "loss < " + fmt("%g", st.max_loss) : std::string()) +
+          (st.max_loss > 0 && st.max_batch_tokens > 0 ? ", " : "") +
+          (st.max_batch_tokens > 0 ? "batch <= " + fmt("%.0f", st.max_batch_tokens) + " tokens"
+                                   : std::string()) +
+          " (" + std::to_string(before - points.size()) + " of " + std::to_string(before) +
+          " points left out)";
+      if (points.empty()) {
+        throw AnalysisError(input + ": no point is left inside --max-loss/--max-batch-tokens");
+      }
+    }
     if (group_by.empty()) {
       st.references = references;
       analyze_points(points, input, from_runs, unfinished, st, out_dir);

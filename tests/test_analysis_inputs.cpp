@@ -101,6 +101,41 @@ TEST(AnalyzeInputs, PointsOnOneBudgetCannotDetermineTheSurface) {
       << r.output;
 }
 
+TEST(AnalyzeInputs, TheFitWindowLeavesOutHighLossesAndLargeBatchesAndSaysSo) {
+  // --max-loss and --max-batch-tokens (the diffusion paper's fit window: loss
+  // below 4, batch below 1024 sequences): points outside are left out before
+  // any fit, and the report says how many.
+  testing::TempDir dir;
+  std::string csv = "params,tokens,loss,batch_tokens\n";
+  int high = 0, large = 0, total = 0;
+  for (double n : {1e6, 3e6, 1e7, 3e7, 1e8}) {
+    for (double d : {1e9, 3e9, 1e10, 3e10}) {
+      for (double b : {2.6e5, 2.1e6}) {
+        const double loss = 1.8 + 400 / std::pow(n, 0.34) + 150 / std::pow(d, 0.28);
+        csv += std::to_string(n) + "," + std::to_string(d) + "," + std::to_string(loss) + "," +
+               std::to_string(b) + "\n";
+        ++total;
+        high += loss >= 4;
+        large += b > 1048576 && loss < 4;
+      }
+    }
+  }
+  ASSERT_GT(high, 0);
+  testing::write_text(dir / "p.csv", csv);
+  auto r = testing::run_process({SCALEBED_ANALYZE_PATH, dir / "p.csv", "--bootstrap", "100",
+                                 "--max-loss", "4", "--max-batch-tokens", "1048576"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string said = "window: loss < 4, batch <= 1048576 tokens (" +
+                           std::to_string(high + large) + " of " + std::to_string(total) +
+                           " points left out)";
+  EXPECT_NE(r.output.find(said), std::string::npos) << said << "\n" << r.output;
+  EXPECT_NE(r.output.find("points: " + std::to_string(total - high - large) + " from"),
+            std::string::npos)
+      << r.output;
+  EXPECT_EQ(
+      testing::run_process({SCALEBED_ANALYZE_PATH, dir / "p.csv", "--max-loss", "0"}).exit_code, 2);
+}
+
 TEST(AnalyzeInputs, DuplicatedRowsAreCountedAndWarnedAbout) {
   testing::TempDir dir;
   auto rows = grid();

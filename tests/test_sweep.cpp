@@ -299,6 +299,20 @@ TEST_F(SweepFiles, TheSweepFilesInTheRepositoryExpand) {
     EXPECT_EQ(p.config.parameterization.kind, "completep");
   }
   EXPECT_EQ(noises.size(), 5u);
+  // The released schedule (check_runs.ipynb, cell 5): 5 noises x (4 sizes x
+  // 20 (batch, LR) pairs + L20 x 22, batch 1024 only at L20); 80k steps, 40k
+  // at batch 512 below L20 and at batch 1024.
+  const auto released = expand_sweep(load_sweep(sweeps + "sweep_diffusion_released.yaml"));
+  EXPECT_EQ(released.size(), 510u);
+  for (const auto& p : released) {
+    const auto& c = p.config;
+    EXPECT_EQ(c.train.steps,
+              c.train.batch_size == 1024 || (c.train.batch_size == 512 && c.model.layers < 20)
+                  ? 40000
+                  : 80000)
+        << p.name;
+    EXPECT_TRUE(c.train.batch_size < 1024 || c.model.layers == 20) << p.name;
+  }
   const auto ar = expand_sweep(load_sweep(sweeps + "sweep_ar.yaml"));
   EXPECT_EQ(ar.size(), 110u);
   for (const auto& p : ar) EXPECT_EQ(p.config.objective.kind, "ar");
