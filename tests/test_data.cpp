@@ -4,6 +4,8 @@
 // rely on.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <sentencepiece_trainer.h>
 
 #include <cmath>
@@ -15,6 +17,7 @@
 #include "data/data.h"
 #include "data/prepare.h"
 #include "data/synthetic_hmm.h"
+#include "data/tokenizer.h"
 #include "test_util.h"
 #include "util/error.h"
 
@@ -473,6 +476,11 @@ TEST(Prepare, TextToShardsAndBack) {
   EXPECT_EQ(r.train_tokens, 1800);
   EXPECT_EQ(r.val_tokens, 200);
   EXPECT_EQ(r.files.size(), 4u);  // 3 train shards (700, 700, 400) + 1 val
+  // meta.json beside them: the bytes behind the tokens (1 per byte here).
+  const auto meta = nlohmann::json::parse(read_text(dir / "shards/meta.json"));
+  EXPECT_EQ(meta.at("bytes"), 2000);
+  EXPECT_EQ(meta.at("tokens"), 2000);
+  EXPECT_EQ(meta.at("vocab"), 256);
 
   DataConfig cfg;
   cfg.source = "tokens";
@@ -504,4 +512,38 @@ TEST(Dataset, TextSourceTailSplitAndTooLittleData) {
 }
 
 }  // namespace
+TEST(Tokenizer, ByteLevelBpeTokenizerJsonDecodesThroughTheByteAlphabet) {
+  // A tokenizer.json as Hugging Face writes a GPT-2-style byte-level BPE
+  // (the diffusion paper's nemotron-cc-bpe is one): "Ġ" is the space byte,
+  // "Ċ" the newline, "Ã©" the two bytes of "é"; added tokens print verbatim.
+  testing::TempDir dir;
+  testing::write_text(dir / "tokenizer.json", R"({
+    "added_tokens": [{"id": 5, "content": "<|mask|>", "special": true}],
+    "pre_tokenizer": {"type": "ByteLevel"}, "decoder": {"type": "ByteLevel"},
+    "model": {"type": "BPE", "vocab": {"the": 0, "Ġcat": 1, "Ġsat": 2, "Ċ": 3, "Ã©": 4},
+              "merges": []}})");
+  const auto tok = make_tokenizer(dir / "tokenizer.json");
+  EXPECT_EQ(tok->vocab_size(), 6);
+  EXPECT_EQ(tok->decode({0, 1, 2, 3}), "the cat sat\n");
+  EXPECT_EQ(tok->decode({4, 5}), "\xc3\xa9<|mask|>");
+  EXPECT_EQ(tok->decode({99}), "?");
+  try {
+    tok->encode("the cat");
+    ADD_FAILURE() << "encoding was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("tokenizer.json: encoding with a tokenizer.json is not"),
+              std::string::npos)
+        << e.what();
+  }
+  // Not byte-level: refused, naming the file.
+  testing::write_text(dir / "wordpiece.json", R"({"model": {"type": "WordPiece", "vocab": {}}})");
+  try {
+    make_tokenizer(dir / "wordpiece.json");
+    ADD_FAILURE() << "a WordPiece tokenizer.json was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("wordpiece.json: only byte-level BPE"), std::string::npos)
+        << e.what();
+  }
+}
+
 }  // namespace scalebed

@@ -62,7 +62,7 @@ const std::vector<SchemaEntry> kSchema = {
   {"data.path", "string", "", "tokens: file or glob of shards; text: a UTF-8 text file", {}},
   {"data.val_path", "string", "", "held-out data (same kind as data.path); empty = the last val_fraction of data.path", {}},
   {"data.format", "enum", "auto", "token file format", {"auto", "llmc", "raw_u16", "raw_u32"}},
-  {"data.tokenizer", "string", "byte", "text: 'byte' or the path of a SentencePiece .model", {}},
+  {"data.tokenizer", "string", "byte", "text: 'byte' or the path of a SentencePiece .model; token files: a .model or a byte-level BPE tokenizer.json (decode only) that `trainer sample` prints text with", {}},
   {"data.val_fraction", "float", "0.05", "share of the tokens held out when data.val_path is empty", {}},
   {"data.nll_to_bpb", "string", "auto", "nats/token -> bits/byte factor (tokens / (bytes * ln 2)) for val_bpb: auto (text: from its bytes and tokens; token files: from meta.json beside data.path, which trainer prepare writes), off, or a number (the diffusion paper's data: 0.34124)", {}},
   {"data.synthetic.states", "int", "16", "hidden states of the synthetic HMM", {}},

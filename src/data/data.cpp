@@ -133,6 +133,11 @@ Dataset open_dataset(const DataConfig& cfg, int64_t model_vocab, int64_t context
     every.insert(every.end(), d.val.begin(), d.val.end());
     d.vocab = max_token(every) + 1;
     d.description = "tokens " + cfg.path;
+    // A tokenizer named for token files decodes samples (trainer sample).
+    if (!cfg.tokenizer.empty() && cfg.tokenizer != "byte") {
+      d.tokenizer = std::shared_ptr<const Tokenizer>(make_tokenizer(cfg.tokenizer));
+      d.description += " (" + d.tokenizer->describe() + ")";
+    }
   }
   if (cfg.nll_to_bpb == "off" || d.generator || cfg.source == "synthetic") {
     d.nll_to_bpb = 0, d.nll_to_bpb_source.clear();

@@ -61,7 +61,6 @@ PrepareResult prepare_shards(const PrepareOptions& o) {
                                  {"train_tokens", n_train},
                                  {"val_tokens", n_val}};
   write_file_atomic(o.out_dir + "/meta.json", meta.dump(2) + "\n");
-  r.files.push_back(o.out_dir + "/meta.json");
   return r;
 }
 

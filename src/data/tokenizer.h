@@ -1,5 +1,6 @@
 // Text tokenizers: a built-in byte-level one (vocab 256, lossless for any
-// UTF-8) and SentencePiece models (BPE or unigram) through libsentencepiece.
+// UTF-8), SentencePiece models (BPE or unigram) through libsentencepiece, and
+// Hugging Face byte-level BPE tokenizer.json files for decoding only.
 #pragma once
 
 #include <cstdint>
@@ -18,7 +19,8 @@ class Tokenizer {
   virtual std::string describe() const = 0;
 };
 
-// spec: "byte", or the path of a SentencePiece .model file.
+// spec: "byte", the path of a SentencePiece .model file, or of a byte-level
+// BPE tokenizer.json (decode only: encode() is an Error naming the file).
 std::unique_ptr<Tokenizer> make_tokenizer(const std::string& spec);
 
 }  // namespace scalebed
