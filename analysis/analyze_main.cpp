@@ -81,6 +81,9 @@ usage: analyze POINTS.csv|RUNS_DIR [options]
   --reference FILE         published laws to compare with (JSON, e.g. analysis/references/
                            diffusion_paper.json); with --group-by and --out they are overlaid
                            in DIR/comparison.html
+  --reference-cooldown     divide the reference losses by the diffusion paper's cooldown factor
+                           1.0245 (+-0.00138: a constant-LR run's loss over the same run cooled
+                           down; cooldown_ablations.ipynb), to compare runs with a decaying LR
   --gpu-tflops P --mfu M   GPU-hours in the guide at P peak TFLOP/s and MFU M (default 989, 0.4)
 
 The CSV needs a header with params, tokens and loss (flops optional; else 6ND).
@@ -489,6 +492,7 @@ GroupLaws analyze_points(const std::vector<Point>& all_points, const std::string
 
 int main(int argc, char** argv) {
   std::string input, out_dir, group_by, reference_file;
+  bool reference_cooldown = false;
   Settings st;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -574,6 +578,8 @@ int main(int argc, char** argv) {
         group_by = value();
       } else if (a == "--reference") {
         reference_file = value();
+      } else if (a == "--reference-cooldown") {
+        reference_cooldown = true;
       } else if (a == "--out") {
         out_dir = value();
       } else if (!a.empty() && a[0] == '-') {
@@ -610,13 +616,20 @@ int main(int argc, char** argv) {
     test.close();
     std::filesystem::remove(probe, ec);
   }
+  if (reference_cooldown && reference_file.empty()) {
+    std::cerr << "analyze: --reference-cooldown needs --reference FILE\n";
+    return 2;
+  }
   if ((st.at_params > 0) != (st.at_tokens > 0)) {
     std::cerr << "analyze: --params and --tokens go together (both > 0)\n";
     return 2;
   }
   try {
-    const std::vector<ReferenceLaw> references =
+    std::vector<ReferenceLaw> references =
         reference_file.empty() ? std::vector<ReferenceLaw>{} : read_reference_laws(reference_file);
+    for (auto& r : references) {
+      if (reference_cooldown) with_cooldown(r);
+    }
     int unfinished = 0;
     const bool from_runs = std::filesystem::is_directory(input);
     std::vector<Point> points;

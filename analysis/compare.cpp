@@ -70,6 +70,17 @@ std::string ReferenceLaw::range_text() const {
   return range_hi > 0 ? "fitted " + sci(range_lo) + " – " + sci(range_hi) + " FLOPs" : "";
 }
 
+void with_cooldown(ReferenceLaw& r) {
+  if (r.loss_opt) r.loss_opt->k /= kPaperCooldownFactor;
+  if (r.surface) {
+    r.surface->E /= kPaperCooldownFactor;
+    r.surface->A /= kPaperCooldownFactor;
+    r.surface->B /= kPaperCooldownFactor;
+  }
+  for (auto& p : r.points) p.loss /= kPaperCooldownFactor;
+  r.name += " ÷1.0245 (cooldown)";
+}
+
 namespace {
 
 nlohmann::json read_reference_json(const std::string& path) {

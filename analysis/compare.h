@@ -78,6 +78,15 @@ struct ReferenceLaw {
 // Throws AnalysisError naming the file and the entry.
 std::vector<ReferenceLaw> read_reference_laws(const std::string& path);
 
+// The diffusion paper's cooldown factor: its constant-LR runs' losses are
+// 1.0245 (99% CI ±0.00138) times those of the same runs cooled down
+// (dvruette/gidd-easydel notebooks/cooldown_ablations.ipynb, cell 8).
+constexpr double kPaperCooldownFactor = 1.0245;
+
+// `r` as it would read for cooled-down runs: every loss (law, surface, runs)
+// divided by kPaperCooldownFactor, and the name says so.
+void with_cooldown(ReferenceLaw& r);
+
 // A published hyperparameter law: best = k·x^exponent (k 0 when only the
 // exponent is published), x the tokens for "batch_vs_tokens", as the source
 // states it for "lr".

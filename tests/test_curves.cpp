@@ -319,11 +319,8 @@ std::vector<std::vector<std::string>> allocation_rows(const std::string& path) {
   return rows;
 }
 
-TEST(Report, IntervalEndsBelowTheFloorAreTheFloorInTheGuideAndItsCsv) {
-  // A surface whose bootstrap refits spread E from 0.8 to 1.2 around a known
-  // floor of 1.0: the lower ends of the loss intervals far out fall below the
-  // floor, and the guide and allocation.csv show them as the floor.
-  const SurfaceLaw law{1.05, 400, 900, 0.35, 0.35};
+// A guide's input: 3 x 3 noise-free points of `law` and the law as the fit.
+ReportInput report_of(const SurfaceLaw& law) {
   ReportInput in;
   in.source = "test", in.convention = "6nd";
   for (double n : {1e5, 1e6, 1e7}) {
@@ -334,13 +331,22 @@ TEST(Report, IntervalEndsBelowTheFloorAreTheFloorInTheGuideAndItsCsv) {
     }
   }
   in.fit.law = law;
+  in.validity.c_min = 6e12, in.validity.c_max = 6e16;
+  return in;
+}
+
+TEST(Report, IntervalEndsBelowTheFloorAreTheFloorInTheGuideAndItsCsv) {
+  // A surface whose bootstrap refits spread E from 0.8 to 1.2 around a known
+  // floor of 1.0: the lower ends of the loss intervals far out fall below the
+  // floor, and the guide and allocation.csv show them as the floor.
+  const SurfaceLaw law{1.05, 400, 900, 0.35, 0.35};
+  ReportInput in = report_of(law);
   for (double e : {0.8, 0.9, 1.0, 1.1, 1.2}) {
     SurfaceLaw l = law;
     l.E = e;
     in.boot.laws.push_back(l);
   }
   in.validity.floor = 1.0, in.validity.floor_source = "test";
-  in.validity.c_min = 6e12, in.validity.c_max = 6e16;
   testing::TempDir dir;
   write_report(dir / "guide", in);
   int clamped = 0;
@@ -359,19 +365,8 @@ TEST(Report, BitsPerByteFactorOfTheRunsDataIsStated) {
   // Runs that recorded their data's nats -> bits/byte factor (summary.json
   // nll_to_bpb): the guide says how to read its losses in bits per byte; runs
   // with different factors (or none) get no such line.
-  const SurfaceLaw law{1.05, 400, 900, 0.35, 0.35};
-  ReportInput in;
-  in.source = "test", in.convention = "6nd";
-  for (double n : {1e5, 1e6, 1e7}) {
-    for (double d : {1e7, 1e8, 1e9}) {
-      Point p;
-      p.params = n, p.tokens = d, p.flops = 6 * n * d, p.loss = law.predict(n, d);
-      p.extra["nll_to_bpb"] = "0.34124";
-      in.points.push_back(p);
-    }
-  }
-  in.fit.law = law;
-  in.validity.c_min = 6e12, in.validity.c_max = 6e16;
+  ReportInput in = report_of({1.05, 400, 900, 0.35, 0.35});
+  for (auto& p : in.points) p.extra["nll_to_bpb"] = "0.34124";
   testing::TempDir dir;
   write_report(dir / "guide", in);
   EXPECT_NE(testing::read_text(dir / "guide/report.md").find("× 0.34124 gives bits per byte"),

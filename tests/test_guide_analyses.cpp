@@ -391,6 +391,19 @@ TEST(References, ThePapersPublishedFitsWithRangesPointsAndSources) {
   EXPECT_NE(row21.find("†"), std::string::npos) << row21;
   EXPECT_NE(md.find("3B run: 2.422 at 1e+21 FLOPs"), std::string::npos);
   EXPECT_NE(md.find("reference B* (paper, all noise types)"), std::string::npos);
+
+  // For runs with a decaying LR: every reference loss over the paper's
+  // cooldown factor 1.0245 (analyze --reference-cooldown).
+  ReferenceLaw cooled = masked, cooled_surface = *by_name["masked surface (paper)"];
+  with_cooldown(cooled);
+  with_cooldown(cooled_surface);
+  for (double c : {1e18, 1e20}) {
+    EXPECT_NEAR(cooled.optimal_loss(c), masked.optimal_loss(c) / 1.0245, 1e-12);
+    EXPECT_NEAR(cooled_surface.optimal_loss(c),
+                by_name["masked surface (paper)"]->optimal_loss(c) / 1.0245, 1e-9);
+  }
+  EXPECT_NEAR(cooled.points[0].loss, 2.422 / 1.0245, 1e-12);
+  EXPECT_NE(cooled.name.find("cooldown"), std::string::npos);
 }
 
 TEST(Recipe, BatchLrAndStepsFromTheSweepsLawsElseLabelledBorrowedOrAbsent) {
