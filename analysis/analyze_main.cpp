@@ -120,7 +120,8 @@ struct Settings {
   double predict = 0, gpu_tflops = 989, mfu = 0.4;
   double at_params = 0, at_tokens = 0;   // --params N --tokens D: the loss of one model
   std::vector<ReferenceLaw> references;  // for this group (or all, ungrouped)
-  std::vector<TrainingCurve> curves;     // run directories' curves (all groups)
+  std::vector<ReferenceHyperparameterLaw> reference_hyper;  // likewise
+  std::vector<TrainingCurve> curves;                        // run directories' curves (all groups)
   SurfaceFitOptions fit_options;
   IsoflopOptions iso_options;
 };
@@ -440,6 +441,7 @@ GroupLaws analyze_points(const std::vector<Point>& all_points, const std::string
   report.robustness = robustness;
   report.sensitivity = sens;
   report.references = st.references;
+  report.reference_hyper = st.reference_hyper;
   {
     std::set<std::string> names;  // this group's runs
     for (const auto& p : all_points) {
@@ -630,6 +632,9 @@ int main(int argc, char** argv) {
     for (auto& r : references) {
       if (reference_cooldown) with_cooldown(r);
     }
+    const std::vector<ReferenceHyperparameterLaw> reference_hyper =
+        reference_file.empty() ? std::vector<ReferenceHyperparameterLaw>{}
+                               : read_reference_hyperparameters(reference_file);
     int unfinished = 0;
     const bool from_runs = std::filesystem::is_directory(input);
     std::vector<Point> points;
@@ -705,6 +710,7 @@ int main(int argc, char** argv) {
     }
     if (group_by.empty()) {
       st.references = references;
+      st.reference_hyper = reference_hyper;
       analyze_points(points, input, from_runs, unfinished, st, out_dir);
       return 0;
     }
@@ -743,6 +749,9 @@ int main(int argc, char** argv) {
         for (const auto& r : references) {
           if (r.group.empty() || r.group == value) group_st.references.push_back(r);
         }
+        for (const auto& h : reference_hyper) {
+          if (h.group.empty() || h.group == value) group_st.reference_hyper.push_back(h);
+        }
         GroupLaws laws = analyze_points(
             group, input + " [" + group_by + " = " + value + "]", from_runs, unfinished, group_st,
             out_dir.empty() ? "" : out_dir + "/" + group_dir + "-" + value);
@@ -779,9 +788,7 @@ int main(int argc, char** argv) {
         }
       }
       if (!out_dir.empty()) {
-        write_comparison(out_dir, group_by, compared, references,
-                         reference_file.empty() ? std::vector<ReferenceHyperparameterLaw>{}
-                                                : read_reference_hyperparameters(reference_file));
+        write_comparison(out_dir, group_by, compared, references, reference_hyper);
         std::printf("wrote %s/comparison.html (and .md, optimal_loss.svg)\n", out_dir.c_str());
       }
     }

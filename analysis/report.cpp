@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <set>
 #include <sstream>
@@ -354,29 +355,55 @@ void write_report(const std::string& dir, const ReportInput& in) {
              hyper_row("η* vs B (tokens)", in.hyper.lr_vs_batch),
              hyper_row("η* vs D (tokens)", in.hyper.lr_vs_tokens)});
   std::string batch_svg, lr_svg;
-  auto hyper_plot = [&](const HyperLaw& h, const std::string& title, const std::string& x_label,
-                        const std::string& y_label) {
+  // The sweep's law beside the published ones of the same kind (`kind`): with
+  // their coefficient where it is published, else their slope drawn through
+  // the middle of this sweep's law.
+  auto hyper_plot = [&](const HyperLaw& h, const std::string& kind, const std::string& title,
+                        const std::string& x_label, const std::string& y_label) {
     SvgPlot plot(title, x_label, y_label, true, true);
     std::vector<double> x, y;
     for (const auto& o : h.optima) x.push_back(o.x), y.push_back(o.best);
     plot.add_points(x, y, series_color(0), "vertices", 4);
     const double lo = *std::min_element(x.begin(), x.end()),
-                 hi = *std::max_element(x.begin(), x.end());
-    std::vector<double> lx, ly;
-    for (int i = 0; i <= 20; ++i) {
-      lx.push_back(lo * std::pow(hi / lo, i / 20.0));
-      ly.push_back(h.law.at(lx.back()));
+                 hi = *std::max_element(x.begin(), x.end()), mid = std::sqrt(lo * hi);
+    auto line = [&](const std::function<double(double)>& f, const std::string& color,
+                    const std::string& label, bool dashed) {
+      std::vector<double> lx, ly;
+      for (int i = 0; i <= 20; ++i) {
+        lx.push_back(lo * std::pow(hi / lo, i / 20.0));
+        ly.push_back(f(lx.back()));
+      }
+      plot.add_line(lx, ly, color, label, dashed);
+    };
+    line([&](double v) { return h.law.at(v); }, series_color(1),
+         "fit e = " + fmt("%.3f", h.law.exponent), false);
+    size_t k = 2;
+    for (const auto& r : in.reference_hyper) {
+      if (r.law != kind) continue;
+      if (r.k > 0) {
+        line([&](double v) { return r.k * std::pow(v, r.exponent); }, series_color(k++),
+             "ref " + r.name, true);
+      } else {
+        line([&](double v) { return h.law.at(mid) * std::pow(v / mid, r.exponent); },
+             series_color(k++), "ref " + r.name + " (slope only)", true);
+      }
     }
-    plot.add_line(lx, ly, series_color(1), "fit e = " + fmt("%.3f", h.law.exponent));
     return plot.render();
   };
+  const std::string refs_note =
+      in.reference_hyper.empty()
+          ? ""
+          : " Dashed: published laws (a law without a published coefficient is drawn with its "
+            "slope through the middle of this sweep's law).";
   if (in.hyper.batch_vs_tokens.fitted) {
-    batch_svg = hyper_plot(in.hyper.batch_vs_tokens, "Optimal batch", "tokens D", "B* (tokens)");
-    doc.figure("batch_opt.svg", batch_svg, "Optimal batch against tokens.");
+    batch_svg = hyper_plot(in.hyper.batch_vs_tokens, "batch_vs_tokens", "Optimal batch", "tokens D",
+                           "B* (tokens)");
+    doc.figure("batch_opt.svg", batch_svg, "Optimal batch against tokens." + refs_note);
   }
   if (in.hyper.lr_vs_batch.fitted) {
-    lr_svg = hyper_plot(in.hyper.lr_vs_batch, "Optimal learning rate", "batch B (tokens)", "η*");
-    doc.figure("lr_opt.svg", lr_svg, "Optimal base LR against the batch.");
+    lr_svg =
+        hyper_plot(in.hyper.lr_vs_batch, "lr", "Optimal learning rate", "batch B (tokens)", "η*");
+    doc.figure("lr_opt.svg", lr_svg, "Optimal base LR against the batch." + refs_note);
   }
 
   if (!in.references.empty()) {

@@ -47,7 +47,8 @@ struct ReportInput {
   RobustnessCheck robustness;  // Approach 3 under other choices (empty when not allocatable)
   std::vector<Sensitivity> sensitivity;
   std::vector<ReferenceLaw> references;  // published laws to read this fit against
-  std::vector<TrainingCurve> curves;     // run directories only: each run's smoothed curve
+  std::vector<ReferenceHyperparameterLaw> reference_hyper;  // published B*/η* laws
+  std::vector<TrainingCurve> curves;  // run directories only: each run's smoothed curve
   double gpu_tflops = 989;  // peak dense bf16 TFLOP/s of the GPU used for GPU-hours (H100 SXM)
   double mfu = 0.4;         // model FLOPs utilisation assumed for GPU-hours
   int resamples = 0;

@@ -14,6 +14,7 @@
 #include "compare.h"
 #include "doc.h"
 #include "hyperparams.h"
+#include "report.h"
 #include "seed_weights.h"
 #include "sensitivity.h"
 #include "surface_fit.h"
@@ -69,6 +70,40 @@ TEST(HyperparameterLaws, RecoverTheOptimalBatchAndLearningRateOfAKnownWorld) {
   EXPECT_NEAR(laws.lr_vs_batch.law.exponent, 0.34, 1e-3);
   EXPECT_NEAR(laws.lr_vs_batch.law.k, 0.001, 1e-5);
   EXPECT_EQ(laws.lr_vs_batch.refused, 0);
+}
+
+TEST(HyperparameterLaws, ThePublishedLawsAreDrawnBesideTheSweepsInTheGuide) {
+  // The known world's B* and η* laws in a guide beside the paper's published
+  // ones (analysis/references/diffusion_paper.json): the B* law with its
+  // coefficient, the η* slope without one (drawn through this sweep's law).
+  const SurfaceLaw law{1.05, 400, 900, 0.35, 0.35};
+  ReportInput in;
+  in.source = "test", in.convention = "6nd";
+  for (double n : {1e5, 1e6, 1e7}) {
+    for (double d : {1e7, 1e8, 1e9}) {
+      Point p;
+      p.params = n, p.tokens = d, p.flops = 6 * n * d, p.loss = law.predict(n, d);
+      in.points.push_back(p);
+    }
+  }
+  in.fit.law = law;
+  in.validity.c_min = 6e12, in.validity.c_max = 6e16;
+  in.hyper = fit_hyperparameter_laws(hyperparameter_world(), 100, 3);
+  ASSERT_TRUE(in.hyper.batch_vs_tokens.fitted && in.hyper.lr_vs_batch.fitted);
+  for (const auto& h : read_reference_hyperparameters(
+           std::string(SCALEBED_SOURCE_DIR) + "/analysis/references/diffusion_paper.json")) {
+    if (h.group.empty()) in.reference_hyper.push_back(h);  // the all-noise-types laws
+  }
+  testing::TempDir dir;
+  write_report(dir / "guide", in);
+  const std::string batch = testing::read_text(dir / "guide/batch_opt.svg");
+  EXPECT_NE(batch.find(">ref B* (paper, all noise types)<"), std::string::npos) << batch;
+  EXPECT_EQ(batch.find("eta*"), std::string::npos);  // an LR law is not a batch law
+  const std::string lr = testing::read_text(dir / "guide/lr_opt.svg");
+  EXPECT_NE(lr.find(">ref eta* slope (paper, all noise types) (slope only)<"), std::string::npos)
+      << lr;
+  EXPECT_NE(testing::read_text(dir / "guide/report.md").find("Dashed: published laws"),
+            std::string::npos);
 }
 
 TEST(HyperparameterLaws, RunsOfOneSettingAndSeveralLengthsJoinIntoOneCurve) {
