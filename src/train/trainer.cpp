@@ -418,7 +418,11 @@ StepResult training_step(Training& t, const BatchSource& batches, int64_t step, 
         t.objective->train_loss(*t.model, windows, mix_seed(static_cast<uint64_t>(c.seed), step, 0),
                                 first_row + a * c.train.micro_batch);
     if (t.dp) t.dp->set_final_micro_step(a == accum - 1);
-    (out.loss * (reduction / static_cast<double>(accum))).backward();
+    // (The mean keeps its division, so its gradients stay bit-identical to
+    // before the option existed.)
+    (reduction == 1.0 ? out.loss / static_cast<double>(accum)
+                      : out.loss * (reduction / static_cast<double>(accum)))
+        .backward();
     loss_sum += out.loss.detach();
     metric_sum += out.metric_sum.to(torch::kFloat64);
     metric_count += out.metric_count;
