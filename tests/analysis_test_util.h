@@ -1,15 +1,33 @@
 // Shared by the analysis tests (test_analysis.cpp, test_curves.cpp,
-// test_analysis_inputs.cpp): the reference data they read and a run-directory
-// writer.
+// test_analysis_inputs.cpp, test_guide_analyses.cpp): the reference data they
+// read, a small guide input and a run-directory writer.
 #pragma once
 
 #include <string>
 
 #include <nlohmann/json.hpp>
 
+#include "report.h"
 #include "test_util.h"
 
 namespace scalebed::analysis {
+
+// A guide's input: 3 x 3 noise-free points of `law` (N 1e5-1e7, D 1e7-1e9)
+// and the law as the fit.
+inline ReportInput report_of(const SurfaceLaw& law) {
+  ReportInput in;
+  in.source = "test", in.convention = "6nd";
+  for (double n : {1e5, 1e6, 1e7}) {
+    for (double d : {1e7, 1e8, 1e9}) {
+      Point p;
+      p.params = n, p.tokens = d, p.flops = 6 * n * d, p.loss = law.predict(n, d);
+      in.points.push_back(p);
+    }
+  }
+  in.fit.law = law;
+  in.validity.c_min = 6e12, in.validity.c_max = 6e16;
+  return in;
+}
 
 // Epoch AI's extraction of Chinchilla's points (../shared/data).
 inline const std::string kChinchilla =

@@ -319,22 +319,6 @@ std::vector<std::vector<std::string>> allocation_rows(const std::string& path) {
   return rows;
 }
 
-// A guide's input: 3 x 3 noise-free points of `law` and the law as the fit.
-ReportInput report_of(const SurfaceLaw& law) {
-  ReportInput in;
-  in.source = "test", in.convention = "6nd";
-  for (double n : {1e5, 1e6, 1e7}) {
-    for (double d : {1e7, 1e8, 1e9}) {
-      Point p;
-      p.params = n, p.tokens = d, p.flops = 6 * n * d, p.loss = law.predict(n, d);
-      in.points.push_back(p);
-    }
-  }
-  in.fit.law = law;
-  in.validity.c_min = 6e12, in.validity.c_max = 6e16;
-  return in;
-}
-
 TEST(Report, IntervalEndsBelowTheFloorAreTheFloorInTheGuideAndItsCsv) {
   // A surface whose bootstrap refits spread E from 0.8 to 1.2 around a known
   // floor of 1.0: the lower ends of the loss intervals far out fall below the

@@ -76,18 +76,7 @@ TEST(HyperparameterLaws, ThePublishedLawsAreDrawnBesideTheSweepsInTheGuide) {
   // The known world's B* and η* laws in a guide beside the paper's published
   // ones (analysis/references/diffusion_paper.json): the B* law with its
   // coefficient, the η* slope without one (drawn through this sweep's law).
-  const SurfaceLaw law{1.05, 400, 900, 0.35, 0.35};
-  ReportInput in;
-  in.source = "test", in.convention = "6nd";
-  for (double n : {1e5, 1e6, 1e7}) {
-    for (double d : {1e7, 1e8, 1e9}) {
-      Point p;
-      p.params = n, p.tokens = d, p.flops = 6 * n * d, p.loss = law.predict(n, d);
-      in.points.push_back(p);
-    }
-  }
-  in.fit.law = law;
-  in.validity.c_min = 6e12, in.validity.c_max = 6e16;
+  ReportInput in = report_of({1.05, 400, 900, 0.35, 0.35});
   in.hyper = fit_hyperparameter_laws(hyperparameter_world(), 100, 3);
   ASSERT_TRUE(in.hyper.batch_vs_tokens.fitted && in.hyper.lr_vs_batch.fitted);
   for (const auto& h : read_reference_hyperparameters(
