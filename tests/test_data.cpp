@@ -8,6 +8,7 @@
 
 #include <sentencepiece_trainer.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -17,6 +18,7 @@
 #include "data/data.h"
 #include "data/prepare.h"
 #include "data/synthetic_hmm.h"
+#include "data/token_files.h"
 #include "data/tokenizer.h"
 #include "test_util.h"
 #include "util/error.h"
@@ -452,6 +454,29 @@ TEST(Tokenizers, SentencePieceTrainEncodeDecode) {
   auto ids = tok->encode("the lazy fox");
   EXPECT_LT(ids.size(), 12u);  // merges happened
   EXPECT_EQ(tok->decode(std::vector<int64_t>(ids.begin(), ids.end())), "the lazy fox");
+  EXPECT_EQ(tok->eos_id(), 2);  // SentencePiece's default: unk 0, bos 1, eos 2
+  EXPECT_EQ(make_tokenizer("byte")->eos_id(), -1);
+  // prepare --eos: each input file is one document, ended by the EOS id.
+  write_text(dir / "doc2.txt", "the lazy dog\n");
+  PrepareOptions o;
+  o.inputs = {dir / "corpus.txt", dir / "doc2.txt"};
+  o.out_dir = dir / "shards";
+  o.tokenizer = dir / "sp.model";
+  o.val_fraction = 0.5;
+  o.eos = true;
+  const PrepareResult r = prepare_shards(o);
+  std::vector<int64_t> stream;  // the shards in order: train, then val
+  for (const auto& path : r.files) {
+    const TokenSegment seg = open_token_file(path, "auto");
+    for (int64_t k = 0; k < seg.length; ++k) stream.push_back(seg.at(k));
+  }
+  ASSERT_EQ(static_cast<int64_t>(stream.size()), r.train_tokens + r.val_tokens);
+  EXPECT_EQ(std::count(stream.begin(), stream.end(), 2), 2);  // one per document
+  EXPECT_EQ(stream.back(), 2);
+  EXPECT_EQ(nlohmann::json::parse(read_text(dir / "shards/meta.json")).at("eos_id"), 2);
+  o.tokenizer = "byte";
+  EXPECT_NE(error_of([&] { prepare_shards(o); }).find("--eos: the tokenizer 'byte' has no"),
+            std::string::npos);
   EXPECT_NE(error_of([&] { make_tokenizer(dir / "missing.model"); }).find("not found"),
             std::string::npos);
   // A path the system refuses is an Error naming it, not a filesystem_error.

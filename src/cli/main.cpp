@@ -33,6 +33,7 @@ usage:
           [--dry-run [--world-size N]]
   trainer prepare --input TEXT [--input TEXT ...] --out DIR
                   [--tokenizer byte|MODEL.model] [--val-fraction 0.05] [--shard-tokens N]
+                  [--eos]   (each input file one document, ended by the tokenizer's EOS id)
   trainer sample --run RUN_DIR [--num 4] [--length T] [--temperature 1.0] [--seed 0]
                  [--steps 128] [--sampler ancestral|adaptive] [--grid cosine|linear]
                  [--prompt TEXT]   (diffusion: steps/sampler/grid; AR: prompt)
@@ -121,6 +122,8 @@ int run_prepare(const std::vector<std::string>& args) {
       o.val_fraction = real_flag(flag, value());
     } else if (args[i] == "--shard-tokens") {
       o.shard_tokens = integer_flag(flag, value(), 1);
+    } else if (args[i] == "--eos") {
+      o.eos = true;
     } else {
       return usage_error("prepare: unknown argument '" + args[i] + "'");
     }

@@ -19,6 +19,10 @@ PrepareResult prepare_shards(const PrepareOptions& o) {
   }
   if (o.shard_tokens < 1) throw Error("prepare: --shard-tokens must be >= 1");
   auto tok = make_tokenizer(o.tokenizer);
+  if (o.eos && tok->eos_id() < 0) {
+    throw Error("prepare: --eos: the tokenizer '" + o.tokenizer +
+                "' has no end-of-document id (byte has none; a SentencePiece model needs one)");
+  }
   std::vector<uint32_t> tokens;
   int64_t bytes = 0;
   for (const auto& path : o.inputs) {
@@ -26,6 +30,7 @@ PrepareResult prepare_shards(const PrepareOptions& o) {
     bytes += static_cast<int64_t>(text.size());
     auto ids = tok->encode(text);
     tokens.insert(tokens.end(), ids.begin(), ids.end());
+    if (o.eos) tokens.push_back(static_cast<uint32_t>(tok->eos_id()));  // a document ends
   }
   if (tokens.empty()) throw Error("prepare: the inputs hold no text");
   std::filesystem::create_directories(o.out_dir);
@@ -52,14 +57,16 @@ PrepareResult prepare_shards(const PrepareOptions& o) {
   write("val", n_train, static_cast<int64_t>(tokens.size()));
   // What the shards hold, for the trainer: the vocabulary, the tokenizer, and
   // the bytes behind the tokens (data.nll_to_bpb auto reads val_bpb off it).
-  nlohmann::ordered_json meta = {{"format", "scalebed-tokens"},
-                                 {"format_version", 1},
-                                 {"vocab", r.vocab},
-                                 {"tokenizer", o.tokenizer},
-                                 {"tokens", static_cast<int64_t>(tokens.size())},
-                                 {"bytes", bytes},
-                                 {"train_tokens", n_train},
-                                 {"val_tokens", n_val}};
+  nlohmann::ordered_json meta = {
+      {"format", "scalebed-tokens"},
+      {"format_version", 1},
+      {"vocab", r.vocab},
+      {"tokenizer", o.tokenizer},
+      {"eos_id", o.eos ? nlohmann::json(tok->eos_id()) : nlohmann::json()},
+      {"tokens", static_cast<int64_t>(tokens.size())},
+      {"bytes", bytes},
+      {"train_tokens", n_train},
+      {"val_tokens", n_val}};
   write_file_atomic(o.out_dir + "/meta.json", meta.dump(2) + "\n");
   return r;
 }

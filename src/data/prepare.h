@@ -1,5 +1,6 @@
 // `trainer prepare`: tokenises text files into llm.c shards (train_XXXXXX.bin
-// and val_XXXXXX.bin) that `data.source: tokens` reads back memory-mapped.
+// and val_XXXXXX.bin) that `data.source: tokens` reads back memory-mapped,
+// and meta.json (vocabulary, tokenizer, end-of-document id, tokens, bytes).
 #pragma once
 
 #include <cstdint>
@@ -14,6 +15,9 @@ struct PrepareOptions {
   std::string tokenizer = "byte";  // "byte" or a SentencePiece .model
   double val_fraction = 0.05;      // tail of the token stream held out
   int64_t shard_tokens = 100'000'000;
+  // Each input file is one document: append the tokenizer's end-of-document
+  // id after it (an Error for a tokenizer without one, such as byte).
+  bool eos = false;
 };
 
 struct PrepareResult {

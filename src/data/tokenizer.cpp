@@ -52,6 +52,7 @@ class SentencePieceTokenizer : public Tokenizer {
     return out;
   }
   int64_t vocab_size() const override { return sp_.GetPieceSize(); }
+  int64_t eos_id() const override { return sp_.eos_id(); }
   std::string describe() const override { return "sentencepiece:" + path_; }
 
  private:

@@ -16,6 +16,8 @@ class Tokenizer {
   virtual std::vector<uint32_t> encode(const std::string& text) const = 0;
   virtual std::string decode(const std::vector<int64_t>& ids) const = 0;
   virtual int64_t vocab_size() const = 0;
+  // The end-of-document id, or -1 when the tokenizer has none (byte has none).
+  virtual int64_t eos_id() const { return -1; }
   virtual std::string describe() const = 0;
 };
 
