@@ -241,7 +241,8 @@ Recipe recipe_for(const HyperparameterLaws& h, const std::vector<Point>& points,
     r.batch_tokens = h.batch_vs_tokens.law.at(tokens);
     r.batch_source = "fitted here: B* = k·D^e";
   } else {
-    r.batch_tokens = std::pow(10.0, -2.4) * std::pow(tokens, 0.8225);
+    r.batch_tokens =
+        std::pow(10.0, kPaperBatchLawLog10K) * std::pow(tokens, kPaperBatchLawExponent);
     r.batch_source = "borrowed: the diffusion paper's B* = 10^-2.4·D^0.8225 (not fitted here)";
   }
   r.steps = tokens / r.batch_tokens;

@@ -48,6 +48,11 @@ HyperparameterLaws fit_hyperparameter_laws(const std::vector<Point>& points, int
 // B* = 10^-2.4·D^0.8225 (labelled borrowed); the LR from the sweep's η* law
 // (against the batch, else against tokens), else the sweep's one LR when it
 // used one (not a law), else none (lr 0).
+// The diffusion paper's batch law B* = 10^-2.4·D^0.8225 tokens (the one the
+// allocation table borrows; analysis/references/diffusion_paper.json holds it
+// too, and tests/test_guide_analyses.cpp keeps the two equal).
+constexpr double kPaperBatchLawLog10K = -2.4, kPaperBatchLawExponent = 0.8225;
+
 struct Recipe {
   double batch_tokens = 0, lr = 0, steps = 0;
   std::string batch_source, lr_source;

@@ -50,12 +50,8 @@ std::vector<Allocation> allocation_table(const ReportInput& in) {
 void write_report(const std::string& dir, const ReportInput& in) {
   std::filesystem::create_directories(dir);
   const SurfaceLaw& law = in.fit.law;
-  double c_min = 1e300, c_max = 0, n_min = 1e300, n_max = 0, d_min = 1e300, d_max = 0;
-  for (const auto& p : in.points) {
-    c_min = std::min(c_min, p.flops), c_max = std::max(c_max, p.flops);
-    n_min = std::min(n_min, p.params), n_max = std::max(n_max, p.params);
-    d_min = std::min(d_min, p.tokens), d_max = std::max(d_max, p.tokens);
-  }
+  const FittedRange range = fitted_range(in.points);
+  const double c_min = range.c_min, c_max = range.c_max;
   const double r2 = surface_r2(in);
   const auto rows = allocation_table(in);
 
@@ -183,8 +179,9 @@ void write_report(const std::string& dir, const ReportInput& in) {
       "FLOP convention of the points: " + in.convention + "; allocations use C = k·" + S +
           "·D with " + S + " the " + in.size_label + " and k = " + fmt("%.3g", law.k) +
           " (the points' median C/(" + S + "·D))",
-      "Fitted range: FLOPs " + sci(c_min) + " to " + sci(c_max) + ", " + S + " " + sci(n_min) +
-          " to " + sci(n_max) + ", D " + sci(d_min) + " to " + sci(d_max),
+      "Fitted range: FLOPs " + sci(c_min) + " to " + sci(c_max) + ", " + S + " " +
+          sci(range.n_min) + " to " + sci(range.n_max) + ", D " + sci(range.d_min) + " to " +
+          sci(range.d_max),
       "GPU-hours assume " + fmt("%.0f", in.gpu_tflops) + " TFLOP/s peak at " +
           fmt("%.0f%%", 100 * in.mfu) + " MFU"};
   if (valid.floor > 0) {

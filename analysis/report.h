@@ -62,6 +62,13 @@ std::vector<Allocation> allocation_table(const ReportInput& in);
 void write_report(const std::string& dir, const ReportInput& in);
 
 // R² of the Approach-3 surface on log loss over the points.
+// The FLOPs, sizes and token counts the points span (what the laws were
+// fitted on), for the guide and fit.json.
+struct FittedRange {
+  double c_min = 1e300, c_max = 0, n_min = 1e300, n_max = 0, d_min = 1e300, d_max = 0;
+};
+FittedRange fitted_range(const std::vector<Point>& points);
+
 double surface_r2(const ReportInput& in);
 
 // fit.json and allocation.csv alone (report_data.cpp); write_report calls it.

@@ -12,6 +12,16 @@
 
 namespace scalebed::analysis {
 
+FittedRange fitted_range(const std::vector<Point>& points) {
+  FittedRange r;
+  for (const auto& p : points) {
+    r.c_min = std::min(r.c_min, p.flops), r.c_max = std::max(r.c_max, p.flops);
+    r.n_min = std::min(r.n_min, p.params), r.n_max = std::max(r.n_max, p.params);
+    r.d_min = std::min(r.d_min, p.tokens), r.d_max = std::max(r.d_max, p.tokens);
+  }
+  return r;
+}
+
 double surface_r2(const ReportInput& in) {
   const SurfaceLaw& law = in.fit.law;
   double mean = 0;
@@ -28,12 +38,7 @@ void write_report_data(const std::string& dir, const ReportInput& in,
                        const std::vector<Allocation>& rows) {
   const SurfaceLaw& law = in.fit.law;
   const Validity& valid = in.validity;
-  double c_min = 1e300, c_max = 0, n_min = 1e300, n_max = 0, d_min = 1e300, d_max = 0;
-  for (const auto& p : in.points) {
-    c_min = std::min(c_min, p.flops), c_max = std::max(c_max, p.flops);
-    n_min = std::min(n_min, p.params), n_max = std::max(n_max, p.params);
-    d_min = std::min(d_min, p.tokens), d_max = std::max(d_max, p.tokens);
-  }
+  const FittedRange range = fitted_range(in.points);
   const double r2 = surface_r2(in);
   std::string not_allocatable;
   law.allocatable(&not_allocatable);
@@ -70,8 +75,9 @@ void write_report_data(const std::string& dir, const ReportInput& in,
                     {"max_spread", x.max_spread}});
   }
   j["sensitivity"] = sens;
-  j["fitted_range"] = {
-      {"flops", {c_min, c_max}}, {"params", {n_min, n_max}}, {"tokens", {d_min, d_max}}};
+  j["fitted_range"] = {{"flops", {range.c_min, range.c_max}},
+                       {"params", {range.n_min, range.n_max}},
+                       {"tokens", {range.d_min, range.d_max}}};
   if (!not_allocatable.empty()) j["allocation_refused"] = not_allocatable;
   auto iv = [](const Interval& i) { return nlohmann::json::array({i.low, i.high}); };
   j["approach3"] = {{"E", law.E},

@@ -395,8 +395,10 @@ TEST(References, ThePapersPublishedFitsWithRangesPointsAndSources) {
   // Hyperparameter laws: the batch law the allocation table borrows.
   const auto hyper = read_reference_hyperparameters(path);
   ASSERT_EQ(hyper.size(), 7u);
-  EXPECT_NEAR(hyper[0].k, std::pow(10.0, -2.4), 1e-12);
-  EXPECT_EQ(hyper[0].exponent, 0.8225);
+  EXPECT_NEAR(hyper[0].k, std::pow(10.0, kPaperBatchLawLog10K), 1e-12);
+  EXPECT_EQ(hyper[0].exponent, kPaperBatchLawExponent);
+  EXPECT_EQ(kPaperBatchLawLog10K, -2.4);
+  EXPECT_EQ(kPaperBatchLawExponent, 0.8225);
   for (const auto& h : hyper) EXPECT_FALSE(h.cite.empty()) << h.name;
 
   // The comparison marks reference values outside their fitted FLOPs.
