@@ -195,6 +195,7 @@ pid=$!
 metrics=$runs/cuda_resumed/metrics.jsonl
 for _ in $(seq 600); do  # until step 120 is logged (at most 60 s)
   [ -s "$metrics" ] && [ "$(wc -l < "$metrics")" -ge 120 ] && break
+  kill -0 "$pid" 2> /dev/null || break
   sleep 0.1
 done
 kill -TERM "$pid"
