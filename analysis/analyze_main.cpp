@@ -13,6 +13,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "analyze_group.h"
@@ -21,187 +22,188 @@
 #include "doc.h"
 #include "report.h"
 #include "runs.h"
+#include "util/cli.h"
 #include "util/error.h"
+#include "util/exit_codes.h"
 #include "util/parse.h"
 
 namespace {
 using namespace scalebed::analysis;
 
-const char* kUsage = R"(analyze: compute-optimal scaling laws from (params, tokens, loss) points
+const char* kDescription =
+    R"(analyze: compute-optimal scaling laws from (params, tokens, loss) points
 
 usage: analyze POINTS.csv|RUNS_DIR [options]
-  --flops 6nd|palm|md      run directories: which FLOP count of summary.json to use (default 6nd)
-  --budgets SPEC           run directories: the IsoFLOP budgets read off constant-LR training
-                           curves (the diffusion paper's method): auto (default: 8 per decade
-                           over every readable step), K/decade, or LO:HI:COUNT; at each
-                           (budget, size) the best batch and LR count, and profiles are fitted
-                           where five sizes (or all of fewer) were read. `final`: one point per
-                           run, its final loss (runs of fixed length or a decaying LR; also
-                           chosen when the runs are not all constant-LR)
-  --curve train|val        the curve read at budgets: the smoothed training metric (default, the
-                           paper's), or the held-out loss at each evaluation (same windows and
-                           noise for every run: less noise when training batches are small;
-                           needs runs that evaluate often, e.g. train.eval_every 50)
-  --min-steps K            curves: read budgets only from step K of a run on (besides 2.5x its
-                           warm-up), leaving out the early steps of short runs
-  --max-loss L             leave out points whose loss is L or more (the diffusion paper's fits:
-                           4; its runs' early, high-loss budgets)
-  --max-batch-tokens B     leave out points of runs whose batch exceeds B tokens (the paper's
-                           fits: batch < 1024 sequences of 2048, i.e. 1048576)
-  --size params|m          what "model size" is in every approach: non-embedding parameters N
-                           (default), or m: FLOPs per token M under --flops (with --flops md the
-                           paper's M = 72Ld^2 + 12LdT, so that C = M*D)
-  --floor L                a known or assumed irreducible loss (default: the synthetic source's
-                           exact optimal loss, when the runs recorded it). No loss below it is
-                           printed as a prediction
-  --fix-floor              hold Approach 3's E at that floor and fit A, B, alpha, beta
-  --no-seed-weights        fit Approach 3 unweighted (default: when some setting was run with
-                           several seeds, each point is weighted by 1/variance of its log loss
-                           from the seed spread, shrunk towards the pooled spread)
-  --max-extrapolation K    decades beyond the fitted FLOPs up to which floor-free power laws
-                           (Approaches 1 and 2) print losses (default 2)
-  --drop-highest K         drop the K highest-loss points first (Epoch's rule for Chinchilla: 5)
-  --bootstrap N            bootstrap resamples for intervals (default 1000; at least 100)
-  --seed S                 bootstrap seed (default 1)
-  --isoflop-tolerance T    final losses: points within T decades of FLOPs form one IsoFLOP
-                           budget (default 0.05, at most 0.1); a budget never spans more than
-                           4T decades (chained neighbours are split at their widest gaps)
-  --threads T              threads for the multi-start fit and bootstrap (default 2)
-  --predict C              print the allocation at a budget of C FLOPs only
-  --params N --tokens D    print the predicted loss of that model (and its budget's optimum)
-  --group-by KEY[,KEY]     one analysis per value of a column / run field (objective, noise, ...);
-                           with --out, each goes to DIR/KEY-VALUE/
-  --out DIR                write the planning guide: report.md, report.html, plots (.svg),
-                           fit.json, allocation.csv
-  --reference FILE         published laws to compare with (JSON, e.g. analysis/references/
-                           diffusion_paper.json); with --group-by and --out they are overlaid
-                           in DIR/comparison.html
-  --reference-cooldown     divide the reference losses by the diffusion paper's cooldown factor
-                           1.0245 (+-0.00138: a constant-LR run's loss over the same run cooled
-                           down; cooldown_ablations.ipynb), to compare runs with a decaying LR
-  --gpu-tflops P --mfu M   GPU-hours in the guide at P peak TFLOP/s and MFU M (default 989, 0.4)
+)";
 
-The CSV needs a header with params, tokens and loss (flops optional; else 6ND).
+const char* kFooter =
+    R"(The CSV needs a header with params, tokens and loss (flops optional; else 6ND).
 Approach 3: L(N,D) = E + A/N^alpha + B/D^beta by Huber loss in log space, 4,500 L-BFGS starts
 (screened: 20 iterations each, the best 100 to convergence, on a subset of 1,000 points when
 there are more; the best 5 finished on every point by Newton's method).
 Approach 2: IsoFLOP parabolas in log N, refused without an interior minimum.
 Approach 1: the Pareto frontier of loss vs FLOPs, with L(C) = E + A*C^-alpha on it.
-Allocations use C = k*N*D, k = the points' median FLOPs per parameter and token (6 for 6ND).
-)";
+Allocations use C = k*N*D, k = the points' median FLOPs per parameter and token (6 for 6ND).)";
+
+namespace cli = scalebed::cli;
+using scalebed::UsageError;
+
+struct Command {
+  std::string input, out_dir, group_by, reference_file;
+  bool reference_cooldown = false;
+  AnalyzeSettings st;
+};
+
+// The command line; nullopt to go on, or the exit code.
+std::optional<int> parse_command_line(int argc, char** argv, Command& c) {
+  CLI::App app(kDescription, "analyze");
+  cli::configure(app);
+  app.footer(kFooter);
+  AnalyzeSettings& st = c.st;
+  app.add_option("input", c.input,
+                 "a CSV of points, or run directories (a run or a folder of runs)")
+      ->required();
+  app.add_option("--flops", st.convention,
+                 "run directories: which FLOP count of summary.json to use (default 6nd)")
+      ->check(CLI::IsMember({"6nd", "palm", "md"}));
+  app.add_option("--budgets", st.budgets,
+                 "run directories: the IsoFLOP budgets read off constant-LR training\n"
+                 "curves (the diffusion paper's method): auto (default: 8 per decade over\n"
+                 "every readable step), K/decade, or LO:HI:COUNT; at each (budget, size)\n"
+                 "the best batch and LR count, and profiles are fitted where five sizes\n"
+                 "(or all of fewer) were read. `final`: one point per run, its final\n"
+                 "loss (runs of fixed length or a decaying LR; also chosen when the runs\n"
+                 "are not all constant-LR)")
+      ->each([&st](const std::string&) { st.budgets_given = true; });
+  app.add_option_function<std::string>(
+         "--curve-points",
+         [](const std::string&) {
+           throw UsageError(
+               "--curve-points was replaced by --budgets (IsoFLOP budgets read off the training "
+               "curves; the default for constant-LR runs)");
+         },
+         "")
+      ->group("");
+  app.add_option("--curve", st.curve,
+                 "the curve read at budgets: the smoothed training metric (default, the\n"
+                 "paper's), or the held-out loss at each evaluation (same windows and noise\n"
+                 "for every run: less noise when training batches are small; needs runs\n"
+                 "that evaluate often, e.g. train.eval_every 50)")
+      ->check(CLI::IsMember({"train", "val"}));
+  cli::add_integer(app, "--min-steps", st.min_steps, 0, INT64_MAX,
+                   "curves: read budgets only from step K of a run on (besides 2.5x its\n"
+                   "warm-up), leaving out the early steps of short runs");
+  cli::add_positive(app, "--max-loss", st.max_loss,
+                    "leave out points whose loss is L or more (the diffusion paper's fits: 4;\n"
+                    "its runs' early, high-loss budgets)");
+  cli::add_integer(app, "--max-batch-tokens", st.max_batch_tokens, 1, INT64_MAX,
+                   "leave out points of runs whose batch exceeds B tokens (the paper's fits:\n"
+                   "batch < 1024 sequences of 2048, i.e. 1048576)");
+  app.add_option("--size", st.size,
+                 "what \"model size\" is in every approach: non-embedding parameters N\n"
+                 "(params, default), or m: FLOPs per token M under --flops (with --flops md\n"
+                 "the paper's M = 72Ld^2 + 12LdT, so that C = M*D)")
+      ->check(CLI::IsMember({"params", "m"}));
+  cli::add_positive(app, "--floor", st.floor,
+                    "a known or assumed irreducible loss (default: the synthetic source's\n"
+                    "exact optimal loss, when the runs recorded it). No loss below it is\n"
+                    "printed as a prediction");
+  app.add_flag("--fix-floor", st.fix_floor,
+               "hold Approach 3's E at that floor and fit A, B, alpha, beta");
+  app.add_flag("!--no-seed-weights", st.seed_weights,
+               "fit Approach 3 unweighted (default: when some setting was run with several\n"
+               "seeds, each point is weighted by 1/variance of its log loss from the seed\n"
+               "spread, shrunk towards the pooled spread)");
+  app.add_option_function<std::string>(
+         "--max-extrapolation",
+         [&st](const std::string& text) {
+           st.max_extrapolation = scalebed::real_flag("--max-extrapolation", text);
+           if (!(st.max_extrapolation >= 0)) throw UsageError("--max-extrapolation must be >= 0");
+         },
+         "decades beyond the fitted FLOPs up to which floor-free power laws\n"
+         "(Approaches 1 and 2) print losses (default 2)")
+      ->type_name("X");
+  cli::add_integer(app, "--drop-highest", st.drop, 0, INT64_MAX,
+                   "drop the K highest-loss points first (Epoch's rule for Chinchilla: 5)");
+  // Fewer resamples give 95% percentile intervals that are just the extremes
+  // of a handful of refits (one refit: an interval that can exclude the estimate).
+  cli::add_integer(app, "--bootstrap", st.resamples, 100, 1000000,
+                   "bootstrap resamples for intervals (default 1000; at least 100)");
+  cli::add_integer(app, "--seed", st.seed, 0, INT64_MAX, "bootstrap seed (default 1)");
+  app.add_option_function<std::string>(
+         "--isoflop-tolerance",
+         [&st](const std::string& text) {
+           st.iso_options.group_tolerance = scalebed::positive_flag("--isoflop-tolerance", text);
+           if (st.iso_options.group_tolerance > 0.1) {
+             throw UsageError(
+                 "--isoflop-tolerance must be at most 0.1 decades (a budget of points within "
+                 "26%), not " +
+                 text);
+           }
+         },
+         "final losses: points within T decades of FLOPs form one IsoFLOP budget\n"
+         "(default 0.05, at most 0.1); a budget never spans more than 4T decades\n"
+         "(chained neighbours are split at their widest gaps)")
+      ->type_name("X");
+  cli::add_integer(app, "--threads", st.fit_options.threads, 1, 1024,
+                   "threads for the multi-start fit and bootstrap (default 2)");
+  cli::add_positive(app, "--predict", st.predict,
+                    "print the allocation at a budget of C FLOPs only");
+  cli::add_positive(app, "--params", st.at_params,
+                    "with --tokens: print the predicted loss of that model (and its\n"
+                    "budget's optimum)");
+  cli::add_positive(app, "--tokens", st.at_tokens, "with --params (above)");
+  app.add_option("--group-by", c.group_by,
+                 "one analysis per value of a column / run field (objective, noise, ...);\n"
+                 "KEY[,KEY]; with --out, each goes to DIR/KEY-VALUE/");
+  app.add_option("--out", c.out_dir,
+                 "write the planning guide: report.md, report.html, plots (.svg),\n"
+                 "fit.json, allocation.csv");
+  app.add_option("--reference", c.reference_file,
+                 "published laws to compare with (JSON, e.g. analysis/references/\n"
+                 "diffusion_paper.json); with --group-by and --out they are overlaid in\n"
+                 "DIR/comparison.html");
+  app.add_flag("--reference-cooldown", c.reference_cooldown,
+               "divide the reference losses by the diffusion paper's cooldown factor\n"
+               "1.0245 (+-0.00138: a constant-LR run's loss over the same run cooled down;\n"
+               "cooldown_ablations.ipynb), to compare runs with a decaying LR");
+  cli::add_positive(app, "--gpu-tflops", st.gpu_tflops,
+                    "GPU-hours in the guide at P peak TFLOP/s (default 989) ...");
+  app.add_option_function<std::string>(
+         "--mfu",
+         [&st](const std::string& text) {
+           st.mfu = scalebed::positive_flag("--mfu", text);
+           if (st.mfu > 1) {
+             throw UsageError("--mfu is a fraction of peak FLOP/s, at most 1, not " + text);
+           }
+         },
+         "... and MFU M (default 0.4)")
+      ->type_name("X");
+  if (auto code = cli::parse(app, std::vector<std::string>(argv + 1, argv + argc))) return code;
+  if (c.reference_cooldown && c.reference_file.empty()) {
+    throw UsageError("--reference-cooldown needs --reference FILE");
+  }
+  if ((st.at_params > 0) != (st.at_tokens > 0)) {
+    throw UsageError("--params and --tokens go together (both > 0)");
+  }
+  return std::nullopt;
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string input, out_dir, group_by, reference_file;
-  bool reference_cooldown = false;
-  AnalyzeSettings st;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::cerr << "analyze: " << a << " needs a value\n";
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    // A flag's value from a fixed set, else a usage error naming both.
-    auto one_of = [&](const std::string& first, const std::string& second) {
-      const std::string v = value();
-      if (v != first && v != second) {
-        throw scalebed::UsageError(a + " must be " + first + " or " + second + ", not '" + v + "'");
-      }
-      return v;
-    };
-    try {
-      if (a == "--help" || a == "-h") {
-        std::cout << kUsage;
-        return 0;
-      } else if (a == "--flops") {
-        st.convention = value();
-      } else if (a == "--drop-highest") {
-        st.drop = static_cast<size_t>(scalebed::integer_flag(a, value(), 0));
-      } else if (a == "--bootstrap") {
-        // Fewer resamples give 95% percentile intervals that are just the
-        // extremes of a handful of refits (one refit: an interval that can
-        // exclude the estimate).
-        st.resamples = static_cast<int>(scalebed::integer_flag(a, value(), 100, 1000000));
-      } else if (a == "--seed") {
-        st.seed = static_cast<uint64_t>(scalebed::integer_flag(a, value(), 0));
-      } else if (a == "--isoflop-tolerance") {
-        st.iso_options.group_tolerance = scalebed::positive_flag(a, value());
-        if (st.iso_options.group_tolerance > 0.1) {
-          throw scalebed::UsageError(a + " must be at most 0.1 decades (a budget of points " +
-                                     "within 26%), not " + std::string(argv[i]));
-        }
-      } else if (a == "--threads") {
-        st.fit_options.threads = static_cast<int>(scalebed::integer_flag(a, value(), 1, 1024));
-      } else if (a == "--params") {
-        st.at_params = scalebed::positive_flag(a, value());
-      } else if (a == "--tokens") {
-        st.at_tokens = scalebed::positive_flag(a, value());
-      } else if (a == "--predict") {
-        st.predict = scalebed::positive_flag(a, value());
-      } else if (a == "--gpu-tflops") {
-        st.gpu_tflops = scalebed::positive_flag(a, value());
-      } else if (a == "--mfu") {
-        st.mfu = scalebed::positive_flag(a, value());
-        if (st.mfu > 1) {
-          throw scalebed::UsageError(a + " is a fraction of peak FLOP/s, at most 1, not " +
-                                     std::string(argv[i]));
-        }
-      } else if (a == "--budgets") {
-        st.budgets = value(), st.budgets_given = true;
-      } else if (a == "--curve-points") {
-        std::cerr << "analyze: --curve-points was replaced by --budgets (IsoFLOP budgets read off "
-                     "the training curves; the default for constant-LR runs)\n";
-        return 2;
-      } else if (a == "--curve") {
-        st.curve = one_of("train", "val");
-      } else if (a == "--max-loss") {
-        st.max_loss = scalebed::real_flag(a, value());
-        if (!(st.max_loss > 0)) throw scalebed::UsageError("--max-loss must be > 0");
-      } else if (a == "--max-batch-tokens") {
-        st.max_batch_tokens = static_cast<double>(scalebed::integer_flag(a, value(), 1));
-      } else if (a == "--min-steps") {
-        st.min_steps = static_cast<double>(scalebed::integer_flag(a, value(), 0));
-      } else if (a == "--size") {
-        st.size = one_of("params", "m");
-      } else if (a == "--floor") {
-        st.floor = scalebed::positive_flag(a, value());
-      } else if (a == "--fix-floor") {
-        st.fix_floor = true;
-      } else if (a == "--no-seed-weights") {
-        st.seed_weights = false;
-      } else if (a == "--max-extrapolation") {
-        st.max_extrapolation = scalebed::real_flag(a, value());
-        if (!(st.max_extrapolation >= 0)) throw scalebed::UsageError(a + " must be >= 0");
-      } else if (a == "--group-by") {
-        group_by = value();
-      } else if (a == "--reference") {
-        reference_file = value();
-      } else if (a == "--reference-cooldown") {
-        reference_cooldown = true;
-      } else if (a == "--out") {
-        out_dir = value();
-      } else if (!a.empty() && a[0] == '-') {
-        std::cerr << "analyze: unknown option " << a << "\n(run analyze --help)\n";
-        return 2;
-      } else if (input.empty()) {
-        input = a;
-      } else {
-        std::cerr << "analyze: one input file only\n";
-        return 2;
-      }
-    } catch (const scalebed::UsageError& e) {
-      std::cerr << "analyze: " << e.what() << "\n";
-      return 2;
-    }
+  Command command;
+  try {
+    if (auto code = parse_command_line(argc, argv, command)) return *code;
+  } catch (const UsageError& e) {
+    std::cerr << "analyze: " << e.what() << "\n(run analyze --help for usage)\n";
+    return scalebed::kExitUsage;
   }
-  if (input.empty()) {
-    std::cerr << kUsage;
-    return 2;
-  }
+  const std::string& input = command.input;
+  const std::string& out_dir = command.out_dir;
+  const std::string& group_by = command.group_by;
+  const std::string& reference_file = command.reference_file;
+  AnalyzeSettings& st = command.st;
   if (!out_dir.empty()) {
     // Before minutes of fitting: a guide that cannot be written is known now.
     std::error_code ec;
@@ -218,19 +220,11 @@ int main(int argc, char** argv) {
     test.close();
     std::filesystem::remove(probe, ec);
   }
-  if (reference_cooldown && reference_file.empty()) {
-    std::cerr << "analyze: --reference-cooldown needs --reference FILE\n";
-    return 2;
-  }
-  if ((st.at_params > 0) != (st.at_tokens > 0)) {
-    std::cerr << "analyze: --params and --tokens go together (both > 0)\n";
-    return 2;
-  }
   try {
     std::vector<ReferenceLaw> references =
         reference_file.empty() ? std::vector<ReferenceLaw>{} : read_reference_laws(reference_file);
     for (auto& r : references) {
-      if (reference_cooldown) with_cooldown(r);
+      if (command.reference_cooldown) with_cooldown(r);
     }
     const std::vector<ReferenceHyperparameterLaw> reference_hyper =
         reference_file.empty() ? std::vector<ReferenceHyperparameterLaw>{}

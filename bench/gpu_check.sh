@@ -32,7 +32,7 @@
 # all output goes to stdout and to $OUT (gpu_check.log; runs.tar.gz, every
 # run's log and metrics) for bench/results/. STAGES selects stages (default all); 0 and 1 always run.
 #
-# Here, once:   ../shared/device/fetch-debs.sh libgloo-dev libtcmalloc-minimal4 zlib1g-dev
+# Here, once:   ../shared/device/fetch-debs.sh libgloo-dev libtcmalloc-minimal4 zlib1g-dev libcli11-dev
 #               mkdir -p .device-tools && cp ../shared/device/*.sh .device-tools/
 #               bench/gpu_prebuilt.sh        (after a Release build in build/)
 # Device call:  carry [".device-debs", ".device-tools", ".gpu-prebuilt"], timeout_s 540,

@@ -28,8 +28,9 @@ say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
 # 1. Debian packages (only those missing).
 packages=(build-essential cmake ninja-build ccache python3 python3-venv git
-          libyaml-cpp-dev libspdlog-dev libeigen3-dev nlohmann-json3-dev libgtest-dev libgloo-dev
-          libsentencepiece-dev libgoogle-perftools-dev zlib1g-dev iproute2)
+          libyaml-cpp-dev libspdlog-dev libeigen3-dev nlohmann-json3-dev libcli11-dev
+          libgtest-dev libgloo-dev libsentencepiece-dev libgoogle-perftools-dev zlib1g-dev
+          iproute2)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

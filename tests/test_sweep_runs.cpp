@@ -285,10 +285,20 @@ TEST(SweepRuns, LocalRunSkipsFinishedPointsAndCollects) {
   EXPECT_EQ(one.exit_code, 0);
   EXPECT_NE(one.output.find("is done; nothing to do"), std::string::npos) << one.output;
   // 2^32 + 2 must not wrap to index 2.
+  auto both = run_process({kTrainer, "--config", sweep, "--list", "--status"});
+  EXPECT_EQ(both.exit_code, 2) << both.output;
+  EXPECT_NE(both.output.find("--status cannot be combined with --list"), std::string::npos)
+      << both.output;
+  auto planned = run_process({kTrainer, "--config", sweep, "--world-size", "2"});
+  EXPECT_EQ(planned.exit_code, 2) << planned.output;
+  EXPECT_NE(planned.output.find("--world-size applies to one run, not to a sweep file"),
+            std::string::npos)
+      << planned.output;
   auto wrapped = run_process({kTrainer, "--config", sweep, "--index", "4294967298"});
   EXPECT_EQ(wrapped.exit_code, 2) << wrapped.output;
-  EXPECT_NE(wrapped.output.find("--index: expected a non-negative integer below 2^31"),
-            std::string::npos)
+  EXPECT_NE(
+      wrapped.output.find("--index: expected an integer in [0, 2147483647], got '4294967298'"),
+      std::string::npos)
       << wrapped.output;
 
   auto status = run_process({kTrainer, "--config", sweep, "--status"});

@@ -410,6 +410,50 @@ TEST(Cli, BadInputWritesNothingAndDryRunWritesNothing) {
   EXPECT_EQ(run_process({kTrainer, "--help"}).exit_code, 0);
 }
 
+// The command line is CLI11's (util/cli.h): a `train` subcommand beside the
+// bare form, help generated per subcommand from the option definitions, and
+// options refused where they do not apply, all with exit code 2.
+TEST(Cli, SubcommandsGeneratedHelpAndOptionsWhereTheyApply) {
+  TempDir dir;
+  write_text(dir / "ok.yaml", small_config(dir.path(), 5));
+  // `train` is the bare form; `--opt=value` and `--opt value` both work, a
+  // repeated --config keeps the last one (as the hand-written parser did),
+  // and --set repeats.
+  auto r = run_process({kTrainer, "train", "--config=" + (dir / "missing.yaml"), "--config",
+                        dir / "ok.yaml", "--set=train.steps=7", "--set", "model.d_model=64",
+                        "--dry-run"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("d_model: 64"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("steps: 7"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir / "run"));
+
+  r = run_process({kTrainer, "sample", "--help"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("--sampler TEXT:{ancestral,adaptive}"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("--config"), std::string::npos) << r.output;  // sample's own options
+  r = run_process({kTrainer, "--help"});
+  EXPECT_NE(r.output.find("Sweep files:"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--claim-next"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("--sweep-hash"), std::string::npos) << r.output;  // internal
+
+  for (const auto& [args, message] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"--config", dir / "ok.yaml", "--set", "a=1", "b=2"}, "not expected: b=2"},
+           {{"--config", dir / "ok.yaml", "--list"}, "--list applies to sweep files"},
+           {{"--config", dir / "ok.yaml", "sample", "--run", dir / "run"},
+            "--config is not an option of `trainer sample`"},
+           {{"sample", "--run", dir / "run", "--sampler", "greedy"}, "--sampler"},
+           {{"--config", dir / "ok.yaml", "--nproc-per-node", "0"},
+            "--nproc-per-node: expected an integer in [1, 1024], got '0'"},
+           {{"export", "--run", dir / "run"}, "--out is required"}}) {
+    std::vector<std::string> command = {kTrainer};
+    command.insert(command.end(), args.begin(), args.end());
+    r = run_process(command);
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find(message), std::string::npos) << message << "\n" << r.output;
+  }
+  EXPECT_FALSE(fs::exists(dir / "run"));
+}
+
 TEST(Cli, PrepareThenTrainOnShards) {
   TempDir dir;
   std::string text;

@@ -15,6 +15,7 @@
 #include "sweep/collect.h"
 #include "sweep/registry.h"
 #include "sweep/slurm.h"
+#include "util/cli.h"
 #include "util/error.h"
 #include "util/exit_codes.h"
 #include "util/fs.h"
@@ -23,36 +24,7 @@
 namespace scalebed {
 namespace fs = std::filesystem;
 
-const char* kSweepUsage =
-    R"(sweeps (a config file with `grid` or `zip`; see sweeps/quickstart.yaml):
-  trainer --config SWEEP.yaml [--set K=V ...]   run every pending point locally, --jobs K at a time
-          --list                  the points: index, status, name, swept and derived values
-          --status                done / running / failed / pending, why failures failed,
-                                  total and remaining FLOPs
-          --index I               run point I (resume it, or nothing if done); Slurm array
-                                  tasks may give SLURM_ARRAY_TASK_ID instead
-          --claim-next [--wait]   work through pending points, claiming each by a lock file
-                                  (N workers for M points; a point never runs twice at once);
-                                  --wait: stay while others run, to take over a dead worker's point
-          --slurm [--claim-workers N] [--slurm-out FILE]
-                                  write an sbatch script: an array over the pending points
-                                  (or N claiming workers), checkpoint + requeue before timeout
-          --collect [--out FILE.csv]
-                                  one row per point (swept values + summary.json) as CSV and
-                                  JSONL (default <out_dir>/collected.csv / .jsonl)
-          --jobs K                local runs at a time (default: one per GPU, 1 on CPU)
-          --retry-failed          also run points that failed before
-)";
-
 namespace {
-
-int parse_int(const std::string& flag, const std::string& text) {
-  const auto v = parse_integer(text);
-  if (!v || *v < 0 || *v > std::numeric_limits<int>::max()) {
-    throw UsageError(flag + ": expected a non-negative integer below 2^31, got '" + text + "'");
-  }
-  return static_cast<int>(*v);
-}
 
 std::string human_flops(double f) {
   char buf[32];
@@ -104,65 +76,78 @@ void print_status(const SweepSpec& spec, const std::vector<SweepPoint>& points, 
 
 }  // namespace
 
-int sweep_command(const std::string& sweep_file, const std::vector<std::string>& args,
-                  const SweepHooks& hooks, std::ostream& out) {
-  std::string mode, expected_hash, collect_out, slurm_out;
-  std::vector<std::string> overrides;
-  int index = -1, jobs = -1, claim_workers = 0;
-  bool retry_failed = false, train_only = false, wait = false;
-  auto set_mode = [&](const std::string& m) {
-    if (!mode.empty() && mode != m) throw UsageError(m + " cannot be combined with " + mode);
-    mode = m;
-  };
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= args.size()) throw UsageError(a + ": needs a value");
-      return args[++i];
-    };
-    if (a == "--help" || a == "-h") {
-      out << kSweepUsage;
-      return kExitOk;
-    } else if (a == "--list" || a == "--dry-run") {
-      set_mode("--list");
-    } else if (a == "--status" || a == "--claim-next" || a == "--slurm" || a == "--collect") {
-      set_mode(a);
-    } else if (a == "--index") {
-      set_mode(a);
-      index = parse_int(a, value());
-    } else if (a == "--jobs") {
-      jobs = parse_int(a, value());
-      if (jobs < 1) throw UsageError("--jobs: must be >= 1");
-    } else if (a == "--claim-workers") {
-      claim_workers = parse_int(a, value());
-      if (claim_workers < 1) throw UsageError("--claim-workers: must be >= 1");
-    } else if (a == "--slurm-out") {
-      slurm_out = value();
-    } else if (a == "--out") {
-      collect_out = value();
-    } else if (a == "--retry-failed") {
-      retry_failed = true;
-    } else if (a == "--wait") {
-      wait = true;
-    } else if (a == "--train-only") {  // a rank of a multi-GPU point: its launcher holds the lock
-      train_only = true;
-    } else if (a == "--sweep-hash") {
-      expected_hash = value();
-    } else if (a == "--set") {
-      overrides.push_back(value());
-    } else if (a.rfind("--set=", 0) == 0) {
-      overrides.push_back(a.substr(6));
-    } else {
-      throw UsageError("unknown argument '" + a + "' for a sweep file (see trainer --help)");
-    }
+std::vector<CLI::Option*> add_sweep_options(CLI::App& app, SweepArgs& a, const std::string& group) {
+  constexpr int64_t kMaxInt = std::numeric_limits<int>::max();
+  std::vector<CLI::Option*> only_sweeps = {
+      app.add_flag("--list", a.list, "the points: index, status, name, swept and derived values"),
+      app.add_flag("--status", a.status,
+                   "done / running / failed / pending, why failures failed, total and\n"
+                   "remaining FLOPs"),
+      cli::add_integer(app, "--index", a.index, 0, kMaxInt,
+                       "run point I (resume it, or nothing if done); Slurm array tasks may\n"
+                       "give SLURM_ARRAY_TASK_ID instead")
+          ->type_name("I"),
+      app.add_flag("--claim-next", a.claim_next,
+                   "work through pending points, claiming each by a lock file (N workers\n"
+                   "for M points; a point never runs twice at once)"),
+      app.add_flag("--wait", a.wait,
+                   "with --claim-next: stay while others run, to take over a dead\n"
+                   "worker's point"),
+      app.add_flag("--slurm", a.slurm,
+                   "write an sbatch script: an array over the pending points (or N\n"
+                   "claiming workers), checkpoint + requeue before the time limit"),
+      cli::add_integer(app, "--claim-workers", a.claim_workers, 1, kMaxInt,
+                       "with --slurm: N claiming workers instead of an array")
+          ->type_name("N"),
+      app.add_option("--slurm-out", a.slurm_out, "with --slurm: where the script goes")
+          ->type_name("FILE"),
+      app.add_flag("--collect", a.collect,
+                   "one row per point (swept values + summary.json) as CSV and JSONL\n"
+                   "(default <out_dir>/collected.csv / .jsonl)"),
+      app.add_option("--out", a.collect_out, "with --collect: the CSV file")->type_name("FILE.csv"),
+      cli::add_integer(app, "--jobs", a.jobs, 1, kMaxInt,
+                       "local runs at a time (default: one per GPU, 1 on CPU)")
+          ->type_name("K"),
+      app.add_flag("--retry-failed", a.retry_failed, "also run points that failed before"),
+      // Written by the scheduler into its children's and Slurm's command lines.
+      app.add_flag("--train-only", a.train_only, "")->group(""),
+      app.add_option("--sweep-hash", a.expected_hash, "")->group("")};
+  for (auto* option : only_sweeps) {
+    if (!option->get_group().empty()) option->group(group);
   }
+  return only_sweeps;
+}
+
+int sweep_command(const std::string& sweep_file, const SweepArgs& args, const SweepHooks& hooks,
+                  std::ostream& out) {
+  std::vector<std::string> modes;
+  for (const auto& [given, name] :
+       std::vector<std::pair<bool, std::string>>{{args.list, "--list"},
+                                                 {args.status, "--status"},
+                                                 {args.index.has_value(), "--index"},
+                                                 {args.claim_next, "--claim-next"},
+                                                 {args.slurm, "--slurm"},
+                                                 {args.collect, "--collect"}}) {
+    if (given) modes.push_back(name);
+  }
+  if (modes.size() > 1) throw UsageError(modes[1] + " cannot be combined with " + modes[0]);
+  std::string mode = modes.empty() ? "" : modes[0];
+  int index = args.index.value_or(-1);
+  const std::vector<std::string>& overrides = args.overrides;
+  const std::string& expected_hash = args.expected_hash;
+  const int jobs = args.jobs, claim_workers = args.claim_workers;
+  const bool retry_failed = args.retry_failed;
   if (claim_workers > 0 && mode != "--slurm") throw UsageError("--claim-workers goes with --slurm");
-  if (!slurm_out.empty() && mode != "--slurm") throw UsageError("--slurm-out goes with --slurm");
-  if (!collect_out.empty() && mode != "--collect") throw UsageError("--out goes with --collect");
+  if (!args.slurm_out.empty() && mode != "--slurm")
+    throw UsageError("--slurm-out goes with --slurm");
+  if (!args.collect_out.empty() && mode != "--collect")
+    throw UsageError("--out goes with --collect");
+  if (args.wait && mode != "--claim-next") throw UsageError("--wait goes with --claim-next");
   if (mode.empty()) {
     if (const char* task = std::getenv("SLURM_ARRAY_TASK_ID")) {
       mode = "--index";
-      index = parse_int("SLURM_ARRAY_TASK_ID", task);
+      index = static_cast<int>(
+          integer_flag("SLURM_ARRAY_TASK_ID", task, 0, std::numeric_limits<int>::max()));
     }
   }
 
@@ -221,15 +206,15 @@ int sweep_command(const std::string& sweep_file, const std::vector<std::string>&
       throw UsageError("--index " + std::to_string(index) + ": the sweep has points 0-" +
                        std::to_string(points.size() - 1));
     }
-    if (train_only) return hooks.train(points[index].config);
+    if (args.train_only) return hooks.train(points[index].config);
     return run_point(spec, points[index], train, retry_failed, out);
   }
-  if (wait && mode != "--claim-next") throw UsageError("--wait goes with --claim-next");
   if (mode == "--claim-next") {
-    return claim_points(spec, points, train, retry_failed, out, wait, hooks.stop_requested);
+    return claim_points(spec, points, train, retry_failed, out, args.wait, hooks.stop_requested);
   }
   if (mode == "--collect") {
-    const std::string csv = collect_out.empty() ? spec.out_dir + "/collected.csv" : collect_out;
+    const std::string csv =
+        args.collect_out.empty() ? spec.out_dir + "/collected.csv" : args.collect_out;
     const std::string jsonl = fs::path(csv).replace_extension(".jsonl").string();
     const CollectResult r = collect_sweep(spec, points, csv, jsonl);
     out << "collected " << r.rows << " points (" << r.done << " done) into " << csv << " and "
@@ -268,8 +253,9 @@ int sweep_command(const std::string& sweep_file, const std::vector<std::string>&
       out << "nothing to submit: every point is done" << (retry_failed ? "" : " or failed") << "\n";
       return kExitOk;
     }
-    const std::string path =
-        slurm_out.empty() ? sweep_state_dir(spec) + "/slurm/" + spec.stem + ".sbatch" : slurm_out;
+    const std::string path = args.slurm_out.empty()
+                                 ? sweep_state_dir(spec) + "/slurm/" + spec.stem + ".sbatch"
+                                 : args.slurm_out;
     fs::create_directories(sweep_state_dir(spec) + "/slurm");
     if (fs::path(path).has_parent_path()) fs::create_directories(fs::path(path).parent_path());
     write_file_atomic(path, sbatch_script(spec, job));

@@ -26,28 +26,44 @@ std::optional<double> parse_real(const std::string& text) {
   return v;
 }
 
+std::string integer_problem(const std::string& text, int64_t min_value, int64_t max_value) {
+  const auto v = parse_integer(text);
+  if (v && *v >= min_value && *v <= max_value) return "";
+  const std::string range = max_value == INT64_MAX ? ">= " + std::to_string(min_value)
+                                                   : "in [" + std::to_string(min_value) + ", " +
+                                                         std::to_string(max_value) + "]";
+  return "expected an integer " + range + ", got '" + text + "'";
+}
+
+std::string real_problem(const std::string& text) {
+  return parse_real(text) ? "" : "expected a number, got '" + text + "'";
+}
+
+std::string positive_problem(const std::string& text) {
+  const auto v = parse_real(text);
+  return v && *v > 0 ? "" : "expected a number > 0, got '" + text + "'";
+}
+
+namespace {
+void throw_if(const std::string& flag, const std::string& problem) {
+  if (!problem.empty()) throw UsageError(flag + ": " + problem);
+}
+}  // namespace
+
 int64_t integer_flag(const std::string& flag, const std::string& text, int64_t min_value,
                      int64_t max_value) {
-  const auto v = parse_integer(text);
-  if (!v || *v < min_value || *v > max_value) {
-    const std::string range = max_value == INT64_MAX ? ">= " + std::to_string(min_value)
-                                                     : "in [" + std::to_string(min_value) + ", " +
-                                                           std::to_string(max_value) + "]";
-    throw UsageError(flag + ": expected an integer " + range + ", got '" + text + "'");
-  }
-  return *v;
+  throw_if(flag, integer_problem(text, min_value, max_value));
+  return *parse_integer(text);
 }
 
 double real_flag(const std::string& flag, const std::string& text) {
-  const auto v = parse_real(text);
-  if (!v) throw UsageError(flag + ": expected a number, got '" + text + "'");
-  return *v;
+  throw_if(flag, real_problem(text));
+  return *parse_real(text);
 }
 
 double positive_flag(const std::string& flag, const std::string& text) {
-  const auto v = parse_real(text);
-  if (!v || *v <= 0) throw UsageError(flag + ": expected a number > 0, got '" + text + "'");
-  return *v;
+  throw_if(flag, positive_problem(text));
+  return *parse_real(text);
 }
 
 }  // namespace scalebed
