@@ -3,7 +3,8 @@
 // general formula with a numerical π', KL and IS non-negative and zero for a
 // perfect prediction, corruption frequencies against q_λ (chi-square), the
 // chunked autograd function against a dense autograd reference, and a
-// one-token toy whose ELBO integral must equal the data entropy.
+// one-token toy whose ELBO integral must equal the data entropy; the
+// tokenizer's own mask id (objective.mask_id) against the default layout.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -267,6 +268,82 @@ TEST(Sampling, EverySamplerAndTemperatureGivesTokensOfTheVocabulary) {
         EXPECT_GE(out.min().item<int64_t>(), 0);
         EXPECT_LT(out.max().item<int64_t>(), N) << "a mask token left in the sample";
       }
+    }
+  }
+}
+
+// objective.mask_id: the same diffusion model written in the tokenizer's ids
+// (mask K inside a vocabulary of V = N + 1) and in GIDD's own (mask N) is the
+// same model: equal losses for the same data and noise, and gradients that
+// are each other's, row for row, with none for the head's mask logit.
+TEST(Gidd, TheTokenizersOwnMaskIdIsTheDefaultLayoutRelabelled) {
+  const int64_t N = 9;
+  for (int64_t K : {int64_t{3}, N}) {  // inside the vocabulary, and its last id
+    TokenLayout layout{N, K};
+    // The ids: every real token and the mask map there and back.
+    auto gidd_ids = torch::arange(N + 1);
+    auto model_ids = layout.to_model(gidd_ids);
+    EXPECT_EQ(model_ids[N].item<int64_t>(), K);
+    EXPECT_TRUE(std::get<0>(model_ids.sort()).equal(torch::arange(N + 1)));  // a permutation
+    EXPECT_TRUE(layout.to_gidd(model_ids.narrow(0, 0, N)).equal(torch::arange(N)));
+
+    TransformerOptions o;
+    o.layers = 1, o.d_model = 16, o.heads = 2, o.context = 12, o.causal = false;
+    o.vocab_in = N + 1, o.vocab_out = N;
+    torch::manual_seed(5);
+    Transformer gidd_model(o);
+    o.vocab_out = N + 1;
+    Transformer tokenizer_model(o);
+    {
+      torch::NoGradGuard g;
+      for (auto& w : gidd_model->parameters()) w.normal_(0.0, 0.3);
+      auto params = gidd_model->named_parameters();
+      for (auto& item : tokenizer_model->named_parameters()) {
+        auto source = params[item.key()];
+        if (item.key() == "embed.weight") {  // row t of the tokenizer's = row gidd(t)
+          item.value().index_copy_(0, model_ids, source);
+        } else if (item.key() == "head.weight") {  // and row K, never a prediction: noise
+          item.value().normal_(0.0, 5.0);
+          item.value().index_copy_(0, model_ids.narrow(0, 0, N), source);
+        } else {
+          item.value().copy_(source);
+        }
+      }
+    }
+    for (const char* noise : {"masked", "balanced"}) {
+      const double shift = std::string(noise) == "masked" ? -1000 : 0;
+      ObjectiveConfig cfg{"diffusion", noise, shift, 1.0, "paper", 1000, -9, 9, 0.5, 4};
+      auto gidd_objective = make_objective(cfg);
+      cfg.mask_id = K;
+      auto tokenizer_objective = make_objective(cfg);
+      EXPECT_EQ(tokenizer_objective->input_vocab(N + 1), N + 1);
+      EXPECT_EQ(tokenizer_objective->output_vocab(N + 1), N + 1);
+      // Data in the tokenizer's ids never holds K.
+      auto gidd_windows = torch::randint(0, N, {3, o.context + 1});
+      auto windows = layout.to_model(gidd_windows);
+      ASSERT_FALSE(windows.eq(K).any().item<bool>());
+      auto a = gidd_objective->train_loss(*gidd_model, gidd_windows, 17, 0);
+      auto b = tokenizer_objective->train_loss(*tokenizer_model, windows, 17, 0);
+      EXPECT_NEAR(a.loss.item<double>(), b.loss.item<double>(), 1e-5) << noise << " K " << K;
+      gidd_model->zero_grad(), tokenizer_model->zero_grad();
+      a.loss.backward(), b.loss.backward();
+      auto embed_a = gidd_model->embed->weight.grad(),
+           embed_b = tokenizer_model->embed->weight.grad();
+      EXPECT_LT((embed_b.index_select(0, model_ids) - embed_a).abs().max().item<double>(), 1e-5);
+      auto head_a = gidd_model->head->weight.grad(), head_b = tokenizer_model->head->weight.grad();
+      EXPECT_LT(
+          (head_b.index_select(0, model_ids.narrow(0, 0, N)) - head_a).abs().max().item<double>(),
+          1e-5);
+      EXPECT_EQ(head_b[K].abs().max().item<double>(), 0.0) << "the mask's logit got a gradient";
+      auto eval_a = gidd_objective->eval_loss(*gidd_model, gidd_windows, 0);
+      auto eval_b = tokenizer_objective->eval_loss(*tokenizer_model, windows, 0);
+      EXPECT_NEAR(eval_a.loss.item<double>(), eval_b.loss.item<double>(), 1e-5);
+      // Samples are the tokenizer's ids and never the mask.
+      SampleOptions so;
+      so.num = 2, so.steps = 6, so.temperature = 0.7;
+      auto out = tokenizer_objective->sample(*tokenizer_model, so, torch::Tensor());
+      EXPECT_FALSE(out.eq(K).any().item<bool>()) << "a mask token left in the sample";
+      EXPECT_LT(out.max().item<int64_t>(), N + 1);
     }
   }
 }

@@ -502,6 +502,52 @@ TEST(Cli, PrepareThenTrainOnShards) {
       << r.output;
 }
 
+// objective.mask_id: the tokenizer's own mask token (here byte 255, which
+// ASCII text never holds) makes the model's vocabulary the data's 256 ids
+// (one embedding row fewer than a mask one past them), and a mask id that
+// the data does hold is refused, naming the file and position.
+TEST(Cli, TheTokenizersOwnMaskIdTrainsAndIsRefusedWhereTheDataHoldsIt) {
+  TempDir dir;
+  std::string text;
+  for (int i = 0; i < 200; ++i) text += "the cat sat on the mat. ";
+  write_text(dir / "corpus.txt", text);
+  ASSERT_EQ(run_process({kTrainer, "prepare", "--input", dir / "corpus.txt", "--out",
+                         dir / "shards", "--val-fraction", "0.1"})
+                .exit_code,
+            0);
+  write_text(dir / "c.yaml", "name: masked\nout_dir: " + dir.path() +
+                                 "\nmodel:\n  layers: 1\n  d_model: 32\n  heads: 2\n  context: 32\n"
+                                 "  vocab: 256\nobjective:\n  kind: diffusion\n  mask_id: 255\n"
+                                 "data:\n  source: tokens\n  path: " +
+                                 (dir / "shards/train_*.bin") +
+                                 "\n  val_path: " + (dir / "shards/val_*.bin") +
+                                 "\ntrain:\n  batch_size: 8\n  steps: 4\n  eval_every: 0\n");
+  auto r = run_process({kTrainer, "--config", dir / "c.yaml"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto s = nlohmann::json::parse(read_text(dir / "masked/summary.json"));
+  EXPECT_EQ(s.at("mask_id"), 255) << s.dump(1);
+  const auto own = s.at("params").at("embedding").get<int64_t>();
+  r = run_process({kTrainer, "--config", dir / "c.yaml", "--set", "name=extra", "--set",
+                   "objective.mask_id=-1"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  s = nlohmann::json::parse(read_text(dir / "extra/summary.json"));
+  EXPECT_EQ(s.at("params").at("embedding").get<int64_t>() - own, 32);  // one row of d_model
+
+  r = run_process({kTrainer, "--config", dir / "c.yaml", "--set", "name=clash", "--set",
+                   "objective.mask_id=97"});  // 'a'
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("train_000000.bin: token 97 at position 5: the data holds "
+                          "objective.mask_id"),
+            std::string::npos)
+      << r.output;
+  EXPECT_FALSE(fs::exists(dir / "clash"));
+  r = run_process(
+      {kTrainer, "--config", dir / "c.yaml", "--set", "objective.mask_id=256", "--dry-run"});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("objective.mask_id: must be an id inside model.vocab"), std::string::npos)
+      << r.output;
+}
+
 std::vector<std::vector<uint32_t>> parse_samples(const std::string& output) {
   std::vector<std::vector<uint32_t>> out;
   std::istringstream in(output);

@@ -49,6 +49,7 @@ struct ObjectiveConfig {
   double per_token_lambda_fraction;     // share of sequences with a λ per token
   int64_t eval_lambdas;                 // stratified λ per validation sequence
   std::string loss_reduction = "mean";  // mean | sum (over the step's scored tokens)
+  int64_t mask_id = -1;  // diffusion: the tokenizer's own mask id K; -1: one id past the data's
 };
 
 struct SyntheticConfig {

@@ -148,6 +148,15 @@ void check_vocab(const std::vector<TokenSegment>& segments, int64_t vocab) {
   }
 }
 
+void check_absent(const std::vector<TokenSegment>& segments, int64_t token,
+                  const std::string& why) {
+  for (const auto& s : segments) {
+    for (int64_t i = 0; i < s.length; ++i) {
+      if (s.at(i) == token) fail_at(s.name, "token ", token, " at position ", i, ": ", why);
+    }
+  }
+}
+
 void write_llmc_shard(const std::string& path, const std::vector<uint32_t>& tokens) {
   uint32_t largest = 0;
   for (uint32_t t : tokens) largest = std::max(largest, t);

@@ -50,6 +50,9 @@ TokenSegment make_owned_segment(std::vector<uint32_t> tokens, const std::string&
 // one is >= vocab (vocab > 0). Throws Error naming the file and offset.
 int64_t max_token(const std::vector<TokenSegment>& segments);
 void check_vocab(const std::vector<TokenSegment>& segments, int64_t vocab);
+// Throws Error naming the file and position of the first `token` in the
+// segments, `why` saying why it must not be there.
+void check_absent(const std::vector<TokenSegment>& segments, int64_t token, const std::string& why);
 
 // Writes tokens as an llm.c shard (uint16 when every id < 65536, else the
 // uint32 variant), atomically.

@@ -21,16 +21,23 @@ class Diffusion : public Objective {
   std::string kind() const override { return "diffusion"; }
   std::string loss_kind() const override { return "elbo"; }
   bool causal() const override { return false; }
-  int64_t input_vocab(int64_t data_vocab) const override { return data_vocab + 1; }  // + mask
-  int64_t output_vocab(int64_t data_vocab) const override { return data_vocab; }
+  // The mask one past the data's ids, or the tokenizer's own inside them.
+  int64_t input_vocab(int64_t data_vocab) const override {
+    return cfg_.mask_id >= 0 ? std::max(data_vocab, cfg_.mask_id + 1) : data_vocab + 1;
+  }
+  int64_t output_vocab(int64_t data_vocab) const override {
+    return cfg_.mask_id >= 0 ? input_vocab(data_vocab) : data_vocab;
+  }
   std::pair<int64_t, int64_t> scored_span(int64_t context) const override { return {0, context}; }
   int64_t eval_forward_passes() const override { return cfg_.eval_lambdas; }
   nlohmann::json summary_fields() const override {
-    return {{"noise",
-             {{"name", cfg_.noise},
-              {"mixing_shift", cfg_.mixing_shift},
-              {"mixing_scale", cfg_.mixing_scale}}},
-            {"weighting", cfg_.weighting}};
+    nlohmann::json fields = {{"noise",
+                              {{"name", cfg_.noise},
+                               {"mixing_shift", cfg_.mixing_shift},
+                               {"mixing_scale", cfg_.mixing_scale}}},
+                             {"weighting", cfg_.weighting}};
+    if (cfg_.mask_id >= 0) fields["mask_id"] = cfg_.mask_id;  // the tokenizer's own
+    return fields;
   }
 
   ObjectiveOutput train_loss(TransformerImpl& model, const torch::Tensor& windows,
@@ -88,6 +95,7 @@ class Diffusion : public Objective {
                        const torch::Tensor&) override {
     torch::NoGradGuard no_grad;
     const auto p = process(model);
+    const auto ids = layout(model);  // z lives in GIDD ids; the model reads and writes its own
     const int64_t N = p.vocab, L = o.length > 0 ? o.length : model.options().context;
     auto gen = generator(o.seed);
     auto device = model.embed->weight.device();
@@ -116,8 +124,9 @@ class Diffusion : public Objective {
     auto over_ids = [&](const torch::Tensor& probs) {
       return torch::cat({probs, torch::zeros({o.num, L, 1}, torch::kFloat64)}, -1);
     };
-    auto logits_of = [&](const torch::Tensor& zt) {
-      return model.forward(zt.to(device)).to(torch::kCPU, torch::kFloat64);  // (num, L, N)
+    auto logits_of = [&](const torch::Tensor& zt) {  // (num, L, N)
+      return ids.real_logits(model.forward(ids.to_model(zt).to(device)))
+          .to(torch::kCPU, torch::kFloat64);
     };
     auto tempered = [&](const torch::Tensor& logits) {
       return over_ids(o.temperature > 0 ? torch::softmax(logits / o.temperature, -1)
@@ -171,7 +180,7 @@ class Diffusion : public Objective {
     }
     // Whatever is still masked at the end comes from the final denoiser.
     auto final_tokens = draw(denoiser(z).narrow(-1, 0, N));
-    return torch::where(z.eq(N), final_tokens, z);
+    return ids.to_model(torch::where(z.eq(N), final_tokens, z));
   }
 
  private:
@@ -191,25 +200,32 @@ class Diffusion : public Objective {
     Noise stack() const { return {torch::stack(keep), torch::stack(kind), torch::stack(tokens)}; }
   };
 
+  // N real tokens: the head's logits, less the in-vocabulary mask's.
   gidd::NoiseProcess process(const TransformerImpl& model) const {
-    return {model.options().vocab_out, cfg_.mixing_scale, cfg_.mixing_shift, cfg_.lambda_min,
-            cfg_.lambda_max};
+    return {model.options().vocab_out - (cfg_.mask_id >= 0 ? 1 : 0), cfg_.mixing_scale,
+            cfg_.mixing_shift, cfg_.lambda_min, cfg_.lambda_max};
+  }
+  gidd::TokenLayout layout(const TransformerImpl& model) const {
+    return {process(model).vocab, cfg_.mask_id};
   }
 
-  ObjectiveOutput loss_at(TransformerImpl& model, const torch::Tensor& x,
+  // x (B, T) in the data's (model) ids; the forward process and the loss in GIDD's.
+  ObjectiveOutput loss_at(TransformerImpl& model, const torch::Tensor& x_model,
                           const torch::Tensor& log_snr, const Noise& noise, bool train) {
     const auto p = process(model);
-    const auto dev = x.device();
+    const auto ids = layout(model);
+    const auto dev = x_model.device();
+    auto x = ids.to_gidd(x_model);
     auto z = gidd::corrupt(x, log_snr, noise.u_keep.to(dev), noise.u_kind.to(dev),
                            noise.tokens.to(dev), p);
-    auto hidden = model.hidden(z);  // (B, T, d)
+    auto hidden = model.hidden(ids.to_model(z));  // (B, T, d)
     auto w = gidd::elbo_weight(log_snr, z, x, p);
     auto elbo_weight = w * (-gidd::log_density(log_snr)).exp();  // w / p(λ)
     auto active = w.gt(0);
     auto d = model
                  .head_loss(hidden, c10::make_intrusive<gidd::KlPlusIsRows>(
                                         x.reshape({-1}), z.reshape({-1}), log_snr.reshape({-1}),
-                                        active.reshape({-1}), p))
+                                        active.reshape({-1}), p, ids))
                  .view_as(w);  // (B, T) KL + IS per token
     ObjectiveOutput out;
     out.metric_count = x.numel();

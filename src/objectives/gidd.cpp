@@ -199,7 +199,33 @@ torch::Tensor kl_plus_is(const torch::Tensor& logits, const torch::Tensor& x,
                          chunk_elements);
 }
 
-torch::Tensor KlPlusIsRows::value(const torch::Tensor& logits, int64_t begin) const {
+torch::Tensor TokenLayout::to_gidd(const torch::Tensor& model_ids) const {
+  return moves_ids() ? model_ids - model_ids.gt(mask).to(model_ids.scalar_type()) : model_ids;
+}
+
+torch::Tensor TokenLayout::to_model(const torch::Tensor& gidd_ids) const {
+  if (!moves_ids()) return gidd_ids;
+  auto real = gidd_ids + gidd_ids.ge(mask).to(gidd_ids.scalar_type());
+  return torch::where(gidd_ids.eq(real_tokens), torch::full_like(gidd_ids, mask), real);
+}
+
+torch::Tensor TokenLayout::real_logits(const torch::Tensor& logits) const {
+  if (!in_vocab()) return logits;
+  SB_CHECK(logits.size(-1) == real_tokens + 1, "logits must span the tokenizer's vocabulary");
+  if (!moves_ids()) return logits.narrow(-1, 0, real_tokens);  // K is the last id: a view
+  return torch::cat({logits.narrow(-1, 0, mask), logits.narrow(-1, mask + 1, real_tokens - mask)},
+                    -1);
+}
+
+torch::Tensor TokenLayout::model_grad(const torch::Tensor& grad) const {
+  if (!in_vocab()) return grad;
+  auto zero = torch::zeros_like(grad.narrow(-1, 0, 1));
+  return torch::cat({grad.narrow(-1, 0, mask), zero, grad.narrow(-1, mask, real_tokens - mask)},
+                    -1);
+}
+
+torch::Tensor KlPlusIsRows::value(const torch::Tensor& model_logits, int64_t begin) const {
+  const auto logits = layout_.real_logits(model_logits);  // (n, N)
   const int64_t n = logits.size(0);
   auto out = torch::zeros({n}, logits.options().dtype(torch::kFloat32));
   // Inactive rows (zero ELBO weight) are left at 0, and not computed.
@@ -211,17 +237,18 @@ torch::Tensor KlPlusIsRows::value(const torch::Tensor& logits, int64_t begin) co
   return out.index_copy_(0, idx, chunk_value(logits.index_select(0, idx), x, z, t, p_));
 }
 
-torch::Tensor KlPlusIsRows::grad(const torch::Tensor& logits, int64_t begin,
+torch::Tensor KlPlusIsRows::grad(const torch::Tensor& model_logits, int64_t begin,
                                  const torch::Tensor& grad_out) const {
+  const auto logits = layout_.real_logits(model_logits);  // (n, N)
   const int64_t n = logits.size(0);
   auto out = torch::zeros_like(logits, logits.options().dtype(torch::kFloat32));
   auto idx = active_.narrow(0, begin, n).nonzero().squeeze(1);
-  if (idx.numel() == 0) return out;
+  if (idx.numel() == 0) return layout_.model_grad(out);
   auto x = x_.narrow(0, begin, n).index_select(0, idx);
   auto z = z_.narrow(0, begin, n).index_select(0, idx);
   TokenTerms t = token_terms(x, z, log_snr_.narrow(0, begin, n).index_select(0, idx), p_);
-  return out.index_copy_(
-      0, idx, chunk_grad(logits.index_select(0, idx), x, z, t, grad_out.index_select(0, idx), p_));
+  return layout_.model_grad(out.index_copy_(
+      0, idx, chunk_grad(logits.index_select(0, idx), x, z, t, grad_out.index_select(0, idx), p_)));
 }
 
 torch::Tensor kl_plus_is_reference(const torch::Tensor& logits, const torch::Tensor& x,

@@ -25,6 +25,25 @@ struct NoiseProcess {
   int64_t mask_id() const { return vocab; }
 };
 
+// Where GIDD's ids (real tokens 0..N-1, mask N) sit among the model's ids.
+// By default they are the same ids (the mask one past the data's). With a
+// tokenizer's own mask token K inside its vocabulary of V = N + 1 ids
+// (objective.mask_id), the model's ids are the tokenizer's: real token g is
+// model id g for g < K and g + 1 above, the mask is K, and the head's V
+// logits include one for K that is never a prediction (dropped, as the
+// released code sets it to -1e6). Shapes: ids any; logits (n, V) <-> (n, N).
+struct TokenLayout {
+  int64_t real_tokens = 0;  // N
+  int64_t mask = -1;        // the mask's model id K; -1: N, GIDD's own ids
+
+  bool in_vocab() const { return mask >= 0; }
+  bool moves_ids() const { return mask >= 0 && mask < real_tokens; }
+  torch::Tensor to_gidd(const torch::Tensor& model_ids) const;   // real tokens (the data)
+  torch::Tensor to_model(const torch::Tensor& gidd_ids) const;   // real tokens and the mask
+  torch::Tensor real_logits(const torch::Tensor& logits) const;  // (n, V) -> (n, N)
+  torch::Tensor model_grad(const torch::Tensor& grad) const;     // (n, N) -> (n, V), 0 at K
+};
+
 // s(λ) = σ(a·λ + b): the share of uniform (vs mask) noise at log-SNR λ.
 torch::Tensor uniform_share(const torch::Tensor& log_snr, const NoiseProcess& p);
 
@@ -60,16 +79,18 @@ torch::Tensor kl_plus_is(const torch::Tensor& logits, const torch::Tensor& x,
 
 // The same per-token KL + IS as a RowLoss for the chunked LM head
 // (model/chunked_head.h): the logits are formed a chunk of tokens at a time
-// and never held whole. x, z (M) int64; log_snr (M); active (M) bool.
+// and never held whole. x, z (M) int64 GIDD ids; log_snr (M); active (M)
+// bool; the head's logits are in `layout`'s model ids.
 class KlPlusIsRows : public RowLoss {
  public:
   KlPlusIsRows(torch::Tensor x, torch::Tensor z, torch::Tensor log_snr, torch::Tensor active,
-               const NoiseProcess& p)
+               const NoiseProcess& p, const TokenLayout& layout = {})
       : x_(std::move(x)),
         z_(std::move(z)),
         log_snr_(std::move(log_snr)),
         active_(std::move(active)),
-        p_(p) {}
+        p_(p),
+        layout_(layout) {}
   torch::Tensor value(const torch::Tensor& logits, int64_t begin) const override;
   torch::Tensor grad(const torch::Tensor& logits, int64_t begin,
                      const torch::Tensor& grad_out) const override;
@@ -77,6 +98,7 @@ class KlPlusIsRows : public RowLoss {
  private:
   torch::Tensor x_, z_, log_snr_, active_;
   NoiseProcess p_;
+  TokenLayout layout_;
 };
 
 // The same quantity written densely over the full vocabulary including the

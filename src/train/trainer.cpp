@@ -118,6 +118,17 @@ std::unique_ptr<Training> build_training(const RunConfig& cfg, BuildMode mode,
     t->data.vocab = cfg.model.vocab;
     t->data.description = std::string("NOT OPENED (") + e.what() + ")";
   }
+  if (const int64_t mask = cfg.objective.mask_id; mask >= 0) {
+    // GIDD's real tokens are every id but the mask: a data token equal to it
+    // would be read as the real token above it.
+    const std::string why = "the data holds objective.mask_id, the tokenizer's mask token";
+    if (t->data.generator && mask < t->data.vocab) {
+      fail_at("objective.mask_id", mask, " is a token of the generated data (vocab ", t->data.vocab,
+              "); use an id >= ", t->data.vocab);
+    }
+    check_absent(t->data.train, mask, why);
+    check_absent(t->data.val, mask, why);
+  }
   if (cfg.model.vocab == 0) {
     t->cfg.model.vocab = t->data.vocab;
     t->cfg.resolved["model.vocab"] = ConfigValue{std::to_string(t->data.vocab), "data"};
