@@ -17,6 +17,8 @@ set -euo pipefail
 
 TORCH_VERSION=2.11.0  # the GPU machine's PyTorch; PyPI's wheel is the CUDA 13 build
 TENSORBOARD_VERSION=2.21.0
+PYARROW_VERSION=26.0.1      # scripts/prepare_data.py: parquet
+TOKENIZERS_VERSION=0.23.3   # scripts/prepare_data.py: tokenizer.json
 mode=${1:-run}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -54,6 +56,11 @@ fi
 if ! "$venv/bin/python" -c "import tensorboard, sys; sys.exit(tensorboard.__version__ != '$TENSORBOARD_VERSION')" 2>/dev/null; then
   say "installing tensorboard==$TENSORBOARD_VERSION into $venv"
   "$venv/bin/pip" install -q "tensorboard==$TENSORBOARD_VERSION"
+fi
+# The data-preparation script's packages (scripts/prepare_data.py and its test).
+if ! "$venv/bin/python" -c "import pyarrow, tokenizers, sys; sys.exit(pyarrow.__version__ != '$PYARROW_VERSION' or tokenizers.__version__ != '$TOKENIZERS_VERSION')" 2>/dev/null; then
+  say "installing pyarrow==$PYARROW_VERSION tokenizers==$TOKENIZERS_VERSION into $venv"
+  "$venv/bin/pip" install -q "pyarrow==$PYARROW_VERSION" "tokenizers==$TOKENIZERS_VERSION" numpy
 fi
 torch_prefix=$("$venv/bin/python" -c "import torch.utils; print(torch.utils.cmake_prefix_path)" 2>/dev/null)
 

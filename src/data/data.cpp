@@ -9,7 +9,9 @@
 
 #include "data/splitmix.h"
 #include "data/synthetic_hmm.h"
+#include "data/token_meta.h"
 #include "util/error.h"
+#include "util/file_crc32.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/parse.h"
@@ -55,6 +57,36 @@ int64_t Dataset::val_tokens() const {
   for (const auto& s : val) n += s.length;
   return n;
 }
+
+namespace {
+
+// Prepared shards against what their meta.json says, and the config against
+// both: ids inside the tokenizer's vocabulary, model.vocab covering it, and
+// data.tokenizer the very file the shards were made with. The tokenizer's
+// vocabulary becomes the data's (ids it never used included).
+void check_against_meta(const TokenMeta& meta, const DataConfig& cfg, int64_t model_vocab,
+                        Dataset& d) {
+  if (d.vocab > meta.vocab) {
+    fail_at(meta.path, "the shards hold id ", d.vocab - 1,
+            ", outside the tokenizer's vocabulary of ", meta.vocab, " (\"vocab\")");
+  }
+  if (model_vocab > 0 && model_vocab < meta.vocab) {
+    fail_at("model.vocab", model_vocab, " is smaller than the tokenizer's vocabulary of ",
+            meta.vocab, " (", meta.path, ")");
+  }
+  d.vocab = meta.vocab;
+  d.tokenizer_mask_id = meta.mask_id;
+  if (!cfg.tokenizer.empty() && cfg.tokenizer != "byte" && meta.tokenizer_crc32) {
+    const uint32_t crc = file_crc32(cfg.tokenizer).first;
+    if (crc != *meta.tokenizer_crc32) {
+      fail_at("data.tokenizer", cfg.tokenizer, " is not the tokenizer the shards were made with (",
+              meta.path, ": tokenizer ", meta.tokenizer, ", CRC32 ", *meta.tokenizer_crc32,
+              "; this file's CRC32 is ", crc, ")");
+    }
+  }
+}
+
+}  // namespace
 
 Dataset open_dataset(const DataConfig& cfg, int64_t model_vocab, int64_t context) {
   Dataset d;
@@ -108,19 +140,13 @@ Dataset open_dataset(const DataConfig& cfg, int64_t model_vocab, int64_t context
     d.tokenizer = tok;
     d.description = "text " + cfg.path + " (" + tok->describe() + ")";
   } else {
-    // Shards made by trainer prepare carry meta.json beside them.
-    const std::string meta = (std::filesystem::path(cfg.path).parent_path() / "meta.json").string();
-    if (cfg.nll_to_bpb == "auto" && std::filesystem::exists(meta)) {
-      nlohmann::json j;
-      try {
-        j = nlohmann::json::parse(read_file(meta));
-      } catch (const std::exception& e) {
-        fail_at(meta, "not JSON: ", e.what());
-      }
-      const double tokens = j.value("tokens", 0.0), bytes = j.value("bytes", 0.0);
-      if (!(tokens > 0) || !(bytes > 0)) fail_at(meta, "needs \"tokens\" and \"bytes\" > 0");
-      d.nll_to_bpb = tokens / (bytes * std::log(2.0));
-      d.nll_to_bpb_source = meta;
+    // Shards made by trainer prepare or scripts/prepare_data.py carry
+    // meta.json beside them.
+    const auto meta = read_token_meta(cfg.path);
+    if (meta && cfg.nll_to_bpb == "auto" && meta->tokens > 0 && meta->bytes > 0) {
+      d.nll_to_bpb =
+          static_cast<double>(meta->tokens) / (static_cast<double>(meta->bytes) * std::log(2.0));
+      d.nll_to_bpb_source = meta->path;
     }
     auto all = open_files(cfg.path, cfg.format);
     if (cfg.val_path.empty()) {
@@ -133,6 +159,7 @@ Dataset open_dataset(const DataConfig& cfg, int64_t model_vocab, int64_t context
     every.insert(every.end(), d.val.begin(), d.val.end());
     d.vocab = max_token(every) + 1;
     d.description = "tokens " + cfg.path;
+    if (meta) check_against_meta(*meta, cfg, model_vocab, d);
     // A tokenizer named for token files decodes samples (trainer sample).
     if (!cfg.tokenizer.empty() && cfg.tokenizer != "byte") {
       d.tokenizer = std::shared_ptr<const Tokenizer>(make_tokenizer(cfg.tokenizer));

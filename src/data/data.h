@@ -35,6 +35,7 @@ struct Dataset {
   // sources, or data.nll_to_bpb off), and where it came from.
   double nll_to_bpb = 0;
   std::string nll_to_bpb_source;
+  int64_t tokenizer_mask_id = -1;  // the tokenizer's own mask id (meta.json), -1: none
   int64_t train_tokens() const;
   int64_t val_tokens() const;
 };

@@ -5,8 +5,10 @@
 #include <nlohmann/json.hpp>
 
 #include "data/token_files.h"
+#include "data/token_meta.h"
 #include "data/tokenizer.h"
 #include "util/error.h"
+#include "util/file_crc32.h"
 #include "util/fs.h"
 
 namespace scalebed {
@@ -58,15 +60,19 @@ PrepareResult prepare_shards(const PrepareOptions& o) {
   // What the shards hold, for the trainer: the vocabulary, the tokenizer, and
   // the bytes behind the tokens (data.nll_to_bpb auto reads val_bpb off it).
   nlohmann::ordered_json meta = {
-      {"format", "scalebed-tokens"},
-      {"format_version", 1},
+      {"format", kTokenMetaFormat},
+      {"format_version", kTokenMetaVersion},
       {"vocab", r.vocab},
       {"tokenizer", o.tokenizer},
+      {"tokenizer_crc32",
+       o.tokenizer == "byte" ? nlohmann::json() : nlohmann::json(file_crc32(o.tokenizer).first)},
       {"eos_id", o.eos ? nlohmann::json(tok->eos_id()) : nlohmann::json()},
+      {"mask_id", nlohmann::json()},
       {"tokens", static_cast<int64_t>(tokens.size())},
       {"bytes", bytes},
       {"train_tokens", n_train},
-      {"val_tokens", n_val}};
+      {"val_tokens", n_val},
+      {"tool", "trainer prepare"}};
   write_file_atomic(o.out_dir + "/meta.json", meta.dump(2) + "\n");
   return r;
 }

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "util/error.h"
+#include "util/file_crc32.h"
 #include "util/fs.h"
 
 namespace scalebed {
@@ -47,22 +48,6 @@ TrainState TrainState::from_json(const nlohmann::json& j) {
 }
 
 namespace {
-
-// CRC32 (zlib) and size of a file, read back from the disk.
-std::pair<uint32_t, int64_t> crc32_of(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail_at(path, "cannot open: ", std::strerror(errno));
-  uLong crc = crc32(0L, Z_NULL, 0);
-  int64_t bytes = 0;
-  std::vector<char> buf(1 << 20);
-  while (in) {
-    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    const auto n = in.gcount();
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(buf.data()), static_cast<uInt>(n));
-    bytes += n;
-  }
-  return {static_cast<uint32_t>(crc), bytes};
-}
 
 // CRC32 of state.json's fields other than state_crc32 itself, as dumped
 // compactly (nlohmann round-trips every value, so a re-read dumps the same).
@@ -140,7 +125,7 @@ std::string checkpoint_problem(const std::string& dir, int64_t metrics_bytes) {
     return meta_path + ": CRC32 differs from the one it records (corrupted data)";
   }
   if (meta.contains("tensors_crc32")) {
-    const auto [crc, bytes] = crc32_of(tensors);
+    const auto [crc, bytes] = file_crc32(tensors);
     if (bytes != meta.value("tensors_bytes", int64_t{-1})) {
       return tensors + ": " + std::to_string(bytes) + " bytes, state.json records " +
              meta.value("tensors_bytes", nlohmann::json()).dump();
@@ -152,7 +137,7 @@ std::string checkpoint_problem(const std::string& dir, int64_t metrics_bytes) {
   for (const auto& shard : meta.value("optimizer_shards", nlohmann::json::array())) {
     const std::string file = dir + "/" + shard.value("file", std::string("?"));
     if (!fs::exists(file)) return file + ": missing (incomplete checkpoint)";
-    const auto [crc, bytes] = crc32_of(file);
+    const auto [crc, bytes] = file_crc32(file);
     if (bytes != shard.value("bytes", int64_t{-1}) || crc != shard.value("crc32", uint32_t{0})) {
       return file + ": size or CRC32 differs from the one state.json records (corrupted data)";
     }
