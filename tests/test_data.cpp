@@ -520,6 +520,45 @@ TEST(Prepare, TextToShardsAndBack) {
   EXPECT_EQ(back, text.substr(0, 1800));
 }
 
+// prepare streams: pieces of read_bytes (cut after a newline) tokenized one
+// at a time, shards written as they fill, the held-out tail cut at its byte
+// (never inside a UTF-8 character). With the byte tokenizer the stream must
+// be the files' bytes exactly, whatever the piece size.
+TEST(Prepare, StreamsInPiecesAndCutsTheTailAtACharacterBoundary) {
+  TempDir dir;
+  std::string a, b;
+  for (int i = 0; i < 300; ++i) a += "line " + std::to_string(i) + (i % 3 ? " é\n" : "\n");
+  for (int i = 0; i < 40; ++i) b += "second file, no final newline " + std::to_string(i);
+  write_text(dir / "a.txt", a);
+  write_text(dir / "b.txt", b);
+  const std::string all = a + b;
+  for (int64_t read_bytes : {int64_t{7}, int64_t{50}, int64_t{1} << 20}) {
+    PrepareOptions o;
+    o.inputs = {dir / "a.txt", dir / "b.txt"};
+    o.out_dir = dir / ("shards" + std::to_string(read_bytes));
+    o.val_fraction = 0.3;
+    o.shard_tokens = 333;
+    o.read_bytes = read_bytes;
+    const PrepareResult r = prepare_shards(o);
+    std::string stream;
+    for (const auto& path : r.files) {
+      const TokenSegment seg = open_token_file(path, "auto");
+      for (int64_t k = 0; k < seg.length; ++k) stream.push_back(static_cast<char>(seg.at(k)));
+    }
+    EXPECT_EQ(stream, all) << "read_bytes " << read_bytes;
+    // The tail: 30% of the bytes, moved past a continuation byte if it fell on
+    // one (it does here: the boundary is the second byte of an é).
+    size_t cut = all.size() - static_cast<size_t>(std::llround(all.size() * 0.3));
+    while ((static_cast<unsigned char>(all[cut]) & 0xC0) == 0x80) ++cut;
+    EXPECT_EQ(r.train_tokens, static_cast<int64_t>(cut)) << "read_bytes " << read_bytes;
+    EXPECT_EQ(r.val_tokens, static_cast<int64_t>(all.size() - cut));
+    EXPECT_EQ(r.files.front(), o.out_dir + "/train_000000.bin");  // train shards first
+    const size_t train_shards = (cut + 332) / 333, val_shards = (all.size() - cut + 332) / 333;
+    ASSERT_EQ(r.files.size(), train_shards + val_shards);
+    EXPECT_EQ(r.files[train_shards], o.out_dir + "/val_000000.bin");
+  }
+}
+
 TEST(Dataset, TextSourceTailSplitAndTooLittleData) {
   TempDir dir;
   write_text(dir / "t.txt", std::string(1000, 'x'));

@@ -103,7 +103,7 @@ struct PrepareCommand {
     app->add_option("--tokenizer", o.tokenizer, "byte (default) or a SentencePiece MODEL.model")
         ->type_name("byte|MODEL.model");
     cli::add_real(*app, "--val-fraction", o.val_fraction,
-                  "share of the tokens held out for validation (default 0.05)");
+                  "share of the inputs' bytes held out for validation, their tail\n(default 0.05)");
     cli::add_integer(*app, "--shard-tokens", o.shard_tokens, 1, INT64_MAX,
                      "tokens per shard (default 100000000)");
     app->add_flag("--eos", o.eos,
