@@ -3,7 +3,8 @@
 // bidirectional; with and without soft-cap and sink; T not a multiple of the
 // block, T = 1, one block larger than T) and against central finite
 // differences of itself in fp64. A whole model with the blockwise kernel
-// against the same model with the explicit one.
+// against the same model with the explicit one. Prompt conditioning in every
+// kernel against attention computed on the prompt alone.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -167,6 +168,57 @@ TEST(BlockwiseAttention, CausalOutputIgnoresLaterKeys) {
   auto after = blockwise_attention(in.q, k, v, in.sink_key, in.sink_value, o);
   EXPECT_TRUE(torch::equal(before.narrow(2, 0, 9), after.narrow(2, 0, 9)));
   EXPECT_FALSE(torch::allclose(before.narrow(2, 9, 10), after.narrow(2, 9, 10)));
+}
+
+// Prompt conditioning (row b's first P_b tokens attend only to each other
+// and the sink): in every kernel, a prompt query's output is what attention
+// over the prompt alone gives (the sequence cut to its first P_b tokens), and
+// every later query's output is what it is without prompts. Gradients of the
+// kernels agree (sdpa has no soft-cap: it runs uncapped).
+TEST(BlockwiseAttention, PromptsAttendOnlyToThemselvesInEveryKernel) {
+  const int64_t T = 23;
+  const auto prompt_lengths = torch::tensor({int64_t{9}, int64_t{0}, int64_t{23}});
+  for (double cap : {0.0, 3.0}) {
+    auto in = random_inputs(3, 2, T, 8, /*sink=*/true, torch::kFloat64, 3);
+    auto o = attention_options(/*causal=*/false, cap, 4);
+    std::vector<AttentionKernel> kernels = {AttentionKernel::kExplicit,
+                                            AttentionKernel::kBlockwise};
+    if (cap == 0) kernels.push_back(AttentionKernel::kSdpa);
+    auto upstream = torch::randn({3, 2, T, 8}, torch::kFloat64);
+    std::vector<std::vector<torch::Tensor>> results;
+    for (AttentionKernel kernel : kernels) {
+      for (auto& t : in.leaves()) t.mutable_grad() = torch::Tensor();
+      auto out = attend(in.q, in.k, in.v, in.sink_key, in.sink_value, o, kernel, prompt_lengths);
+      out.backward(upstream);
+      std::vector<torch::Tensor> r{out.detach()};
+      for (auto& t : in.leaves()) r.push_back(t.grad().clone());
+      torch::NoGradGuard no_grad;
+      auto plain = attend(in.q, in.k, in.v, in.sink_key, in.sink_value, o, kernel);
+      for (int64_t b = 0; b < 3; ++b) {
+        const int64_t P = prompt_lengths[b].item<int64_t>();
+        auto row = [&](const torch::Tensor& t) { return t.narrow(0, b, 1); };
+        if (P > 0) {
+          auto alone = attend(row(in.q).narrow(2, 0, P), row(in.k).narrow(2, 0, P),
+                              row(in.v).narrow(2, 0, P), in.sink_key, in.sink_value, o, kernel);
+          EXPECT_LT(max_abs(row(out).narrow(2, 0, P) - alone), 1e-12)
+              << "kernel " << static_cast<int>(kernel) << " cap " << cap << " row " << b;
+        }
+        if (P < T) {
+          EXPECT_LT(max_abs(row(out).narrow(2, P, T - P) - row(plain).narrow(2, P, T - P)), 1e-12)
+              << "kernel " << static_cast<int>(kernel) << " cap " << cap << " row " << b;
+        }
+      }
+      results.push_back(r);
+    }
+    // The explicit kernel forms its scores in fp32 even for fp64 inputs.
+    for (size_t k = 1; k < results.size(); ++k) {
+      for (size_t i = 0; i < results[0].size(); ++i) {
+        EXPECT_LT(max_abs(results[k][i] - results[0][i]), 1e-5)
+            << "kernel " << static_cast<int>(kernels[k]) << " against explicit, tensor " << i
+            << " cap " << cap;
+      }
+    }
+  }
 }
 
 // The paper's backbone (soft-cap 30, sink) with each kernel: same logits and

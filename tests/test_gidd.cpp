@@ -4,7 +4,8 @@
 // perfect prediction, corruption frequencies against q_λ (chi-square), the
 // chunked autograd function against a dense autograd reference, and a
 // one-token toy whose ELBO integral must equal the data entropy; the
-// tokenizer's own mask id (objective.mask_id) against the default layout.
+// tokenizer's own mask id (objective.mask_id) against the default layout;
+// prompt conditioning (objective.prompt_fraction).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -345,6 +346,56 @@ TEST(Gidd, TheTokenizersOwnMaskIdIsTheDefaultLayoutRelabelled) {
       EXPECT_FALSE(out.eq(K).any().item<bool>()) << "a mask token left in the sample";
       EXPECT_LT(out.max().item<int64_t>(), N + 1);
     }
+  }
+}
+
+// objective.prompt_fraction: the prefix length as the released code draws
+// it; a run whose rows draw no prompt trains exactly as one without the
+// option (the prompt draws come last, an empty prompt masks nothing); with
+// prompts every row leaves at least its first token unscored; and activation
+// checkpointing recomputes the blocks with the same prompt masks.
+TEST(Gidd, PromptConditioning) {
+  EXPECT_EQ(prompt_length(0.0, 64), 1);
+  EXPECT_EQ(prompt_length(1.0, 64), 64);
+  EXPECT_EQ(prompt_length(0.5, 64), 32);   // f = 1/2: positions 0..31
+  EXPECT_EQ(prompt_length(0.25, 64), 22);  // f = arccos(1/2)/π = 1/3: floor(63/3) + 1
+
+  for (AttentionKernel kernel : {AttentionKernel::kSdpa, AttentionKernel::kBlockwise}) {
+    TransformerOptions o;
+    o.layers = 2, o.d_model = 16, o.heads = 2, o.context = 16, o.causal = false;
+    o.vocab_in = 11, o.vocab_out = 10, o.kernel = kernel, o.attention_block = 4;
+    auto windows = torch::randint(0, 10, {6, o.context + 1});
+    auto loss_and_grads = [&](double prompt_fraction, bool checkpoint) {
+      o.checkpoint_blocks = checkpoint;
+      torch::manual_seed(9);
+      Transformer model(o);
+      {
+        torch::NoGradGuard g;
+        for (auto& w : model->parameters()) w.normal_(0.0, 0.3);
+      }
+      ObjectiveConfig cfg{"diffusion", "balanced", 0, 1.0, "paper", 1000, -9, 9, 0, 4};
+      cfg.prompt_fraction = prompt_fraction;
+      auto out = make_objective(cfg)->train_loss(*model, windows, 23, 0);
+      out.loss.backward();
+      std::vector<torch::Tensor> r{out.loss.detach(),
+                                   torch::tensor(static_cast<double>(out.metric_count))};
+      for (auto& p : model->parameters()) r.push_back(p.grad().clone());
+      return r;
+    };
+    auto max_difference = [](const std::vector<torch::Tensor>& a,
+                             const std::vector<torch::Tensor>& b) {
+      double worst = 0;
+      for (size_t i = 0; i < a.size(); ++i)
+        worst = std::max(worst, (a[i] - b[i]).abs().max().item<double>());
+      return worst;
+    };
+    const auto none = loss_and_grads(0, false);
+    EXPECT_LT(max_difference(loss_and_grads(1e-12, false), none), 1e-6);
+    const auto prompted = loss_and_grads(1, false);
+    EXPECT_LE(prompted[1].item<double>(), 6 * o.context - 6);  // each row's first token at least
+    EXPECT_GT(max_difference(prompted, none), 1e-3);
+    EXPECT_LT(max_difference(loss_and_grads(1, true), prompted), 1e-6)
+        << "checkpointed blocks recomputed without the prompt masks";
   }
 }
 

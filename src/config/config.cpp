@@ -56,6 +56,7 @@ const std::vector<SchemaEntry> kSchema = {
   {"objective.lambda_max", "float", "9", "diffusion: largest log-SNR", {}},
   {"objective.loss_reduction", "enum", "mean", "mean: the step's loss is the mean over its scored tokens; sum: their sum (the mean x batch x scored positions), as the diffusion paper's released code trains (args.py --loss_aggregation sum). Under LaProp/Adam only the epsilon and the gradient clip see the difference; the logged loss is the mean either way", {"mean", "sum"}},
   {"objective.mask_id", "int", "-1", "diffusion: the mask token's id. -1: one id past the data's vocabulary (model.vocab + 1 embedding rows); K: the tokenizer's own mask token inside its vocabulary (the paper's <|mask|>): model.vocab rows, the data must never hold K, and the head's logit for K is never a prediction", {}},
+  {"objective.prompt_fraction", "float", "0", "diffusion: share of training sequences given a clean prefix (prompt conditioning, as the released code trains: 0.2). The prefix is the first floor(f*(T-1))+1 tokens, f = arccos(1-2r)/pi with r uniform; it is never noised, not scored, and attends only to itself (and the sink), while the rest of the sequence attends to everything. Evaluation stays unconditional", {}},
   {"objective.per_token_lambda_fraction", "float", "0", "diffusion: share of training sequences that draw a lambda per token (the released code: 0.2)", {}},
   {"objective.eval_lambdas", "int", "4", "diffusion: stratified lambdas per validation sequence (fixed across runs)", {}},
 
@@ -332,6 +333,7 @@ RunConfig build_run_config(FlatConfig flat, const std::string& source_path) {
   ob.loss_reduction = r.str("objective.loss_reduction");
   ob.eval_lambdas = r.integer("objective.eval_lambdas");
   ob.mask_id = r.integer("objective.mask_id");
+  ob.prompt_fraction = r.real("objective.prompt_fraction");
   const std::map<std::string, double> shifts = {{"masked", -1000},
                                                 {"low-uniform", -2},
                                                 {"balanced", 0},
@@ -358,11 +360,16 @@ RunConfig build_run_config(FlatConfig flat, const std::string& source_path) {
   r.require(ob.per_token_lambda_fraction >= 0 && ob.per_token_lambda_fraction <= 1,
             "objective.per_token_lambda_fraction", "must be in [0, 1]");
   r.require(ob.eval_lambdas >= 1, "objective.eval_lambdas", "must be >= 1");
-  r.require(ob.mask_id >= -1, "objective.mask_id", "must be -1 (one id past the data) or an id >= 0");
+  r.require(ob.prompt_fraction >= 0 && ob.prompt_fraction <= 1, "objective.prompt_fraction",
+            "must be in [0, 1]");
+  r.require(ob.prompt_fraction == 0 || ob.kind == "diffusion", "objective.prompt_fraction",
+            "applies to diffusion (objective.kind: diffusion)");
+  r.require(ob.mask_id >= -1, "objective.mask_id",
+            "must be -1 (one id past the data) or an id >= 0");
   r.require(ob.mask_id == -1 || ob.kind == "diffusion", "objective.mask_id",
             "applies to diffusion (objective.kind: diffusion)");
-  r.require(ob.mask_id < 0 || c.model.vocab == 0 || ob.mask_id < c.model.vocab,
-            "objective.mask_id", "must be an id inside model.vocab");
+  r.require(ob.mask_id < 0 || c.model.vocab == 0 || ob.mask_id < c.model.vocab, "objective.mask_id",
+            "must be an id inside model.vocab");
 
   DataConfig& d = c.data;
   d.source = r.str("data.source");

@@ -50,6 +50,7 @@ struct ObjectiveConfig {
   int64_t eval_lambdas;                 // stratified λ per validation sequence
   std::string loss_reduction = "mean";  // mean | sum (over the step's scored tokens)
   int64_t mask_id = -1;  // diffusion: the tokenizer's own mask id K; -1: one id past the data's
+  double prompt_fraction = 0;  // diffusion: share of training rows with a clean, unscored prefix
 };
 
 struct SyntheticConfig {

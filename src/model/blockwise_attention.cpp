@@ -28,8 +28,8 @@ struct BlockScores {
 };
 
 BlockScores block_scores(const torch::Tensor& q_rows, const torch::Tensor& k_block,
-                         int64_t first_query, int64_t first_key,
-                         const BlockwiseAttentionOptions& o) {
+                         int64_t first_query, int64_t first_key, const BlockwiseAttentionOptions& o,
+                         const torch::Tensor& prompt_lengths) {
   BlockScores s;
   s.capped = torch::matmul(q_rows, k_block.transpose(-2, -1)).to(stat_type(q_rows)).mul_(o.scale);
   if (o.soft_cap > 0) {
@@ -42,6 +42,11 @@ BlockScores block_scores(const torch::Tensor& q_rows, const torch::Tensor& k_blo
     auto query_pos = torch::arange(first_query, first_query + q_rows.size(2), opts).unsqueeze(1);
     auto key_pos = torch::arange(first_key, first_key + k_block.size(2), opts).unsqueeze(0);
     s.capped.masked_fill_(key_pos > query_pos, kNegInf);
+  }
+  if (prompt_lengths.numel() > 0) {
+    s.capped.masked_fill_(
+        prompt_blocked(prompt_lengths, first_query, q_rows.size(2), first_key, k_block.size(2)),
+        kNegInf);
   }
   return s;
 }
@@ -64,8 +69,8 @@ BlockScores sink_scores(const torch::Tensor& q, const torch::Tensor& sink_key,
 struct BlockwiseAttentionFunction : public torch::autograd::Function<BlockwiseAttentionFunction> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& q, const torch::Tensor& k,
                                const torch::Tensor& v, const torch::Tensor& sink_key,
-                               const torch::Tensor& sink_value, double scale, double soft_cap,
-                               bool causal, int64_t block) {
+                               const torch::Tensor& sink_value, const torch::Tensor& prompt,
+                               double scale, double soft_cap, bool causal, int64_t block) {
     const BlockwiseAttentionOptions o{scale, soft_cap, causal, block};
     const int64_t B = q.size(0), H = q.size(1), T = q.size(2), Dh = q.size(3);
     const auto stat = stat_type(q);
@@ -87,7 +92,8 @@ struct BlockwiseAttentionFunction : public torch::autograd::Function<BlockwiseAt
       // remaining row sees at least key j0, so its maximum becomes finite.
       const int64_t q0 = causal ? j0 : 0, rows = T - q0;
       auto q_rows = q.narrow(2, q0, rows);
-      auto scores = block_scores(q_rows, k.narrow(2, j0, n), q0, j0, o).capped;
+      // With prompts, a prompt row sees key 0 in the first block: finite too.
+      auto scores = block_scores(q_rows, k.narrow(2, j0, n), q0, j0, o, prompt).capped;
       auto m = row_max.narrow(2, q0, rows), l = row_sum.narrow(2, q0, rows);
       auto a = acc.narrow(2, q0, rows);
       auto new_max = torch::maximum(m, std::get<0>(scores.max(-1, /*keepdim=*/true)));
@@ -104,7 +110,7 @@ struct BlockwiseAttentionFunction : public torch::autograd::Function<BlockwiseAt
     auto out_stat = acc.div_(row_sum);
     auto out = out_stat.to(q.scalar_type());
     auto log_sum_exp = row_max + row_sum.log();  // (B, H, T, 1)
-    ctx->save_for_backward({q, k, v, sink_key, sink_value, out_stat, log_sum_exp});
+    ctx->save_for_backward({q, k, v, sink_key, sink_value, out_stat, log_sum_exp, prompt});
     ctx->saved_data["scale"] = scale;
     ctx->saved_data["soft_cap"] = soft_cap;
     ctx->saved_data["causal"] = causal;
@@ -115,7 +121,8 @@ struct BlockwiseAttentionFunction : public torch::autograd::Function<BlockwiseAt
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
     const auto saved = ctx->get_saved_variables();
     const auto &q = saved[0], &k = saved[1], &v = saved[2], &sink_key = saved[3],
-               &sink_value = saved[4], &out_stat = saved[5], &log_sum_exp = saved[6];
+               &sink_value = saved[4], &out_stat = saved[5], &log_sum_exp = saved[6],
+               &prompt = saved[7];
     const BlockwiseAttentionOptions o{
         ctx->saved_data["scale"].toDouble(), ctx->saved_data["soft_cap"].toDouble(),
         ctx->saved_data["causal"].toBool(), ctx->saved_data["block"].toInt()};
@@ -141,7 +148,7 @@ struct BlockwiseAttentionFunction : public torch::autograd::Function<BlockwiseAt
       const int64_t q0 = o.causal ? j0 : 0, rows = T - q0;
       auto q_rows = q.narrow(2, q0, rows), k_block = k.narrow(2, j0, n);
       auto v_block = v.narrow(2, j0, n), go_rows = grad_out.narrow(2, q0, rows);
-      auto s = block_scores(q_rows, k_block, q0, j0, o);
+      auto s = block_scores(q_rows, k_block, q0, j0, o, prompt);
       // dP in fp32 (the softmax's backward); the other matmuls in the inputs' dtype.
       auto dp =
           torch::matmul(grad_out_stat.narrow(2, q0, rows), v_block.to(stat).transpose(-2, -1));
@@ -163,18 +170,29 @@ struct BlockwiseAttentionFunction : public torch::autograd::Function<BlockwiseAt
       dq.add_(ds * sink_key.to(stat).view({1, H, 1, Dh}));
       d_sink_key = (ds * q.to(stat)).sum(std::vector<int64_t>{0, 2}).to(sink_key.scalar_type());
     }
-    return {dq.to(dtype),    dk.to(k.scalar_type()), dv.to(v.scalar_type()),
-            d_sink_key,      d_sink_value,           torch::Tensor(),
-            torch::Tensor(), torch::Tensor(),        torch::Tensor()};
+    return {dq.to(dtype),    dk.to(k.scalar_type()), dv.to(v.scalar_type()), d_sink_key,
+            d_sink_value,    torch::Tensor(),        torch::Tensor(),        torch::Tensor(),
+            torch::Tensor(), torch::Tensor()};
   }
 };
 
 }  // namespace
 
+torch::Tensor prompt_blocked(const torch::Tensor& prompt_lengths, int64_t first_query, int64_t rows,
+                             int64_t first_key, int64_t keys) {
+  auto opts = torch::TensorOptions().dtype(torch::kInt64).device(prompt_lengths.device());
+  auto prompt = prompt_lengths.view({-1, 1});  // (B, 1)
+  auto query_in_prompt =
+      torch::arange(first_query, first_query + rows, opts).lt(prompt);             // (B, rows)
+  auto key_outside = torch::arange(first_key, first_key + keys, opts).ge(prompt);  // (B, keys)
+  return (query_in_prompt.unsqueeze(2) & key_outside.unsqueeze(1)).unsqueeze(1);
+}
+
 torch::Tensor blockwise_attention(const torch::Tensor& q, const torch::Tensor& k,
                                   const torch::Tensor& v, const torch::Tensor& sink_key,
                                   const torch::Tensor& sink_value,
-                                  const BlockwiseAttentionOptions& options) {
+                                  const BlockwiseAttentionOptions& options,
+                                  const torch::Tensor& prompt_lengths) {
   SB_CHECK(q.dim() == 4 && k.sizes() == q.sizes() && v.sizes() == q.sizes(),
            "blockwise attention wants q, k, v of one (B, H, T, Dh) shape");
   SB_CHECK(sink_key.defined() == sink_value.defined(), "sink key and value come together");
@@ -183,9 +201,11 @@ torch::Tensor blockwise_attention(const torch::Tensor& q, const torch::Tensor& k
   // stand in for its key and value (and get no gradient).
   const bool sink = sink_key.defined();
   const auto none = torch::empty({0}, q.options());
-  return BlockwiseAttentionFunction::apply(q, k, v, sink ? sink_key : none,
-                                           sink ? sink_value : none, options.scale,
-                                           options.soft_cap, options.causal, options.block);
+  const auto no_prompt = torch::empty({0}, q.options().dtype(torch::kInt64));
+  return BlockwiseAttentionFunction::apply(
+      q, k, v, sink ? sink_key : none, sink ? sink_value : none,
+      prompt_lengths.defined() ? prompt_lengths : no_prompt, options.scale, options.soft_cap,
+      options.causal, options.block);
 }
 
 }  // namespace scalebed

@@ -26,11 +26,21 @@ struct BlockwiseAttentionOptions {
   int64_t block = 128;  // keys per block
 };
 
-// q, k, v (B, H, T, Dh); sink_key, sink_value (H, Dh) or both undefined.
+// Prompt conditioning (a clean prefix of P_b tokens in row b): which
+// (query, key) pairs it forbids, true where query i < P_b would see key
+// j >= P_b: the prompt attends only to itself (and the sink), the rest of the
+// row to everything. prompt_lengths (B) int64; queries first_query..+rows,
+// keys first_key..+keys -> (B, 1, rows, keys) bool.
+torch::Tensor prompt_blocked(const torch::Tensor& prompt_lengths, int64_t first_query, int64_t rows,
+                             int64_t first_key, int64_t keys);
+
+// q, k, v (B, H, T, Dh); sink_key, sink_value (H, Dh) or both undefined;
+// prompt_lengths (B) int64 or undefined (no prompts).
 // Returns (B, H, T, Dh) in q's dtype.
 torch::Tensor blockwise_attention(const torch::Tensor& q, const torch::Tensor& k,
                                   const torch::Tensor& v, const torch::Tensor& sink_key,
                                   const torch::Tensor& sink_value,
-                                  const BlockwiseAttentionOptions& options);
+                                  const BlockwiseAttentionOptions& options,
+                                  const torch::Tensor& prompt_lengths = {});
 
 }  // namespace scalebed

@@ -45,10 +45,14 @@ class AutocastScope {
 // takes the gradients of its input and parameters from that graph. Blocks
 // are deterministic (no dropout), so the recomputation is exact.
 struct BlockRecompute : public torch::CustomClassHolder {
-  BlockRecompute(Block b, torch::Tensor c, torch::Tensor s, bool bf16_)
-      : block(std::move(b)), cos(std::move(c)), sin(std::move(s)), bf16(bf16_) {}
+  BlockRecompute(Block b, torch::Tensor c, torch::Tensor s, torch::Tensor p, bool bf16_)
+      : block(std::move(b)),
+        cos(std::move(c)),
+        sin(std::move(s)),
+        prompt_lengths(std::move(p)),
+        bf16(bf16_) {}
   Block block;
-  torch::Tensor cos, sin;
+  torch::Tensor cos, sin, prompt_lengths;
   bool bf16;
 };
 
@@ -58,7 +62,7 @@ struct CheckpointedBlock : public torch::autograd::Function<CheckpointedBlock> {
     ctx->save_for_backward({x});
     ctx->saved_data["recompute"] = c10::IValue::make_capsule(r);
     // Inside a custom forward autograd records nothing: no activations kept.
-    return r->block->forward(x, r->cos, r->sin);
+    return r->block->forward(x, r->cos, r->sin, r->prompt_lengths);
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
@@ -72,7 +76,7 @@ struct CheckpointedBlock : public torch::autograd::Function<CheckpointedBlock> {
     {
       torch::AutoGradMode grad_mode(true);
       AutocastScope autocast(r->bf16, x.device().type());
-      y = r->block->forward(x, r->cos, r->sin);
+      y = r->block->forward(x, r->cos, r->sin, r->prompt_lengths);
     }
     auto grads = torch::autograd::grad({y}, inputs, {grad_outputs[0]}, /*retain_graph=*/false,
                                        /*create_graph=*/false, /*allow_unused=*/true);
@@ -136,12 +140,13 @@ torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos,
 
 torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                      const torch::Tensor& sink_key, const torch::Tensor& sink_value,
-                     const TransformerOptions& o, AttentionKernel kernel) {
+                     const TransformerOptions& o, AttentionKernel kernel,
+                     const torch::Tensor& prompt_lengths) {
   const int64_t B = q.size(0), H = q.size(1), T = q.size(2), Dh = q.size(3);
   const double scale = 1.0 / std::sqrt(static_cast<double>(Dh));
   if (kernel == AttentionKernel::kBlockwise) {
     return blockwise_attention(q, k, v, sink_key, sink_value,
-                               {scale, o.soft_cap, o.causal, o.attention_block});
+                               {scale, o.soft_cap, o.causal, o.attention_block}, prompt_lengths);
   }
   torch::Tensor keys = k, values = v;  // (B, H, T(+1), Dh)
   const bool sink = sink_key.defined();
@@ -152,17 +157,24 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
     values = torch::cat(
         {sink_value.view({1, H, 1, Dh}).expand({B, H, 1, Dh}).to(v.scalar_type()), v}, 2);
   }
-  // allowed (T, T+S): causal over the sequence part; the sink is always visible.
+  // allowed (T, T+S), or (B, 1, T, T+S) with prompts: causal over the
+  // sequence part, prompts attending to themselves; the sink is always visible.
   torch::Tensor allowed;
-  if (o.causal) {
-    auto opts = torch::TensorOptions().dtype(torch::kBool).device(q.device());
-    auto tri = torch::ones({T, T}, opts).tril();
-    allowed = sink ? torch::cat({torch::ones({T, 1}, opts), tri}, 1) : tri;
+  auto opts = torch::TensorOptions().dtype(torch::kBool).device(q.device());
+  if (o.causal) allowed = torch::ones({T, T}, opts).tril();
+  if (prompt_lengths.defined()) {
+    auto open = prompt_blocked(prompt_lengths, 0, T, 0, T).logical_not();  // (B, 1, T, T)
+    allowed = allowed.defined() ? open.logical_and(allowed) : open;
+  }
+  if (allowed.defined() && sink) {
+    auto sizes = allowed.sizes().vec();
+    sizes.back() = 1;
+    allowed = torch::cat({torch::ones(sizes, opts), allowed}, -1);
   }
 
   if (kernel == AttentionKernel::kSdpa) {
     SB_CHECK(o.soft_cap == 0.0, "the sdpa kernel cannot apply a soft-cap");
-    if (o.causal && !sink) {
+    if (o.causal && !sink && !prompt_lengths.defined()) {
       return at::scaled_dot_product_attention(q, keys, values, {}, 0.0, /*is_causal=*/true, scale);
     }
     std::optional<torch::Tensor> mask;
@@ -198,7 +210,8 @@ AttentionImpl::AttentionImpl(const TransformerOptions& opts) : options(opts) {
 }
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
-                                     const torch::Tensor& sin) {
+                                     const torch::Tensor& sin,
+                                     const torch::Tensor& prompt_lengths) {
   const int64_t B = x.size(0), T = x.size(1), H = options.heads, Dh = options.head_dim();
   // In bf16 the input is cast once here, not by autocast for each projection.
   const auto xin = options.bf16 ? x.to(torch::kBFloat16) : x;
@@ -211,7 +224,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   auto qh = apply_rope(split(qx), cos, sin);  // (B, H, T, Dh)
   auto kh = apply_rope(split(kx), cos, sin);
   auto vh = split(vx);
-  auto out = attend(qh, kh, vh, sink_key, sink_value, options, options.kernel);
+  auto out = attend(qh, kh, vh, sink_key, sink_value, options, options.kernel, prompt_lengths);
   return o->forward(out.transpose(1, 2).reshape({B, T, H * Dh}));
 }
 
@@ -233,8 +246,8 @@ BlockImpl::BlockImpl(const TransformerOptions& o) : residual_scale(o.residual_sc
 }
 
 torch::Tensor BlockImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
-                                 const torch::Tensor& sin) {
-  auto h = x + residual_scale * attn->forward(attn_norm->forward(x), cos, sin);
+                                 const torch::Tensor& sin, const torch::Tensor& prompt_lengths) {
+  auto h = x + residual_scale * attn->forward(attn_norm->forward(x), cos, sin, prompt_lengths);
   return h + residual_scale * mlp->forward(mlp_norm->forward(h));
 }
 
@@ -255,7 +268,8 @@ TransformerImpl::TransformerImpl(const TransformerOptions& o) : options_(o) {
   rope_sin_ = register_buffer("rope_sin", angles.sin().to(torch::kFloat32));
 }
 
-torch::Tensor TransformerImpl::hidden(const torch::Tensor& tokens) {
+torch::Tensor TransformerImpl::hidden(const torch::Tensor& tokens,
+                                      const torch::Tensor& prompt_lengths) {
   const int64_t T = tokens.size(1);
   SB_CHECK(T <= options_.context, "sequence of ", T, " tokens exceeds the context ",
            options_.context);
@@ -270,9 +284,9 @@ torch::Tensor TransformerImpl::hidden(const torch::Tensor& tokens) {
       x = CheckpointedBlock::apply(
           x, at::TensorList(params),
           c10::make_intrusive<BlockRecompute>(Block(std::dynamic_pointer_cast<BlockImpl>(module)),
-                                              cos, sin, options_.bf16));
+                                              cos, sin, prompt_lengths, options_.bf16));
     } else {
-      x = block->forward(x, cos, sin);
+      x = block->forward(x, cos, sin, prompt_lengths);
     }
   }
   return final_norm->forward(x);

@@ -40,8 +40,9 @@ torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos,
 class AttentionImpl : public torch::nn::Module {
  public:
   explicit AttentionImpl(const TransformerOptions& o);
-  // x (B, T, d) -> (B, T, d); rope cos/sin (T, Dh/2)
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
+  // x (B, T, d) -> (B, T, d); rope cos/sin (T, Dh/2); prompt_lengths (B) or undefined
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                        const torch::Tensor& prompt_lengths = {});
   torch::nn::Linear q{nullptr}, k{nullptr}, v{nullptr}, o{nullptr};
   RMSNorm q_norm{nullptr}, k_norm{nullptr};
   torch::Tensor sink_key, sink_value;  // (H, Dh) each, when the sink is on
@@ -49,11 +50,14 @@ class AttentionImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Attention);
 
-// softmax(q·kᵀ/√Dh [soft-capped] [+ sink slot] [causal]) · v on (B, H, T, Dh)
-// tensors, by the chosen kernel. Exposed for the kernel-agreement tests.
+// softmax(q·kᵀ/√Dh [soft-capped] [+ sink slot] [causal] [prompts]) · v on
+// (B, H, T, Dh) tensors, by the chosen kernel. prompt_lengths (B) int64, or
+// undefined: row b's first P_b tokens attend only to each other (and the
+// sink); see prompt_blocked(). Exposed for the kernel-agreement tests.
 torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                      const torch::Tensor& sink_key, const torch::Tensor& sink_value,
-                     const TransformerOptions& o, AttentionKernel kernel);
+                     const TransformerOptions& o, AttentionKernel kernel,
+                     const torch::Tensor& prompt_lengths = {});
 
 class MlpImpl : public torch::nn::Module {
  public:
@@ -66,7 +70,8 @@ TORCH_MODULE(Mlp);
 class BlockImpl : public torch::nn::Module {
  public:
   explicit BlockImpl(const TransformerOptions& o);
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                        const torch::Tensor& prompt_lengths = {});
   RMSNorm attn_norm{nullptr}, mlp_norm{nullptr};
   Attention attn{nullptr};
   Mlp mlp{nullptr};
@@ -77,8 +82,9 @@ TORCH_MODULE(Block);
 class TransformerImpl : public torch::nn::Module {
  public:
   explicit TransformerImpl(const TransformerOptions& o);
-  // tokens (B, T) int64 -> final hidden states (B, T, d), after the final norm
-  torch::Tensor hidden(const torch::Tensor& tokens);
+  // tokens (B, T) int64 -> final hidden states (B, T, d), after the final norm;
+  // prompt_lengths (B) int64: clean prefixes that attend only to themselves
+  torch::Tensor hidden(const torch::Tensor& tokens, const torch::Tensor& prompt_lengths = {});
   // final hidden (…, d) -> logits (…, vocab_out) in fp32
   torch::Tensor logits(const torch::Tensor& hidden);
   torch::Tensor forward(const torch::Tensor& tokens) { return logits(hidden(tokens)); }

@@ -37,6 +37,7 @@ class Diffusion : public Objective {
                                {"mixing_scale", cfg_.mixing_scale}}},
                              {"weighting", cfg_.weighting}};
     if (cfg_.mask_id >= 0) fields["mask_id"] = cfg_.mask_id;  // the tokenizer's own
+    if (cfg_.prompt_fraction > 0) fields["prompt_fraction"] = cfg_.prompt_fraction;
     return fields;
   }
 
@@ -48,6 +49,7 @@ class Diffusion : public Objective {
     // configurable share of sequences one per token; then the corruption.
     std::vector<torch::Tensor> u;
     NoiseRows rows;
+    std::vector<int64_t> prompt(B, 0);
     for (int64_t b = 0; b < B; ++b) {
       auto gen = generator(mix_seed(step_seed, static_cast<uint64_t>(first_row + b), 0));
       auto row_u = torch::rand({1}, gen).expand({T});
@@ -58,9 +60,16 @@ class Diffusion : public Objective {
       }
       u.push_back(row_u);
       rows.draw(T, gen);
+      if (cfg_.prompt_fraction > 0) {  // drawn last: runs without prompts keep their noise
+        const bool has_prompt = torch::rand({1}, gen).item<double>() < cfg_.prompt_fraction;
+        const double r = torch::rand({1}, gen).item<double>();
+        if (has_prompt) prompt[b] = gidd::prompt_length(r, T);
+      }
     }
     auto log_snr = gidd::log_snr_from_uniform(torch::stack(u), process(model));  // (B, T)
-    return loss_at(model, x, log_snr.to(x.device()), rows.stack(), /*train=*/true);
+    torch::Tensor prompt_lengths;
+    if (cfg_.prompt_fraction > 0) prompt_lengths = torch::tensor(prompt).to(x.device());
+    return loss_at(model, x, log_snr.to(x.device()), rows.stack(), /*train=*/true, prompt_lengths);
   }
 
   ObjectiveOutput eval_loss(TransformerImpl& model, const torch::Tensor& windows,
@@ -209,17 +218,27 @@ class Diffusion : public Objective {
     return {process(model).vocab, cfg_.mask_id};
   }
 
-  // x (B, T) in the data's (model) ids; the forward process and the loss in GIDD's.
+  // x (B, T) in the data's (model) ids; the forward process and the loss in
+  // GIDD's. prompt_lengths (B), or undefined: row b's first P_b tokens stay
+  // clean, are not scored, and attend only to each other.
   ObjectiveOutput loss_at(TransformerImpl& model, const torch::Tensor& x_model,
-                          const torch::Tensor& log_snr, const Noise& noise, bool train) {
+                          const torch::Tensor& log_snr, const Noise& noise, bool train,
+                          const torch::Tensor& prompt_lengths = {}) {
     const auto p = process(model);
     const auto ids = layout(model);
     const auto dev = x_model.device();
     auto x = ids.to_gidd(x_model);
     auto z = gidd::corrupt(x, log_snr, noise.u_keep.to(dev), noise.u_kind.to(dev),
                            noise.tokens.to(dev), p);
-    auto hidden = model.hidden(ids.to_model(z));  // (B, T, d)
+    torch::Tensor in_prompt;  // (B, T) bool
+    if (prompt_lengths.defined()) {
+      in_prompt =
+          torch::arange(x.size(1), x.options()).view({1, -1}).lt(prompt_lengths.view({-1, 1}));
+      z = torch::where(in_prompt, x, z);
+    }
+    auto hidden = model.hidden(ids.to_model(z), prompt_lengths);  // (B, T, d)
     auto w = gidd::elbo_weight(log_snr, z, x, p);
+    if (in_prompt.defined()) w = w.masked_fill(in_prompt, 0.0);  // not scored
     auto elbo_weight = w * (-gidd::log_density(log_snr)).exp();  // w / p(λ)
     auto active = w.gt(0);
     auto d = model
@@ -228,11 +247,13 @@ class Diffusion : public Objective {
                                         active.reshape({-1}), p, ids))
                  .view_as(w);  // (B, T) KL + IS per token
     ObjectiveOutput out;
-    out.metric_count = x.numel();
+    // The metric is per scored token; the loss keeps dividing by every token
+    // (prompt tokens add 0), so that the summed reduction stays the exact sum.
+    out.metric_count = x.numel() - (in_prompt.defined() ? in_prompt.sum().item<int64_t>() : 0);
     out.metric_sum = (elbo_weight * d).detach().sum();
     if (train) {
       auto train_weight = cfg_.weighting == "elbo" ? elbo_weight : w.clamp(0.0, cfg_.weight_clip);
-      out.loss = (train_weight * d).sum() / static_cast<double>(out.metric_count);
+      out.loss = (train_weight * d).sum() / static_cast<double>(x.numel());
     }
     return out;
   }

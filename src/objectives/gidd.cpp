@@ -199,6 +199,11 @@ torch::Tensor kl_plus_is(const torch::Tensor& logits, const torch::Tensor& x,
                          chunk_elements);
 }
 
+int64_t prompt_length(double r, int64_t T) {
+  const double f = std::acos(1 - 2 * r) / M_PI;
+  return std::min<int64_t>(T, static_cast<int64_t>(std::floor(f * static_cast<double>(T - 1))) + 1);
+}
+
 torch::Tensor TokenLayout::to_gidd(const torch::Tensor& model_ids) const {
   return moves_ids() ? model_ids - model_ids.gt(mask).to(model_ids.scalar_type()) : model_ids;
 }

@@ -44,6 +44,11 @@ struct TokenLayout {
   torch::Tensor model_grad(const torch::Tensor& grad) const;     // (n, N) -> (n, V), 0 at K
 };
 
+// Prompt conditioning's clean prefix for a uniform r, as the released code
+// draws it: the positions t <= f·(T − 1), f = arccos(1 − 2r)/π (f near 0 and
+// near 1 most likely): 1..T tokens.
+int64_t prompt_length(double r, int64_t T);
+
 // s(λ) = σ(a·λ + b): the share of uniform (vs mask) noise at log-SNR λ.
 torch::Tensor uniform_share(const torch::Tensor& log_snr, const NoiseProcess& p);
 
