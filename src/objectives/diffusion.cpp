@@ -67,9 +67,8 @@ class Diffusion : public Objective {
       }
     }
     auto log_snr = gidd::log_snr_from_uniform(torch::stack(u), process(model));  // (B, T)
-    torch::Tensor prompt_lengths;
-    if (cfg_.prompt_fraction > 0) prompt_lengths = torch::tensor(prompt).to(x.device());
-    return loss_at(model, x, log_snr.to(x.device()), rows.stack(), /*train=*/true, prompt_lengths);
+    if (cfg_.prompt_fraction == 0) prompt.clear();
+    return loss_at(model, x, log_snr.to(x.device()), rows.stack(), /*train=*/true, prompt);
   }
 
   ObjectiveOutput eval_loss(TransformerImpl& model, const torch::Tensor& windows,
@@ -219,19 +218,22 @@ class Diffusion : public Objective {
   }
 
   // x (B, T) in the data's (model) ids; the forward process and the loss in
-  // GIDD's. prompt_lengths (B), or undefined: row b's first P_b tokens stay
-  // clean, are not scored, and attend only to each other.
+  // GIDD's. prompt (B) or empty: row b's first P_b tokens stay clean, are not
+  // scored, and attend only to each other.
   ObjectiveOutput loss_at(TransformerImpl& model, const torch::Tensor& x_model,
                           const torch::Tensor& log_snr, const Noise& noise, bool train,
-                          const torch::Tensor& prompt_lengths = {}) {
+                          const std::vector<int64_t>& prompt = {}) {
     const auto p = process(model);
     const auto ids = layout(model);
     const auto dev = x_model.device();
     auto x = ids.to_gidd(x_model);
     auto z = gidd::corrupt(x, log_snr, noise.u_keep.to(dev), noise.u_kind.to(dev),
                            noise.tokens.to(dev), p);
-    torch::Tensor in_prompt;  // (B, T) bool
-    if (prompt_lengths.defined()) {
+    torch::Tensor prompt_lengths, in_prompt;  // (B) int64, (B, T) bool
+    int64_t prompt_tokens = 0;
+    if (!prompt.empty()) {
+      prompt_lengths = torch::tensor(prompt).to(dev);
+      for (int64_t p_b : prompt) prompt_tokens += p_b;
       in_prompt =
           torch::arange(x.size(1), x.options()).view({1, -1}).lt(prompt_lengths.view({-1, 1}));
       z = torch::where(in_prompt, x, z);
@@ -249,7 +251,7 @@ class Diffusion : public Objective {
     ObjectiveOutput out;
     // The metric is per scored token; the loss keeps dividing by every token
     // (prompt tokens add 0), so that the summed reduction stays the exact sum.
-    out.metric_count = x.numel() - (in_prompt.defined() ? in_prompt.sum().item<int64_t>() : 0);
+    out.metric_count = x.numel() - prompt_tokens;
     out.metric_sum = (elbo_weight * d).detach().sum();
     if (train) {
       auto train_weight = cfg_.weighting == "elbo" ? elbo_weight : w.clamp(0.0, cfg_.weight_clip);
