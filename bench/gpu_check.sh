@@ -16,7 +16,7 @@
 #   5. fp32 throughput (bench_train) at L8-D512, beside stage 9's bf16
 #   6. bf16 on the GPU against the CPU's fp32 curve, 50 steps, AR and diffusion
 #   7. blockwise attention against explicit on the GPU (soft-cap 30, sink),
-#      fp32 and bf16
+#      fp32 and bf16, and with prompt conditioning
 #   8. peak GPU memory against the estimate: L8-D512 in bf16 with each
 #      attention kernel and with activation checkpointing
 #   9. tokens/s and MFU at L8-D512 and L12-D768 (T 2048, vocab 131k, bf16):
@@ -171,6 +171,11 @@ for precision in fp32 bf16; do
     --set train.precision=$precision
   compare "cuda_explicit_$precision" "cuda_blockwise_$precision" "$limit"
 done
+# Prompt conditioning (the paper preset's 20%, here 50%) masks every kernel.
+prompted=("${fp32[@]}" "${capped[@]}" "${diffusion[@]}" --set objective.prompt_fraction=0.5)
+train cuda_prompt_explicit "${prompted[@]}" --set model.attention=explicit
+train cuda_prompt_blockwise "${prompted[@]}" --set model.attention=blockwise
+compare cuda_prompt_explicit cuda_prompt_blockwise 1e-4
 fi
 
 if want 11; then
