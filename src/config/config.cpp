@@ -360,14 +360,12 @@ RunConfig build_run_config(FlatConfig flat, const std::string& source_path) {
   r.require(ob.per_token_lambda_fraction >= 0 && ob.per_token_lambda_fraction <= 1,
             "objective.per_token_lambda_fraction", "must be in [0, 1]");
   r.require(ob.eval_lambdas >= 1, "objective.eval_lambdas", "must be >= 1");
+  // Diffusion's keys are ignored by AR, so that one base config (the paper's)
+  // serves both objectives.
   r.require(ob.prompt_fraction >= 0 && ob.prompt_fraction <= 1, "objective.prompt_fraction",
             "must be in [0, 1]");
-  r.require(ob.prompt_fraction == 0 || ob.kind == "diffusion", "objective.prompt_fraction",
-            "applies to diffusion (objective.kind: diffusion)");
   r.require(ob.mask_id >= -1, "objective.mask_id",
             "must be -1 (one id past the data) or an id >= 0");
-  r.require(ob.mask_id == -1 || ob.kind == "diffusion", "objective.mask_id",
-            "applies to diffusion (objective.kind: diffusion)");
   r.require(ob.mask_id < 0 || c.model.vocab == 0 || ob.mask_id < c.model.vocab, "objective.mask_id",
             "must be an id inside model.vocab");
 
