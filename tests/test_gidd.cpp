@@ -356,7 +356,8 @@ TEST(Gidd, TheTokenizersOwnMaskIdIsTheDefaultLayoutRelabelled) {
 // checkpointing recomputes the blocks with the same prompt masks.
 TEST(Gidd, PromptConditioning) {
   EXPECT_EQ(prompt_length(0.0, 64), 1);
-  EXPECT_EQ(prompt_length(1.0, 64), 64);
+  EXPECT_EQ(prompt_length(1.0, 64), 63);   // never the whole row
+  EXPECT_EQ(prompt_length(0.3, 1), 0);     // a row of one token keeps it to score
   EXPECT_EQ(prompt_length(0.5, 64), 32);   // f = 1/2: positions 0..31
   EXPECT_EQ(prompt_length(0.25, 64), 22);  // f = arccos(1/2)/π = 1/3: floor(63/3) + 1
 

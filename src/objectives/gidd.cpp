@@ -201,7 +201,10 @@ torch::Tensor kl_plus_is(const torch::Tensor& logits, const torch::Tensor& x,
 
 int64_t prompt_length(double r, int64_t T) {
   const double f = std::acos(1 - 2 * r) / M_PI;
-  return std::min<int64_t>(T, static_cast<int64_t>(std::floor(f * static_cast<double>(T - 1))) + 1);
+  // r < 1 never reaches T (f = 1 only at r = 1); the cap keeps a token to score
+  // in every row, also at T = 1.
+  return std::min<int64_t>(T - 1,
+                           static_cast<int64_t>(std::floor(f * static_cast<double>(T - 1))) + 1);
 }
 
 torch::Tensor TokenLayout::to_gidd(const torch::Tensor& model_ids) const {

@@ -46,7 +46,7 @@ struct TokenLayout {
 
 // Prompt conditioning's clean prefix for a uniform r, as the released code
 // draws it: the positions t <= f·(T − 1), f = arccos(1 − 2r)/π (f near 0 and
-// near 1 most likely): 1..T tokens.
+// near 1 most likely), and at most T − 1 so that every row keeps a token to score.
 int64_t prompt_length(double r, int64_t T);
 
 // s(λ) = σ(a·λ + b): the share of uniform (vs mask) noise at log-SNR λ.
