@@ -196,8 +196,7 @@ int main(int argc, char** argv) {
   try {
     if (auto code = parse_command_line(argc, argv, command)) return *code;
   } catch (const UsageError& e) {
-    std::cerr << "analyze: " << e.what() << "\n(run analyze --help for usage)\n";
-    return scalebed::kExitUsage;
+    return cli::usage_error("analyze", e.what());
   }
   const std::string& input = command.input;
   const std::string& out_dir = command.out_dir;

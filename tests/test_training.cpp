@@ -541,6 +541,13 @@ TEST(Cli, TheTokenizersOwnMaskIdTrainsAndIsRefusedWhereTheDataHoldsIt) {
             std::string::npos)
       << r.output;
   EXPECT_FALSE(fs::exists(dir / "clash"));
+  // Generated data draws every id below its vocabulary.
+  r = run_process({kTrainer, "--config", dir / "c.yaml", "--set", "data.source=zipf_markov",
+                   "--set", "model.vocab=0", "--set", "objective.mask_id=3", "--dry-run"});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("objective.mask_id: 3 is a token of the generated data"),
+            std::string::npos)
+      << r.output;
   r = run_process(
       {kTrainer, "--config", dir / "c.yaml", "--set", "objective.mask_id=256", "--dry-run"});
   EXPECT_EQ(r.exit_code, 1) << r.output;

@@ -325,8 +325,7 @@ int main(int argc, char** argv) {
   try {
     return trainer_main(std::vector<std::string>(argv + 1, argv + argc), argv[0]);
   } catch (const UsageError& e) {
-    std::cerr << "trainer: " << e.what() << "\n(run trainer --help for usage)\n";
-    return scalebed::kExitUsage;
+    return cli::usage_error("trainer", e.what());
   } catch (const scalebed::Error& e) {
     std::cerr << "error: " << e.what() << "\n";
     return scalebed::kExitError;

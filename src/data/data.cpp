@@ -5,8 +5,6 @@
 #include <cmath>
 #include <filesystem>
 
-#include <nlohmann/json.hpp>
-
 #include "data/splitmix.h"
 #include "data/synthetic_hmm.h"
 #include "data/token_meta.h"

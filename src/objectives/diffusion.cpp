@@ -6,6 +6,7 @@
 #include "data/data.h"
 #include "objectives/gidd.h"
 #include "objectives/objective.h"
+#include "util/error.h"
 
 namespace scalebed {
 namespace {
@@ -39,6 +40,24 @@ class Diffusion : public Objective {
     if (cfg_.mask_id >= 0) fields["mask_id"] = cfg_.mask_id;  // the tokenizer's own
     if (cfg_.prompt_fraction > 0) fields["prompt_fraction"] = cfg_.prompt_fraction;
     return fields;
+  }
+  // The tokenizer's own mask id: the shards' meta.json must name the same one,
+  // and no data token may be it (GIDD's real tokens are every id but the
+  // mask: one equal to it would be read as the real token above it).
+  void check_data(const Dataset& data) const override {
+    const int64_t mask = cfg_.mask_id;
+    if (mask < 0) return;
+    if (data.tokenizer_mask_id >= 0 && mask != data.tokenizer_mask_id) {
+      fail_at("objective.mask_id", mask, " is not the tokenizer's mask id ", data.tokenizer_mask_id,
+              " (meta.json beside data.path)");
+    }
+    if (data.generator && mask < data.vocab) {
+      fail_at("objective.mask_id", mask, " is a token of the generated data (vocab ", data.vocab,
+              "); use an id >= ", data.vocab);
+    }
+    const std::string why = "the data holds objective.mask_id, the tokenizer's mask token";
+    check_absent(data.train, mask, why);
+    check_absent(data.val, mask, why);
   }
 
   ObjectiveOutput train_loss(TransformerImpl& model, const torch::Tensor& windows,

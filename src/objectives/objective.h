@@ -17,6 +17,8 @@
 
 namespace scalebed {
 
+struct Dataset;
+
 struct ObjectiveOutput {
   torch::Tensor loss;        // scalar to optimise (mean over this micro-batch)
   torch::Tensor metric_sum;  // scalar: summed comparable nats (AR NLL, diffusion ELBO)
@@ -49,6 +51,9 @@ class Objective {
   virtual int64_t eval_forward_passes() const { return 1; }
   // Objective-specific fields for summary.json (e.g. the noise type).
   virtual nlohmann::json summary_fields() const { return nlohmann::json::object(); }
+  // Checks the opened data against what the objective needs of it (an Error
+  // naming the file or key); nothing by default.
+  virtual void check_data(const Dataset&) const {}
 
   // windows (B, T+1) int64 on the model's device; window b is row
   // first_row + b of the step's global batch. Any randomness of the objective

@@ -118,24 +118,7 @@ std::unique_ptr<Training> build_training(const RunConfig& cfg, BuildMode mode,
     t->data.vocab = cfg.model.vocab;
     t->data.description = std::string("NOT OPENED (") + e.what() + ")";
   }
-  const bool diffusion = cfg.objective.kind == "diffusion";
-  if (const int64_t own = t->data.tokenizer_mask_id;
-      diffusion && own >= 0 && cfg.objective.mask_id >= 0 && cfg.objective.mask_id != own) {
-    fail_at(cfg.resolved.at("objective.mask_id").location, "objective.mask_id ",
-            cfg.objective.mask_id, " is not the tokenizer's mask id ", own,
-            " (meta.json beside data.path)");
-  }
-  if (const int64_t mask = cfg.objective.mask_id; diffusion && mask >= 0) {
-    // GIDD's real tokens are every id but the mask: a data token equal to it
-    // would be read as the real token above it.
-    const std::string why = "the data holds objective.mask_id, the tokenizer's mask token";
-    if (t->data.generator && mask < t->data.vocab) {
-      fail_at("objective.mask_id", mask, " is a token of the generated data (vocab ", t->data.vocab,
-              "); use an id >= ", t->data.vocab);
-    }
-    check_absent(t->data.train, mask, why);
-    check_absent(t->data.val, mask, why);
-  }
+  t->objective->check_data(t->data);
   if (cfg.model.vocab == 0) {
     t->cfg.model.vocab = t->data.vocab;
     t->cfg.resolved["model.vocab"] = ConfigValue{std::to_string(t->data.vocab), "data"};

@@ -57,6 +57,11 @@ CLI::Option* add_repeated(CLI::App& app, const std::string& name, std::vector<st
       ->allow_extra_args(false);
 }
 
+int usage_error(const std::string& program, const std::string& message) {
+  std::cerr << program << ": " << message << "\n(run " << program << " --help for usage)\n";
+  return kExitUsage;
+}
+
 std::optional<int> parse(CLI::App& app, std::vector<std::string> args) {
   const std::string program = app.get_name();
   try {
@@ -67,11 +72,9 @@ std::optional<int> parse(CLI::App& app, std::vector<std::string> args) {
     std::cout << app.help();
     return kExitOk;
   } catch (const CLI::ParseError& e) {
-    std::cerr << program << ": " << e.what() << "\n(run " << program << " --help for usage)\n";
-    return kExitUsage;
+    return usage_error(program, e.what());
   } catch (const UsageError& e) {
-    std::cerr << program << ": " << e.what() << "\n(run " << program << " --help for usage)\n";
-    return kExitUsage;
+    return usage_error(program, e.what());
   }
 }
 

@@ -43,6 +43,11 @@ CLI::Option* add_positive(CLI::App& app, const std::string& name, double& target
 CLI::Option* add_repeated(CLI::App& app, const std::string& name, std::vector<std::string>& target,
                           const std::string& help);
 
+// Prints "PROGRAM: message" and the pointer to --help on stderr; returns 2
+// (kExitUsage). The one wording of a bad command line, for errors found after
+// parsing too.
+int usage_error(const std::string& program, const std::string& message);
+
 // Parses args (argv without the program name). nullopt: go on; otherwise the
 // exit code: 0 after --help (printed to stdout), 2 after a bad command line
 // (CLI11's message, or a UsageError from an option's own check, on stderr).
