@@ -268,7 +268,8 @@ GroupLaws analyze_points(const std::vector<Point>& all_points, const std::string
   if (allocatable) {
     stage("robustness: Approach 3 refitted under other choices of the fit");
     robustness = check_robustness(points, fit, fit_options, c_max);
-    std::printf("\n%s\n", describe_robustness(robustness, boot.n_exponent, size_symbol).c_str());
+    std::printf("\n%s\n",
+                describe_robustness(robustness, boot.n_exponent, boot.E, size_symbol).c_str());
   }
 
   stage("Approach 1: frontier and " + std::to_string(resamples) + " bootstrap refits");

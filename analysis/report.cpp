@@ -305,7 +305,7 @@ void write_report(const std::string& dir, const ReportInput& in) {
   }
   doc.paragraph(describe_holdout(in.holdout, S));
   if (!in.robustness.variants.empty()) {
-    doc.paragraph(describe_robustness(in.robustness, in.boot.n_exponent, S));
+    doc.paragraph(describe_robustness(in.robustness, in.boot.n_exponent, in.boot.E, S));
     std::vector<std::vector<std::string>> rows = {
         {"reported fit", fmt("%.4f", in.fit.law.E), fmt("%.4f", in.fit.law.alpha),
          fmt("%.4f", in.fit.law.beta), fmt("%.4f", in.robustness.n_exponent),
