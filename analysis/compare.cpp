@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 
 #include "doc.h"
 #include "svg_plot.h"
@@ -46,15 +47,28 @@ double GroupLaws::optimal_loss(double flops, size_t r) const {
   return loss_opt_boot[r].at(flops);
 }
 
-Interval ratio_interval(const GroupLaws& a, const GroupLaws& b, double flops) {
+Interval ratio_interval(const GroupLaws& a, const GroupLaws& b, double flops, double a_floor,
+                        double b_floor) {
   const size_t n = std::min(a.resamples(), b.resamples());
   std::vector<double> ratios;
   for (size_t r = 0; r < n; ++r) {
-    const double v = a.optimal_loss(flops, r) / b.optimal_loss(flops, r);
-    if (std::isfinite(v)) ratios.push_back(v);
+    // A refit whose law reaches its floor has no reducible loss left: 0 above
+    // the line, and a ratio without bound below it.
+    const double num = std::max(a.optimal_loss(flops, r) - a_floor, 0.0),
+                 den = b.optimal_loss(flops, r) - b_floor;
+    const double v = den > 0 ? num / den : std::numeric_limits<double>::infinity();
+    if (!std::isnan(v)) ratios.push_back(v);
   }
   if (ratios.empty()) return {};
-  return percentile_interval(ratios, 0.95);
+  std::sort(ratios.begin(), ratios.end());
+  auto at = [&](double q) {  // percentile_interval's, with +inf as the largest values
+    const double pos = q * (ratios.size() - 1);
+    const size_t lo = static_cast<size_t>(std::floor(pos)),
+                 hi = std::min(lo + 1, ratios.size() - 1);
+    if (std::isinf(ratios[hi])) return pos == lo ? ratios[lo] : ratios[hi];
+    return ratios[lo] + (pos - lo) * (ratios[hi] - ratios[lo]);
+  };
+  return {at(0.025), at(0.975)};
 }
 
 double ReferenceLaw::optimal_loss(double flops) const {
@@ -318,8 +332,18 @@ void write_comparison(const std::string& dir, const std::string& group_key,
           const bool printable = g.refusal(c).empty() && base->refusal(c).empty();
           const double reducible = g.optimal_loss(c) - g.validity.floor,
                        base_reducible = base->optimal_loss(c) - base->validity.floor;
-          row.push_back(printable && base_reducible > 0 ? fmt("%.4f", reducible / base_reducible)
-                                                        : "—");
+          if (!printable || base_reducible <= 0) {
+            row.push_back("—");
+            continue;
+          }
+          // A small reducible loss divides badly: the interval says how badly.
+          const Interval ci = ratio_interval(g, *base, c, g.validity.floor, base->validity.floor);
+          row.push_back(fmt("%.4f", reducible / base_reducible) +
+                        (ci.high > 0 ? " (" + fmt("%.3f", ci.low) + " – " +
+                                           (std::isinf(ci.high) ? std::string("unbounded")
+                                                                : fmt("%.3f", ci.high)) +
+                                           ")"
+                                     : ""));
         }
       }
       for (const auto& r : references) {

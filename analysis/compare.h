@@ -45,7 +45,10 @@ struct GroupLaws {
 
 // 95% interval of L*_a(C) / L*_b(C) over paired bootstrap refits (the groups'
 // resamples are independent, so refit r of one is paired with refit r of the other).
-Interval ratio_interval(const GroupLaws& a, const GroupLaws& b, double flops);
+// With floors: of the reducible losses (L*_a − a_floor) / (L*_b − b_floor); the
+// high end is +inf when more than 2.5% of the refits leave b nothing above its floor.
+Interval ratio_interval(const GroupLaws& a, const GroupLaws& b, double flops, double a_floor = 0,
+                        double b_floor = 0);
 
 // A published law: L*(C) = k·C^e, or a surface E + A/X^α + B/D^β whose
 // optimum under C = X·D (the diffusion paper counts X = M, FLOPs per token).

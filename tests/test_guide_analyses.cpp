@@ -259,6 +259,21 @@ TEST(Compare, CrossingOfTwoKnownLawsAndReferenceFiles) {
   const std::string expected =
       fmt("%.4f", (b.optimal_loss(c11) - 0.56) / (a.optimal_loss(c11) - 0.5));
   EXPECT_NE(with_floors.find(expected), std::string::npos) << expected << "\n" << with_floors;
+  // The reducible ratio carries its interval from the same paired refits...
+  const Interval reducible = ratio_interval(b, a, c11, 0.56, 0.5);
+  const double reducible_estimate = (b.optimal_loss(c11) - 0.56) / (a.optimal_loss(c11) - 0.5);
+  EXPECT_LT(reducible.low, reducible_estimate);
+  EXPECT_GT(reducible.high, reducible_estimate);
+  EXPECT_NE(with_floors.find(expected + " (" + fmt("%.3f", reducible.low) + " – " +
+                             fmt("%.3f", reducible.high) + ")"),
+            std::string::npos)
+      << with_floors;
+  // ...which has no upper end when refits leave the base nothing above its
+  // floor (here one refit in five: a floor just under a's law).
+  const double near_a = a.optimal_loss(c11) * 0.995;
+  const Interval unbounded = ratio_interval(b, a, c11, 0.56, near_a);
+  EXPECT_TRUE(std::isinf(unbounded.high)) << unbounded.high;
+  EXPECT_GT(unbounded.low, 0);
 }
 
 Point seed_row(double n, double d, double loss, const std::string& seed) {
