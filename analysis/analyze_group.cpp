@@ -118,6 +118,14 @@ GroupLaws analyze_points(const std::vector<Point>& all_points, const std::string
 
   std::string not_allocatable;
   const bool allocatable = fit.law.allocatable(&not_allocatable);
+  // Before any loss is printed: an E the refits move past its interval
+  // limits how far the surface's losses are extrapolated.
+  RobustnessCheck robustness;
+  if (allocatable) {
+    stage("robustness: Approach 3 refitted under other choices of the fit");
+    robustness = check_robustness(points, fit, fit_options, c_max);
+    validity.surface_e_undetermined = e_undetermined(robustness, boot.E);
+  }
   // The law's loss, [its 95% interval], {95% prediction for one run}.
   auto loss_text = [&](double c, double loss, const Interval* ci, bool has_floor,
                        const Interval* pi = nullptr) {
@@ -264,10 +272,7 @@ GroupLaws analyze_points(const std::vector<Point>& all_points, const std::string
       holdout_largest_budget(points, profile_points, fit.law, fit_options, iso_options);
   std::printf("\n%s\n", describe_holdout(holdout, size_symbol).c_str());
 
-  RobustnessCheck robustness;
   if (allocatable) {
-    stage("robustness: Approach 3 refitted under other choices of the fit");
-    robustness = check_robustness(points, fit, fit_options, c_max);
     std::printf("\n%s\n",
                 describe_robustness(robustness, boot.n_exponent, boot.E, size_symbol).c_str());
   }

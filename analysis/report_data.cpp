@@ -53,6 +53,9 @@ void write_report_data(const std::string& dir, const ReportInput& in,
   j["known_floor"] = valid.floor > 0 ? nlohmann::json(valid.floor) : nlohmann::json();
   j["known_floor_source"] = valid.floor_source;
   j["max_extrapolation_decades"] = valid.max_decades;
+  // The robustness refits move E past its interval: the surface's losses then
+  // stop max_extrapolation_decades out, like a law without a floor.
+  j["surface_e_undetermined"] = valid.surface_e_undetermined;
   auto hyper_json = [](const HyperLaw& h) {
     nlohmann::json o = {{"fitted", h.fitted}, {"note", h.note}, {"refused", h.refused}};
     if (h.fitted) {

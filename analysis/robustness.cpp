@@ -91,6 +91,15 @@ RobustnessCheck check_robustness(const std::vector<Point>& points, const Surface
   return r;
 }
 
+bool e_undetermined(const RobustnessCheck& r, const Interval& E_ci) {
+  if (r.variants.empty()) return false;
+  // The bootstrap resamples the points; it cannot see a choice that moves E.
+  // Moves within 1% of E past the interval are not counted: on near
+  // noise-free points the interval is narrower than what any refit resolves.
+  const double slack = 0.01 * std::fabs(r.E);
+  return r.min_E < E_ci.low - slack || r.max_E > E_ci.high + slack;
+}
+
 std::string describe_robustness(const RobustnessCheck& r, const Interval& n_exponent_ci,
                                 const Interval& E_ci, const std::string& size_symbol) {
   char buf[768];
@@ -117,15 +126,12 @@ std::string describe_robustness(const RobustnessCheck& r, const Interval& n_expo
                 r.max_n_exponent_shift > width / 2 ? "about as much as or more" : "less",
                 r.top_flops, 100 * r.max_loss_shift, r.min_E, r.max_E, r.E, E_ci.low, E_ci.high);
   std::string text = buf;
-  // The bootstrap resamples the points; it cannot see a choice that moves E.
-  // Moves within 1% of E past the interval are not counted: on near
-  // noise-free points the interval is narrower than what any refit resolves.
-  const double slack = 0.01 * std::fabs(r.E);
-  if (r.min_E < E_ci.low - slack || r.max_E > E_ci.high + slack) {
+  if (e_undetermined(r, E_ci)) {
     text +=
         ": E moves beyond its bootstrap interval, so these points do not determine it to "
         "better than that range; read E as a parameter of the fit, not as a measured "
-        "irreducible loss";
+        "irreducible loss (its losses are then not printed further beyond the fitted FLOPs "
+        "than those of a law without one: --max-extrapolation)";
   }
   return text + refused + ".";
 }

@@ -48,6 +48,11 @@ struct RobustnessCheck {
 RobustnessCheck check_robustness(const std::vector<Point>& points, const SurfaceFit& fit,
                                  const SurfaceFitOptions& o, double top_flops);
 
+// Whether the refits move E past its bootstrap interval `E_ci` (by more than
+// 1% of E): then the points do not determine E, and the surface's losses are
+// not extrapolated far (Validity::surface_e_undetermined).
+bool e_undetermined(const RobustnessCheck& r, const Interval& E_ci);
+
 // The points read in the later half (in log step) of their run's readings;
 // points without curve_step (final losses) are kept.
 std::vector<Point> kept_later_half(const std::vector<Point>& points);

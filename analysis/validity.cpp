@@ -14,19 +14,29 @@ double Validity::decades_beyond(double flops) const {
 }
 
 std::string Validity::refusal(double flops, double loss, bool law_has_floor) const {
-  char buf[200];
+  char buf[256];
   if (!std::isfinite(loss)) return "not finite";
   if (floor > 0 && loss < floor) {
     std::snprintf(buf, sizeof buf, "the law's value would lie below the known floor %.4f (%s)",
                   floor, floor_source.c_str());
     return buf;
   }
-  if (!law_has_floor && decades_beyond(flops) > max_decades + 1e-9) {
-    std::snprintf(buf, sizeof buf,
-                  "%.1f decades beyond the fitted FLOPs: a power law without an irreducible "
-                  "term is not extrapolated past %.3g decades",
-                  decades_beyond(flops), max_decades);
-    return buf;
+  if (decades_beyond(flops) > max_decades + 1e-9) {
+    if (!law_has_floor) {
+      std::snprintf(buf, sizeof buf,
+                    "%.1f decades beyond the fitted FLOPs: a power law without an irreducible "
+                    "term is not extrapolated past %.3g decades",
+                    decades_beyond(flops), max_decades);
+      return buf;
+    }
+    if (surface_e_undetermined) {
+      std::snprintf(buf, sizeof buf,
+                    "%.1f decades beyond the fitted FLOPs: the surface's E is not determined by "
+                    "the points (the robustness refits move it past its bootstrap interval), so "
+                    "it is not extrapolated past %.3g decades",
+                    decades_beyond(flops), max_decades);
+      return buf;
+    }
   }
   return "";
 }

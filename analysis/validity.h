@@ -6,6 +6,9 @@
 //   - a power law without an irreducible term (Approach 1's and 2's
 //     L = k·C^e) is not a law many decades away: its losses stop
 //     `max_decades` beyond the fitted FLOPs (N_opt and D_opt are still given);
+//     so do a surface's whose E the points do not determine (the robustness
+//     refits move it past its bootstrap interval): where its losses go far
+//     away depends on E;
 //   - every row says how many decades beyond the fitted range it lies.
 #pragma once
 
@@ -17,15 +20,17 @@
 namespace scalebed::analysis {
 
 struct Validity {
-  double floor = 0;             // known irreducible loss; 0 when none is known
-  std::string floor_source;     // where it comes from, for the guide
-  double max_decades = 2;       // extrapolation limit of floor-free power laws
-  double c_min = 0, c_max = 0;  // fitted FLOPs
+  double floor = 0;                     // known irreducible loss; 0 when none is known
+  std::string floor_source;             // where it comes from, for the guide
+  double max_decades = 2;               // extrapolation limit of floor-free power laws
+  bool surface_e_undetermined = false;  // Approach 3's E: see robustness.h e_undetermined
+  double c_min = 0, c_max = 0;          // fitted FLOPs
 
   // 0 inside [c_min, c_max], else the distance to it in decades.
   double decades_beyond(double flops) const;
   // Empty when `loss`, predicted at `flops` by a law that has (or lacks) an
-  // irreducible term, may be printed; otherwise why not.
+  // irreducible term (true: Approach 3's surface), may be printed; otherwise
+  // why not.
   std::string refusal(double flops, double loss, bool law_has_floor) const;
   // "2.31" or "—" with the refusal in `notes`; `decimals` digits.
   std::string cell(double flops, double loss, bool law_has_floor, std::vector<std::string>* notes,

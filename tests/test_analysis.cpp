@@ -459,6 +459,38 @@ TEST(SurfaceFit, RobustnessLaterHalfOfCurvesExposesAnUndeterminedE) {
   EXPECT_NE(text.find("do not determine it"), std::string::npos) << text;
 }
 
+// Through analyze: curve readings whose E the refits move (the transient
+// above) get a guide whose surface losses stop 2 decades beyond the fitted
+// FLOPs, with the reason; the same readings without the transient are
+// printed as far as the allocation table goes.
+TEST(AnalyzeCli, AnUndeterminedEStopsTheSurfaceLossesAtTheExtrapolationLimit) {
+  const SurfaceLaw truth{2.0, 400.0, 1500.0, 0.33, 0.30};
+  testing::TempDir dir;
+  auto guide = [&](double transient, const std::string& name) {
+    std::string csv = "params,tokens,loss,flops,name,curve_step\n";
+    for (const auto& p : curve_points(truth, transient, 21)) {
+      char row[128];
+      std::snprintf(row, sizeof row, "%.9g,%.9g,%.9g,%.9g,", p.params, p.tokens, p.loss, p.flops);
+      csv += row + p.extra.at("name") + "," + p.extra.at("curve_step") + "\n";
+    }
+    testing::write_text(dir / (name + ".csv"), csv);
+    const auto r = testing::run_process(
+        {SCALEBED_ANALYZE_PATH, dir / (name + ".csv"), "--bootstrap", "100", "--out", dir / name});
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return nlohmann::json::parse(testing::read_text(dir / (name + "/fit.json")));
+  };
+  const auto clean = guide(0.0, "clean");
+  EXPECT_FALSE(clean["surface_e_undetermined"].get<bool>());
+  const std::string clean_csv = testing::read_text(dir / "clean/allocation.csv");
+  EXPECT_EQ(clean_csv.find("not determined"), std::string::npos) << clean_csv;
+  const auto biased = guide(0.5, "biased");
+  EXPECT_TRUE(biased["surface_e_undetermined"].get<bool>());
+  const std::string csv = testing::read_text(dir / "biased/allocation.csv");
+  EXPECT_NE(csv.find("the surface's E is not determined by the points"), std::string::npos) << csv;
+  const std::string md = testing::read_text(dir / "biased/report.md");
+  EXPECT_NE(md.find("do not determine it"), std::string::npos);
+}
+
 TEST(SurfaceFit, CoefficientsWithUnboundedIntervalsAreNamed) {
   // The intervals of the CPU noise-scaling study's uniform group
   // (bench/results/cpu_noise_scaling.md): A over 59 decades, alpha up to 14.6.

@@ -258,6 +258,14 @@ TEST(Validity, FloorsAndExtrapolationLimitsOfPrintedLosses) {
   EXPECT_EQ(v.refusal(1e14, 1.5, false), "");
   EXPECT_NE(v.refusal(1.1e14, 1.5, false).find("2.0 decades beyond"), std::string::npos);
   EXPECT_EQ(v.refusal(1e20, 1.5, true), "");
+  // ...unless the points do not determine its E: then it stops there too.
+  Validity undetermined = v;
+  undetermined.surface_e_undetermined = true;
+  EXPECT_EQ(undetermined.refusal(1e14, 1.5, true), "");
+  EXPECT_NE(undetermined.refusal(1.1e14, 1.5, true).find("the surface's E is not determined"),
+            std::string::npos);
+  EXPECT_EQ(undetermined.refusal(1e9, 1.5, true), "");  // 1 decade below the range
+  EXPECT_NE(undetermined.refusal(1e7, 1.5, true).find("3.0 decades beyond"), std::string::npos);
   EXPECT_EQ(v.where(1e11), "in range");
   EXPECT_EQ(v.where(1e13), "+1.0 dec");
   EXPECT_EQ(v.where(1e9), "−1.0 dec");
@@ -424,6 +432,7 @@ TEST(AnalyzeCli, RunsOfAKnownWorldGiveItsLawAndNoLossBelowItsFloor) {
   const std::string md = testing::read_text(dir / "guide/report.md");
   EXPECT_NE(md.find("Robustness (Approach 3 refitted"), std::string::npos);
   ASSERT_EQ(fit["robustness"].size(), 5u);
+  EXPECT_FALSE(fit["surface_e_undetermined"].get<bool>());
   // The refit on the later half of each run's readings finds the same world
   // (its curves have no transient), so E is determined and the guide says so.
   EXPECT_EQ(fit["robustness"][3]["variant"], "only the later half of each run's curve readings");
