@@ -25,6 +25,14 @@ Validity with_range(const GroupLaws& g) {
   v.c_min = g.c_min, v.c_max = g.c_max;
   return v;
 }
+
+// A ratio cell: "1.9283 (1.894 – 1.964)", or "… – unbounded)"; no interval
+// when there were no refits.
+std::string ratio_cell(double value, const Interval& ci) {
+  if (!(ci.high > 0)) return fmt("%.4f", value);
+  return fmt("%.4f", value) + " (" + fmt("%.3f", ci.low) + " – " +
+         (std::isinf(ci.high) ? std::string("unbounded") : fmt("%.3f", ci.high)) + ")";
+}
 }  // namespace
 
 std::string GroupLaws::refusal(double flops) const {
@@ -60,15 +68,7 @@ Interval ratio_interval(const GroupLaws& a, const GroupLaws& b, double flops, do
     if (!std::isnan(v)) ratios.push_back(v);
   }
   if (ratios.empty()) return {};
-  std::sort(ratios.begin(), ratios.end());
-  auto at = [&](double q) {  // percentile_interval's, with +inf as the largest values
-    const double pos = q * (ratios.size() - 1);
-    const size_t lo = static_cast<size_t>(std::floor(pos)),
-                 hi = std::min(lo + 1, ratios.size() - 1);
-    if (std::isinf(ratios[hi])) return pos == lo ? ratios[lo] : ratios[hi];
-    return ratios[lo] + (pos - lo) * (ratios[hi] - ratios[lo]);
-  };
-  return {at(0.025), at(0.975)};
+  return percentile_interval(ratios, 0.95);
 }
 
 double ReferenceLaw::optimal_loss(double flops) const {
@@ -320,10 +320,8 @@ void write_comparison(const std::string& dir, const std::string& group_key,
             row.push_back("—");
             continue;
           }
-          const Interval ci = ratio_interval(g, *base, c);
           row.push_back(
-              fmt("%.4f", g.optimal_loss(c) / base->optimal_loss(c)) +
-              (ci.high > 0 ? " (" + fmt("%.3f", ci.low) + " – " + fmt("%.3f", ci.high) + ")" : ""));
+              ratio_cell(g.optimal_loss(c) / base->optimal_loss(c), ratio_interval(g, *base, c)));
         }
       }
       if (floors_differ) {
@@ -337,13 +335,9 @@ void write_comparison(const std::string& dir, const std::string& group_key,
             continue;
           }
           // A small reducible loss divides badly: the interval says how badly.
-          const Interval ci = ratio_interval(g, *base, c, g.validity.floor, base->validity.floor);
-          row.push_back(fmt("%.4f", reducible / base_reducible) +
-                        (ci.high > 0 ? " (" + fmt("%.3f", ci.low) + " – " +
-                                           (std::isinf(ci.high) ? std::string("unbounded")
-                                                                : fmt("%.3f", ci.high)) +
-                                           ")"
-                                     : ""));
+          row.push_back(
+              ratio_cell(reducible / base_reducible,
+                         ratio_interval(g, *base, c, g.validity.floor, base->validity.floor)));
         }
       }
       for (const auto& r : references) {

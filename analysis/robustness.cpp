@@ -10,20 +10,22 @@
 namespace scalebed::analysis {
 
 std::vector<Point> kept_later_half(const std::vector<Point>& points) {
+  auto run_of = [](const Point& p) {
+    const auto name = p.extra.find("name");
+    return name == p.extra.end() ? std::string() : name->second;
+  };
   std::map<std::string, std::pair<double, double>> span;  // run -> (first, last) step read
   for (const auto& p : points) {
     const double step = extra_number(p, "curve_step");
     if (step <= 0) continue;
-    const auto name = p.extra.find("name");
-    auto [it, fresh] = span.try_emplace(name == p.extra.end() ? "" : name->second, step, step);
+    auto [it, fresh] = span.try_emplace(run_of(p), step, step);
     if (!fresh) it->second = {std::min(it->second.first, step), std::max(it->second.second, step)};
   }
   std::vector<Point> kept;
   for (const auto& p : points) {
     const double step = extra_number(p, "curve_step");
     if (step > 0) {
-      const auto name = p.extra.find("name");
-      const auto& [first, last] = span.at(name == p.extra.end() ? "" : name->second);
+      const auto& [first, last] = span.at(run_of(p));
       if (step < std::sqrt(first * last) * (1 - 1e-9)) continue;
     }
     kept.push_back(p);
@@ -49,8 +51,10 @@ RobustnessCheck check_robustness(const std::vector<Point>& points, const Surface
     f.law.k = fit.law.k;  // the same FLOP convention as the reported fit
     f.law.unidentified = surface_terms_unidentified(pts);
     v.law = f.law;
-    if (std::isfinite(f.law.E))
-      r.min_E = std::min(r.min_E, f.law.E), r.max_E = std::max(r.max_E, f.law.E);
+    if (std::isfinite(f.law.E)) {
+      r.min_E = std::min(r.min_E, f.law.E);
+      r.max_E = std::max(r.max_E, f.law.E);
+    }
     v.allocatable = f.law.allocatable(&v.note);
     if (v.allocatable) {
       v.n_exponent = f.law.n_exponent();

@@ -489,6 +489,7 @@ Interval percentile_interval(std::vector<double> values, double level) {
     const double pos = q * (values.size() - 1);
     const size_t lo = static_cast<size_t>(std::floor(pos));
     const size_t hi = std::min(lo + 1, values.size() - 1);
+    if (std::isinf(values[hi])) return pos == lo ? values[lo] : values[hi];  // not inf − inf
     return values[lo] + (pos - lo) * (values[hi] - values[lo]);
   };
   return {at((1 - level) / 2), at((1 + level) / 2)};

@@ -132,6 +132,8 @@ SurfaceBootstrap bootstrap_surface(const std::vector<Point>& points, const Surfa
                                    int resamples, uint64_t seed, double level = 0.95,
                                    const SurfaceFitOptions& o = {});
 
+// The central `level` interval of `values` (linear between order statistics).
+// +inf counts as the largest value: an end that reaches it is +inf.
 Interval percentile_interval(std::vector<double> values, double level);
 
 // Where the loss of one new run at (params, tokens) will lie: every bootstrap

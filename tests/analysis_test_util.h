@@ -1,16 +1,42 @@
 // Shared by the analysis tests (test_analysis.cpp, test_curves.cpp,
-// test_analysis_inputs.cpp, test_guide_analyses.cpp): the reference data they
-// read, a small guide input and a run-directory writer.
+// test_analysis_inputs.cpp, test_guide_analyses.cpp, test_robustness.cpp): the
+// reference data they read, points of a known law on a grid, a small guide
+// input and a run-directory writer.
 #pragma once
 
+#include <cmath>
+#include <cstdint>
+#include <random>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "report.h"
+#include "surface_fit.h"
 #include "test_util.h"
 
 namespace scalebed::analysis {
+
+// Points of `law` on a log grid of sizes × tokens (ratio `step`), with
+// multiplicative noise of relative size `noise` (0: exact).
+inline std::vector<Point> grid_points(const SurfaceLaw& law, double n_lo, double n_hi, double d_lo,
+                                      double d_hi, double step, double noise, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> eps(0.0, noise);
+  std::vector<Point> pts;
+  for (double n = n_lo; n <= n_hi; n *= step) {
+    for (double d = d_lo; d <= d_hi; d *= step) {
+      Point p;
+      p.params = n;
+      p.tokens = d;
+      p.flops = 6 * n * d;
+      p.loss = law.predict(n, d) * (noise > 0 ? std::exp(eps(rng)) : 1.0);
+      pts.push_back(p);
+    }
+  }
+  return pts;
+}
 
 // A guide's input: 3 x 3 noise-free points of `law` (N 1e5-1e7, D 1e7-1e9)
 // and the law as the fit.
